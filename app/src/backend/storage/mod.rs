@@ -1,0 +1,346 @@
+//! Storage: one trait, two backends (SQLite, PostgreSQL), chosen by the database URL's scheme.
+//!
+//! Every method that touches tenant data takes the [`OrgId`] first; there is no way to read or
+//! change a tenant's rows without naming the tenant. Both backends share the SQL text (written
+//! once in `sql.rs` and expanded per backend by a macro); each has its own migrations folder.
+
+mod sessions;
+mod sql;
+
+pub use sessions::AnySessionStore;
+pub use sql::{PgStorage, SqliteStorage};
+
+use crate::backend::chargebee::BillingEvent;
+use crate::backend::domain::{OrgId, UserId};
+use crate::model::*;
+use async_trait::async_trait;
+use std::sync::Arc;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StorageError {
+    /// The database cannot be reached or is overloaded: callers answer 503.
+    #[error("the database is unavailable: {0}")]
+    Unavailable(#[source] sqlx::Error),
+    /// A uniqueness rule was broken (e.g. a key already taken).
+    #[error("{0}")]
+    Conflict(String),
+    #[error("not found")]
+    NotFound,
+    #[error("database error: {0}")]
+    Database(#[source] sqlx::Error),
+    #[error("{0}")]
+    Other(String),
+}
+
+impl From<sqlx::Error> for StorageError {
+    fn from(e: sqlx::Error) -> Self {
+        use sqlx::Error as E;
+        match &e {
+            E::PoolTimedOut | E::PoolClosed | E::Io(_) | E::Tls(_) | E::WorkerCrashed => {
+                StorageError::Unavailable(e)
+            }
+            E::Database(db) => {
+                let code = db.code().map(|c| c.to_string()).unwrap_or_default();
+                // PostgreSQL: class 08 (connection), 57P01-03 (shutdown / cannot connect now),
+                // 53 (insufficient resources), 57014 (statement timeout).
+                // SQLite: 5 SQLITE_BUSY, 6 SQLITE_LOCKED.
+                if code.starts_with("08")
+                    || code.starts_with("57P")
+                    || code.starts_with("53")
+                    || code == "57014"
+                    || code == "5"
+                    || code == "6"
+                    || code == "517"
+                {
+                    StorageError::Unavailable(e)
+                } else {
+                    StorageError::Database(e)
+                }
+            }
+            _ => StorageError::Database(e),
+        }
+    }
+}
+
+pub type Result<T, E = StorageError> = std::result::Result<T, E>;
+
+pub fn is_unique_violation(e: &sqlx::Error) -> bool {
+    matches!(e, sqlx::Error::Database(db) if db.is_unique_violation())
+}
+
+#[derive(Debug, Clone)]
+#[cfg_attr(feature = "ssr", derive(sqlx::FromRow))]
+pub struct UserRow {
+    pub id: String,
+    pub email: String,
+    pub password_hash: String,
+    pub session_epoch: i64,
+}
+
+#[derive(Debug, Clone)]
+#[cfg_attr(feature = "ssr", derive(sqlx::FromRow))]
+pub struct IntegrationRow {
+    pub org_id: String,
+    pub token_nonce: String,
+    pub previous_valid_until: Option<i64>,
+    pub basic_auth_username: Option<String>,
+    pub basic_auth_password_mac: Option<String>,
+}
+
+/// Which webhook token matched.
+#[derive(Debug, Clone)]
+pub struct TokenMatch {
+    pub integration: IntegrationRow,
+    /// True when the previous (rotated-away) token matched; check `previous_valid_until`.
+    pub previous: bool,
+}
+
+#[derive(Debug, Clone)]
+pub struct ApiKeyMatch {
+    pub id: String,
+    pub org_id: String,
+}
+
+#[derive(Debug, Clone)]
+#[cfg_attr(feature = "ssr", derive(sqlx::FromRow))]
+pub struct InviteRow {
+    pub id: String,
+    pub org_id: String,
+    pub email: String,
+    pub role: String,
+    pub expires_at: i64,
+    pub accepted_at: Option<i64>,
+}
+
+/// A webhook delivery as it is stored (card data already removed).
+#[derive(Debug, Clone)]
+pub struct NewEvent {
+    pub id: String,
+    pub event_id: Option<String>,
+    pub event_type: Option<String>,
+    pub occurred_at: Option<i64>,
+    pub received_at: i64,
+    pub payload: String,
+}
+
+/// What happened to an event.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EventOutcome {
+    /// One of [`OUTCOMES`].
+    pub outcome: String,
+    pub detail: Option<String>,
+    /// Our row id for the event (the original's for a duplicate).
+    pub id: String,
+    /// How many parked events this one released and applied.
+    pub released: usize,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct EventFilter {
+    pub outcome: Option<String>,
+    pub event_type: Option<String>,
+    pub customer_id: Option<String>,
+}
+
+#[derive(Debug, Clone)]
+pub struct NewCustomer {
+    pub key: String,
+    pub email: Option<String>,
+    pub name: Option<String>,
+    pub partner_key: Option<String>,
+}
+
+#[derive(Debug, Clone)]
+pub struct DueEvent {
+    pub org_id: String,
+    pub id: String,
+}
+
+#[async_trait]
+pub trait Storage: Send + Sync + 'static {
+    fn backend_name(&self) -> &'static str;
+    async fn migrate(&self) -> Result<()>;
+    async fn ping(&self) -> Result<()>;
+    fn session_store(&self) -> AnySessionStore;
+
+    // ----- organizations, users, memberships -----
+    /// Creates an organization, its owner (a new user, or an existing one when `password_hash`
+    /// is `None`), and its Chargebee integration, in one transaction.
+    async fn create_org(
+        &self,
+        org_id: &OrgId,
+        name: &str,
+        owner: &UserId,
+        email: &str,
+        password_hash: Option<&str>,
+        token_nonce: &str,
+        token_hash: &str,
+        now: i64,
+    ) -> Result<()>;
+    async fn user_by_email(&self, email: &str) -> Result<Option<UserRow>>;
+    async fn user_by_id(&self, id: &UserId) -> Result<Option<UserRow>>;
+    /// Organizations the user belongs to, oldest membership first.
+    async fn user_orgs(&self, user: &UserId) -> Result<Vec<OrgChoice>>;
+    /// Stores a new password hash and bumps the session epoch; returns the new epoch.
+    async fn set_password(&self, user: &UserId, password_hash: &str) -> Result<i64>;
+    async fn record_login_failure(&self, scopes: &[String], now: i64) -> Result<()>;
+    /// For each scope: the number of failures since `since` and the oldest one's time.
+    async fn login_failures(&self, scopes: &[String], since: i64)
+        -> Result<Vec<(i64, Option<i64>)>>;
+    async fn clear_login_failures(&self, scope: &str) -> Result<()>;
+    async fn prune_login_failures(&self, before: i64) -> Result<u64>;
+
+    // ----- team -----
+    async fn members(&self, org: &OrgId) -> Result<Vec<Member>>;
+    async fn member_role(&self, org: &OrgId, user: &UserId) -> Result<Option<Role>>;
+    async fn set_member_role(&self, org: &OrgId, user: &UserId, role: Role) -> Result<()>;
+    async fn remove_member(&self, org: &OrgId, user: &UserId) -> Result<()>;
+    async fn create_invite(
+        &self,
+        org: &OrgId,
+        email: &str,
+        role: Role,
+        token_hash: &str,
+        created_by: &UserId,
+        now: i64,
+        expires_at: i64,
+    ) -> Result<Invite>;
+    async fn invites(&self, org: &OrgId) -> Result<Vec<Invite>>;
+    async fn revoke_invite(&self, org: &OrgId, invite_id: &str) -> Result<()>;
+    async fn invite_by_token_hash(&self, token_hash: &str) -> Result<Option<InviteRow>>;
+    /// Accepts an invite: creates the user when `password_hash` is set and none exists, adds
+    /// the membership, marks the invite used. One transaction. Returns the user id.
+    async fn accept_invite(
+        &self,
+        invite: &InviteRow,
+        new_user: &UserId,
+        password_hash: &str,
+        now: i64,
+    ) -> Result<UserId>;
+
+    // ----- API keys -----
+    async fn create_api_key(
+        &self,
+        org: &OrgId,
+        name: &str,
+        prefix: &str,
+        key_hash: &str,
+        now: i64,
+    ) -> Result<ApiKey>;
+    async fn api_keys(&self, org: &OrgId) -> Result<Vec<ApiKey>>;
+    async fn revoke_api_key(&self, org: &OrgId, id: &str, now: i64) -> Result<()>;
+    async fn api_key_by_hash(&self, key_hash: &str) -> Result<Option<ApiKeyMatch>>;
+    async fn touch_api_key(&self, id: &str, now: i64) -> Result<()>;
+
+    // ----- Chargebee integration -----
+    async fn integration(&self, org: &OrgId) -> Result<IntegrationRow>;
+    async fn integration_by_token_hash(&self, token_hash: &str) -> Result<Option<TokenMatch>>;
+    async fn rotate_token(
+        &self,
+        org: &OrgId,
+        nonce: &str,
+        token_hash: &str,
+        previous_valid_until: i64,
+        now: i64,
+    ) -> Result<()>;
+    async fn set_basic_auth(
+        &self,
+        org: &OrgId,
+        username: Option<&str>,
+        password_mac: Option<&str>,
+    ) -> Result<()>;
+
+    // ----- webhook events -----
+    /// Stores the event and applies it to the ledger in one transaction. A re-delivery of a
+    /// known event id changes nothing and reports `duplicate`.
+    async fn ingest(&self, org: &OrgId, event: &NewEvent, billing: &BillingEvent)
+        -> Result<EventOutcome>;
+    /// Stores an event that is not applied (rejected, ignored, or failed with `detail`);
+    /// a known event id is left as it is (`duplicate`).
+    async fn record_event(
+        &self,
+        org: &OrgId,
+        event: &NewEvent,
+        outcome: &str,
+        detail: Option<&str>,
+        retry_at: Option<i64>,
+    ) -> Result<EventOutcome>;
+    /// Applies a stored event again (replay, retry). Duplicate-safe: the ledger changes are
+    /// idempotent by Chargebee ids.
+    async fn reprocess(&self, org: &OrgId, id: &str, now: i64) -> Result<EventOutcome>;
+    /// Marks a stored event failed after a processing error and schedules a retry.
+    async fn mark_failed(&self, org: &OrgId, id: &str, error: &str, retry_at: Option<i64>)
+        -> Result<()>;
+    /// Failed events due for a retry (claimed so that other instances skip them).
+    async fn claim_due_events(&self, now: i64, limit: i64, lease_until: i64)
+        -> Result<Vec<DueEvent>>;
+    async fn events(
+        &self,
+        org: &OrgId,
+        filter: &EventFilter,
+        cursor: Option<&str>,
+        limit: i64,
+    ) -> Result<Page<EventSummary>>;
+    /// By our id or by Chargebee's event id.
+    async fn event(&self, org: &OrgId, id: &str) -> Result<Option<EventDetail>>;
+    async fn event_counts_since(&self, org: &OrgId, since: i64) -> Result<Vec<(String, i64)>>;
+    async fn last_event_at(&self, org: &OrgId) -> Result<Option<i64>>;
+    async fn event_types(&self, org: &OrgId) -> Result<Vec<String>>;
+
+    // ----- customers, partners, plans -----
+    /// Creates a customer (and its partner if new) and applies any events parked for its key.
+    async fn create_customer(&self, org: &OrgId, c: &NewCustomer, now: i64)
+        -> Result<(Customer, usize)>;
+    async fn customer(&self, org: &OrgId, key: &str) -> Result<Option<Customer>>;
+    async fn customers(
+        &self,
+        org: &OrgId,
+        search: Option<&str>,
+        cursor: Option<&str>,
+        limit: i64,
+    ) -> Result<Page<CustomerListRow>>;
+    async fn transactions(&self, org: &OrgId, customer_id: &str) -> Result<Vec<Transaction>>;
+    async fn subscriptions(&self, org: &OrgId, customer_id: &str) -> Result<Vec<Subscription>>;
+    async fn create_partner(
+        &self,
+        org: &OrgId,
+        key: &str,
+        name: Option<&str>,
+        email: Option<&str>,
+        now: i64,
+    ) -> Result<Partner>;
+    async fn update_partner(
+        &self,
+        org: &OrgId,
+        key: &str,
+        name: Option<&str>,
+        email: Option<&str>,
+    ) -> Result<Partner>;
+    async fn partner(&self, org: &OrgId, key: &str) -> Result<Option<Partner>>;
+    async fn partners(&self, org: &OrgId) -> Result<Vec<Partner>>;
+    async fn plans(&self, org: &OrgId) -> Result<Vec<Plan>>;
+    async fn detected_plans(&self, org: &OrgId) -> Result<Vec<DetectedPlan>>;
+    async fn create_plan(&self, org: &OrgId, key: &str, name: &str, now: i64) -> Result<Plan>;
+    /// Renames (and possibly re-keys) a plan.
+    async fn update_plan(&self, org: &OrgId, key: &str, new_key: &str, name: &str)
+        -> Result<Plan>;
+    /// Deletes a plan; returns how many subscriptions lose their plan name.
+    async fn delete_plan(&self, org: &OrgId, key: &str) -> Result<i64>;
+    async fn revenue_by_day(&self, org: &OrgId, since: i64) -> Result<Vec<RevenuePoint>>;
+}
+
+pub type DynStorage = Arc<dyn Storage>;
+
+/// Connects to the database named by `url` (`sqlite://…` or `postgres://…`).
+pub async fn connect(url: &str, max_connections: u32) -> Result<DynStorage> {
+    if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+        Ok(Arc::new(PgStorage::connect(url, max_connections).await?))
+    } else if url.starts_with("sqlite:") {
+        Ok(Arc::new(SqliteStorage::connect(url, max_connections).await?))
+    } else {
+        Err(StorageError::Other(format!(
+            "DATABASE_URL must start with sqlite:// or postgres:// (got \"{}\")",
+            url.split(':').next().unwrap_or_default()
+        )))
+    }
+}

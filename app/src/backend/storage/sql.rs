@@ -1,0 +1,1734 @@
+//! The SQL behind [`Storage`], written once and expanded for SQLite and PostgreSQL.
+//!
+//! The SQL is portable on purpose: `$n` placeholders (both drivers accept them), `ON CONFLICT`,
+//! `RETURNING`, `CAST(… AS BIGINT)` around sums, times as BIGINT milliseconds. The few places
+//! that differ (claiming due work with `FOR UPDATE SKIP LOCKED`) test `IS_PG`.
+//!
+//! SQLite writes go through a one-connection pool so writers queue in-process instead of
+//! failing with SQLITE_BUSY; reads use a separate pool (WAL lets them run during writes).
+
+use super::*;
+use crate::backend::chargebee::{
+    self, classify, customer_ref, parse_envelope, transaction_ref, BillingEvent, Change,
+    CustomerTarget, KnownCustomer, KnownTransaction, Outcome, State,
+};
+use crate::backend::domain::random_id;
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous,
+};
+use sqlx::{PgPool, SqlitePool};
+use std::collections::{HashMap, HashSet};
+use std::str::FromStr;
+use std::time::Duration;
+
+pub struct SqliteStorage {
+    read: SqlitePool,
+    write: SqlitePool,
+}
+
+pub struct PgStorage {
+    read: PgPool,
+    write: PgPool,
+}
+
+impl SqliteStorage {
+    pub async fn connect(url: &str, max_connections: u32) -> Result<Self> {
+        let opts = SqliteConnectOptions::from_str(url)
+            .map_err(|e| StorageError::Other(format!("invalid DATABASE_URL: {e}")))?
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            // FULL: a commit is on disk (WAL fsynced) before we answer 2xx.
+            .synchronous(SqliteSynchronous::Full)
+            .busy_timeout(Duration::from_secs(10))
+            .foreign_keys(true)
+            .pragma("temp_store", "memory")
+            .pragma("cache_size", "-32000");
+        if let Some(parent) = opts.get_filename().parent() {
+            if !parent.as_os_str().is_empty() {
+                std::fs::create_dir_all(parent).map_err(|e| {
+                    StorageError::Other(format!(
+                        "cannot create the database folder {}: {e}",
+                        parent.display()
+                    ))
+                })?;
+            }
+        }
+        let write = SqlitePoolOptions::new()
+            .max_connections(1)
+            .acquire_timeout(Duration::from_secs(10))
+            .connect_with(opts.clone())
+            .await?;
+        let read = SqlitePoolOptions::new()
+            .max_connections(max_connections.max(2))
+            .acquire_timeout(Duration::from_secs(10))
+            .connect_with(opts)
+            .await?;
+        Ok(Self { read, write })
+    }
+
+    pub fn pool(&self) -> &SqlitePool {
+        &self.write
+    }
+}
+
+impl PgStorage {
+    pub async fn connect(url: &str, max_connections: u32) -> Result<Self> {
+        let opts = PgConnectOptions::from_str(url)
+            .map_err(|e| StorageError::Other(format!("invalid DATABASE_URL: {e}")))?
+            .options([("statement_timeout", "15s"), ("lock_timeout", "10s")]);
+        let pool = PgPoolOptions::new()
+            .max_connections(max_connections)
+            .acquire_timeout(Duration::from_secs(5))
+            .test_before_acquire(true)
+            .connect_with(opts)
+            .await?;
+        Ok(Self {
+            read: pool.clone(),
+            write: pool,
+        })
+    }
+
+    pub fn pool(&self) -> &PgPool {
+        &self.write
+    }
+}
+
+/// A page of `limit + 1` rows → the page and the cursor for the next one.
+fn paginate<T>(mut rows: Vec<T>, limit: i64, cursor: impl Fn(&T) -> String) -> Page<T> {
+    let next_cursor = if rows.len() as i64 > limit {
+        rows.truncate(limit as usize);
+        rows.last().map(cursor)
+    } else {
+        None
+    };
+    Page {
+        items: rows,
+        next_cursor,
+    }
+}
+
+fn like_pattern(search: &str) -> String {
+    let escaped = search
+        .trim()
+        .to_lowercase()
+        .replace('\\', "\\\\")
+        .replace('%', "\\%")
+        .replace('_', "\\_");
+    format!("%{escaped}%")
+}
+
+/// Processing result of one event inside a transaction.
+struct Applied {
+    outcome: String,
+    detail: Option<String>,
+    releases: Vec<(String, Option<String>)>,
+}
+
+fn outcome_parts(o: &Outcome) -> (&'static str, Option<String>) {
+    match o {
+        Outcome::Processed => ("processed", None),
+        Outcome::Ignored(why) => ("ignored", Some(why.clone())),
+        Outcome::Unmatched(why) => ("unmatched", Some(why.clone())),
+    }
+}
+
+const CUSTOMER_COLUMNS: &str = "c.id, c.key, c.email, c.name, p.key AS partner_key, \
+     p.name AS partner_name, c.chargebee_id, c.created_at";
+
+const PARTNER_COLUMNS: &str = "p.id, p.key, p.name, p.email, p.auto_created, p.created_at, \
+     (SELECT COUNT(*) FROM customers c WHERE c.org_id = p.org_id AND c.partner_id = p.id) AS customers, \
+     CAST(COALESCE((SELECT SUM(t.amount - t.amount_refunded) FROM transactions t \
+        JOIN customers c ON c.id = t.customer_id \
+        WHERE t.org_id = p.org_id AND c.partner_id = p.id AND t.recorded AND t.removed_reason IS NULL), 0) AS BIGINT) AS net_revenue";
+
+const EVENT_SUMMARY_COLUMNS: &str = "id, event_id, event_type, occurred_at, received_at, outcome, \
+     detail, customer_key, attempts";
+
+macro_rules! impl_storage {
+    ($ty:ident, $conn:ty, $is_pg:expr, $name:literal) => {
+        impl $ty {
+            const IS_PG: bool = $is_pg;
+
+            async fn customer_where(
+                conn: &mut $conn,
+                org: &OrgId,
+                column: &str,
+                value: &str,
+            ) -> Result<Option<KnownCustomer>> {
+                let sql = format!(
+                    "SELECT id, key, partner_id IS NOT NULL, chargebee_id, chargebee_version \
+                     FROM customers WHERE org_id = $1 AND {column} = $2 LIMIT 1"
+                );
+                let row: Option<(String, String, bool, Option<String>, Option<i64>)> =
+                    sqlx::query_as(&sql)
+                        .bind(org.as_str())
+                        .bind(value)
+                        .fetch_optional(&mut *conn)
+                        .await?;
+                Ok(row.map(|(id, key, has_partner, chargebee_id, version)| KnownCustomer {
+                    id,
+                    key,
+                    has_partner,
+                    chargebee_id,
+                    version,
+                }))
+            }
+
+            /// Loads what `chargebee::plan` needs to decide about `event`.
+            async fn load_state(
+                conn: &mut $conn,
+                org: &OrgId,
+                event: &BillingEvent,
+            ) -> Result<State> {
+                let mut state = State::default();
+                let (key, cb_id) = customer_ref(event);
+                if let Some(key) = &key {
+                    state.customer_by_key = Self::customer_where(conn, org, "key", key).await?;
+                }
+                if let Some(cb_id) = &cb_id {
+                    state.customer_by_chargebee_id =
+                        Self::customer_where(conn, org, "chargebee_id", cb_id).await?;
+                }
+                let partner_key = match event {
+                    BillingEvent::PaymentSucceeded { customer, .. }
+                    | BillingEvent::Subscription { customer, .. }
+                    | BillingEvent::Customer { customer } => customer.partner_key.clone(),
+                    _ => None,
+                };
+                if let Some(pk) = partner_key {
+                    let n: i64 = sqlx::query_scalar(
+                        "SELECT COUNT(*) FROM partners WHERE org_id = $1 AND key = $2",
+                    )
+                    .bind(org.as_str())
+                    .bind(&pk)
+                    .fetch_one(&mut *conn)
+                    .await?;
+                    state.partner_exists = n > 0;
+                }
+                if let Some(txn_id) = transaction_ref(event) {
+                    let row: Option<(i64, i64, bool, Option<String>, Option<String>)> =
+                        sqlx::query_as(
+                            "SELECT amount, amount_refunded, recorded, removed_reason, customer_id \
+                             FROM transactions WHERE org_id = $1 AND chargebee_id = $2",
+                        )
+                        .bind(org.as_str())
+                        .bind(txn_id)
+                        .fetch_optional(&mut *conn)
+                        .await?;
+                    state.transaction = row.map(
+                        |(amount, amount_refunded, recorded, removed_reason, customer_id)| {
+                            KnownTransaction {
+                                amount,
+                                amount_refunded,
+                                recorded,
+                                removed_reason,
+                                customer_id,
+                            }
+                        },
+                    );
+                    state.refunded_so_far = sqlx::query_scalar(
+                        "SELECT CAST(COALESCE(SUM(amount), 0) AS BIGINT) FROM refunds \
+                         WHERE org_id = $1 AND original_txn_id = $2",
+                    )
+                    .bind(org.as_str())
+                    .bind(txn_id)
+                    .fetch_one(&mut *conn)
+                    .await?;
+                }
+                if let BillingEvent::PaymentRefunded { refund, .. } = event {
+                    let n: i64 = sqlx::query_scalar(
+                        "SELECT COUNT(*) FROM refunds WHERE org_id = $1 AND chargebee_id = $2",
+                    )
+                    .bind(org.as_str())
+                    .bind(&refund.id)
+                    .fetch_one(&mut *conn)
+                    .await?;
+                    state.refund_known = n > 0;
+                }
+                if let BillingEvent::Subscription { subscription, .. } = event {
+                    state.subscription_version = sqlx::query_scalar(
+                        "SELECT version FROM subscriptions WHERE org_id = $1 AND chargebee_id = $2",
+                    )
+                    .bind(org.as_str())
+                    .bind(&subscription.id)
+                    .fetch_optional(&mut *conn)
+                    .await?;
+                }
+                Ok(state)
+            }
+
+            async fn customer_id_for(
+                conn: &mut $conn,
+                org: &OrgId,
+                target: &CustomerTarget,
+                created: &HashMap<String, String>,
+            ) -> Result<String> {
+                match target {
+                    CustomerTarget::Existing(id) => Ok(id.clone()),
+                    CustomerTarget::New { key } => {
+                        if let Some(id) = created.get(key) {
+                            return Ok(id.clone());
+                        }
+                        sqlx::query_scalar("SELECT id FROM customers WHERE org_id = $1 AND key = $2")
+                            .bind(org.as_str())
+                            .bind(key)
+                            .fetch_optional(&mut *conn)
+                            .await?
+                            .ok_or_else(|| {
+                                StorageError::Other(format!(
+                                    "customer {key} was planned but not created"
+                                ))
+                            })
+                    }
+                }
+            }
+
+            /// Applies planned changes. Returns the customer the event concerned (if any) and
+            /// the parked-event releases to run next.
+            async fn apply(
+                conn: &mut $conn,
+                org: &OrgId,
+                changes: &[Change],
+                now: i64,
+            ) -> Result<(Option<String>, Vec<(String, Option<String>)>)> {
+                let mut created: HashMap<String, String> = HashMap::new();
+                let mut customer_id: Option<String> = None;
+                let mut releases = vec![];
+                for change in changes {
+                    match change {
+                        Change::CreatePartner { key } => {
+                            sqlx::query(
+                                "INSERT INTO partners (id, org_id, key, auto_created, created_at) \
+                                 VALUES ($1, $2, $3, TRUE, $4) ON CONFLICT (org_id, key) DO NOTHING",
+                            )
+                            .bind(random_id("prt"))
+                            .bind(org.as_str())
+                            .bind(key)
+                            .bind(now)
+                            .execute(&mut *conn)
+                            .await?;
+                        }
+                        Change::SaveCustomer {
+                            target,
+                            email,
+                            name,
+                            chargebee_id,
+                            partner_key,
+                            version,
+                        } => match target {
+                            CustomerTarget::New { key } => {
+                                let id = random_id("cus");
+                                sqlx::query(
+                                    "INSERT INTO customers (id, org_id, key, email, name, partner_id, \
+                                       chargebee_id, chargebee_version, created_at) \
+                                     VALUES ($1, $2, $3, $4, $5, \
+                                       (SELECT id FROM partners WHERE org_id = $2 AND key = $6), \
+                                       $7, $8, $9) \
+                                     ON CONFLICT (org_id, key) DO NOTHING",
+                                )
+                                .bind(&id)
+                                .bind(org.as_str())
+                                .bind(key)
+                                .bind(email)
+                                .bind(name)
+                                .bind(partner_key)
+                                .bind(chargebee_id)
+                                .bind(version)
+                                .bind(now)
+                                .execute(&mut *conn)
+                                .await?;
+                                let id = Self::customer_id_for(
+                                    conn,
+                                    org,
+                                    &CustomerTarget::New { key: key.clone() },
+                                    &HashMap::new(),
+                                )
+                                .await?;
+                                created.insert(key.clone(), id.clone());
+                                customer_id.get_or_insert(id);
+                            }
+                            CustomerTarget::Existing(id) => {
+                                sqlx::query(
+                                    "UPDATE customers SET email = COALESCE($3, email), \
+                                       name = COALESCE($4, name), \
+                                       chargebee_id = COALESCE($5, chargebee_id), \
+                                       chargebee_version = COALESCE($6, chargebee_version), \
+                                       partner_id = COALESCE(partner_id, \
+                                         (SELECT p.id FROM partners p WHERE p.org_id = $1 AND p.key = $7)) \
+                                     WHERE org_id = $1 AND id = $2",
+                                )
+                                .bind(org.as_str())
+                                .bind(id)
+                                .bind(email)
+                                .bind(name)
+                                .bind(chargebee_id)
+                                .bind(version)
+                                .bind(partner_key)
+                                .execute(&mut *conn)
+                                .await?;
+                                customer_id.get_or_insert(id.clone());
+                            }
+                        },
+                        Change::RecordTransaction {
+                            customer,
+                            txn,
+                            amount_refunded,
+                            removed_reason,
+                        } => {
+                            let cid = Self::customer_id_for(conn, org, customer, &created).await?;
+                            sqlx::query(
+                                "INSERT INTO transactions (id, org_id, chargebee_id, customer_id, \
+                                   recorded, amount, amount_refunded, currency, occurred_at, \
+                                   subscription_id, invoice_id, removed_reason, created_at) \
+                                 VALUES ($1, $2, $3, $4, TRUE, $5, $6, $7, $8, $9, $10, $11, $12) \
+                                 ON CONFLICT (org_id, chargebee_id) DO UPDATE SET \
+                                   customer_id = excluded.customer_id, recorded = TRUE, \
+                                   amount = excluded.amount, amount_refunded = excluded.amount_refunded, \
+                                   currency = excluded.currency, occurred_at = excluded.occurred_at, \
+                                   subscription_id = excluded.subscription_id, \
+                                   invoice_id = excluded.invoice_id, \
+                                   removed_reason = excluded.removed_reason",
+                            )
+                            .bind(random_id("txn"))
+                            .bind(org.as_str())
+                            .bind(&txn.id)
+                            .bind(&cid)
+                            .bind(txn.amount)
+                            .bind(amount_refunded)
+                            .bind(&txn.currency)
+                            .bind(txn.date.saturating_mul(1000))
+                            .bind(&txn.subscription_id)
+                            .bind(&txn.invoice_id)
+                            .bind(removed_reason)
+                            .bind(now)
+                            .execute(&mut *conn)
+                            .await?;
+                            customer_id.get_or_insert(cid);
+                        }
+                        Change::RecordRefund {
+                            refund_txn_id,
+                            original_txn_id,
+                            amount,
+                            currency,
+                            date,
+                        } => {
+                            sqlx::query(
+                                "INSERT INTO refunds (org_id, chargebee_id, original_txn_id, amount, \
+                                   currency, occurred_at) VALUES ($1, $2, $3, $4, $5, $6) \
+                                 ON CONFLICT (org_id, chargebee_id) DO NOTHING",
+                            )
+                            .bind(org.as_str())
+                            .bind(refund_txn_id)
+                            .bind(original_txn_id)
+                            .bind(amount)
+                            .bind(currency)
+                            .bind(date.saturating_mul(1000))
+                            .execute(&mut *conn)
+                            .await?;
+                        }
+                        Change::AdjustTransaction {
+                            txn_id,
+                            amount_refunded,
+                            removed_reason,
+                        } => {
+                            let cid: Option<Option<String>> = sqlx::query_scalar(
+                                "UPDATE transactions SET amount_refunded = $3, removed_reason = $4 \
+                                 WHERE org_id = $1 AND chargebee_id = $2 RETURNING customer_id",
+                            )
+                            .bind(org.as_str())
+                            .bind(txn_id)
+                            .bind(amount_refunded)
+                            .bind(removed_reason)
+                            .fetch_optional(&mut *conn)
+                            .await?;
+                            if let Some(Some(cid)) = cid {
+                                customer_id.get_or_insert(cid);
+                            }
+                        }
+                        Change::MarkFailed { txn_id } => {
+                            sqlx::query(
+                                "INSERT INTO transactions (id, org_id, chargebee_id, recorded, amount, \
+                                   currency, occurred_at, removed_reason, created_at) \
+                                 VALUES ($1, $2, $3, FALSE, 0, '', 0, 'failed', $4) \
+                                 ON CONFLICT (org_id, chargebee_id) DO UPDATE SET removed_reason = 'failed'",
+                            )
+                            .bind(random_id("txn"))
+                            .bind(org.as_str())
+                            .bind(txn_id)
+                            .bind(now)
+                            .execute(&mut *conn)
+                            .await?;
+                        }
+                        Change::UpsertSubscription {
+                            customer,
+                            subscription: s,
+                        } => {
+                            let cid = Self::customer_id_for(conn, org, customer, &created).await?;
+                            sqlx::query(
+                                "INSERT INTO subscriptions (id, org_id, chargebee_id, customer_id, \
+                                   plan_key, plan_item_id, status, mrr, currency, current_term_start, \
+                                   current_term_end, version, deleted, updated_at) \
+                                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, FALSE, $13) \
+                                 ON CONFLICT (org_id, chargebee_id) DO UPDATE SET \
+                                   customer_id = excluded.customer_id, plan_key = excluded.plan_key, \
+                                   plan_item_id = excluded.plan_item_id, status = excluded.status, \
+                                   mrr = excluded.mrr, currency = excluded.currency, \
+                                   current_term_start = excluded.current_term_start, \
+                                   current_term_end = excluded.current_term_end, \
+                                   version = excluded.version, deleted = FALSE, \
+                                   updated_at = excluded.updated_at \
+                                 WHERE subscriptions.version <= excluded.version",
+                            )
+                            .bind(random_id("sub"))
+                            .bind(org.as_str())
+                            .bind(&s.id)
+                            .bind(&cid)
+                            .bind(&s.plan_key)
+                            .bind(&s.plan_item_id)
+                            .bind(&s.status)
+                            .bind(s.mrr)
+                            .bind(&s.currency)
+                            .bind(s.current_term_start.map(|t| t.saturating_mul(1000)))
+                            .bind(s.current_term_end.map(|t| t.saturating_mul(1000)))
+                            .bind(s.version)
+                            .bind(now)
+                            .execute(&mut *conn)
+                            .await?;
+                            customer_id.get_or_insert(cid);
+                        }
+                        Change::DeleteSubscription {
+                            subscription_id,
+                            version,
+                        } => {
+                            sqlx::query(
+                                "INSERT INTO subscriptions (id, org_id, chargebee_id, status, version, \
+                                   deleted, updated_at) VALUES ($1, $2, $3, 'deleted', $4, TRUE, $5) \
+                                 ON CONFLICT (org_id, chargebee_id) DO UPDATE SET deleted = TRUE, \
+                                   status = 'deleted', version = excluded.version, \
+                                   updated_at = excluded.updated_at \
+                                 WHERE subscriptions.version <= excluded.version",
+                            )
+                            .bind(random_id("sub"))
+                            .bind(org.as_str())
+                            .bind(subscription_id)
+                            .bind(version)
+                            .bind(now)
+                            .execute(&mut *conn)
+                            .await?;
+                        }
+                        Change::ReleaseParked {
+                            customer_key,
+                            chargebee_id,
+                        } => releases.push((customer_key.clone(), chargebee_id.clone())),
+                    }
+                }
+                Ok((customer_id, releases))
+            }
+
+            /// Plans and applies one billing event; records the outcome on its event row.
+            async fn process(
+                conn: &mut $conn,
+                org: &OrgId,
+                row_id: &str,
+                event: &BillingEvent,
+                now: i64,
+            ) -> Result<Applied> {
+                let state = Self::load_state(conn, org, event).await?;
+                // The planner is pure; a panic in it is a bug that must not lose the event.
+                let plan = std::panic::catch_unwind(|| chargebee::plan(event, &state))
+                    .map_err(|_| StorageError::Other("the ledger planner panicked".into()))?;
+                let (customer_id, releases) = Self::apply(conn, org, &plan.changes, now).await?;
+                let customer_id = customer_id
+                    .or_else(|| state.customer_by_key.as_ref().map(|c| c.id.clone()))
+                    .or_else(|| state.customer_by_chargebee_id.as_ref().map(|c| c.id.clone()))
+                    .or_else(|| state.transaction.as_ref().and_then(|t| t.customer_id.clone()));
+                let (outcome, detail) = outcome_parts(&plan.outcome);
+                let (key, cb_id) = customer_ref(event);
+                sqlx::query(
+                    "UPDATE webhook_events SET outcome = $3, detail = $4, customer_key = $5, \
+                       chargebee_customer = $6, customer_id = $7, next_attempt_at = NULL, \
+                       attempts = attempts + 1 \
+                     WHERE org_id = $1 AND id = $2",
+                )
+                .bind(org.as_str())
+                .bind(row_id)
+                .bind(outcome)
+                .bind(&detail)
+                .bind(&key)
+                .bind(&cb_id)
+                .bind(&customer_id)
+                .execute(&mut *conn)
+                .await?;
+                Ok(Applied {
+                    outcome: outcome.to_string(),
+                    detail,
+                    releases,
+                })
+            }
+
+            /// Re-parses a stored event's payload and processes it.
+            async fn process_stored(
+                conn: &mut $conn,
+                org: &OrgId,
+                row_id: &str,
+                now: i64,
+            ) -> Result<Applied> {
+                let row: Option<(String, String)> = sqlx::query_as(
+                    "SELECT payload, outcome FROM webhook_events WHERE org_id = $1 AND id = $2",
+                )
+                .bind(org.as_str())
+                .bind(row_id)
+                .fetch_optional(&mut *conn)
+                .await?;
+                let (payload, outcome) = row.ok_or(StorageError::NotFound)?;
+                if outcome == "duplicate" {
+                    return Err(StorageError::Conflict(
+                        "a duplicate delivery cannot be replayed; replay the original event".into(),
+                    ));
+                }
+                let parsed = parse_envelope(payload.as_bytes())
+                    .map_err(|(r, _)| r.to_string())
+                    .and_then(|env| classify(&env).map_err(|e| e.to_string()));
+                match parsed {
+                    Ok(event) => Self::process(conn, org, row_id, &event, now).await,
+                    Err(why) => {
+                        sqlx::query(
+                            "UPDATE webhook_events SET outcome = 'rejected', detail = $3, \
+                               next_attempt_at = NULL, attempts = attempts + 1 \
+                             WHERE org_id = $1 AND id = $2",
+                        )
+                        .bind(org.as_str())
+                        .bind(row_id)
+                        .bind(&why)
+                        .execute(&mut *conn)
+                        .await?;
+                        Ok(Applied {
+                            outcome: "rejected".into(),
+                            detail: Some(why),
+                            releases: vec![],
+                        })
+                    }
+                }
+            }
+
+            /// Applies events parked as unmatched for these customers, oldest first, until no
+            /// more are released. Returns how many were applied.
+            async fn release_parked(
+                conn: &mut $conn,
+                org: &OrgId,
+                mut queue: Vec<(String, Option<String>)>,
+                now: i64,
+            ) -> Result<usize> {
+                let mut seen: HashSet<(String, Option<String>)> = HashSet::new();
+                let mut applied = 0;
+                while let Some(release) = queue.pop() {
+                    if !seen.insert(release.clone()) {
+                        continue;
+                    }
+                    let (key, cb_id) = release;
+                    let ids: Vec<String> = sqlx::query_scalar(
+                        "SELECT id FROM webhook_events WHERE org_id = $1 AND outcome = 'unmatched' \
+                           AND (customer_key = $2 OR (customer_key IS NULL AND $3 IS NOT NULL \
+                                AND chargebee_customer = $3)) \
+                         ORDER BY occurred_at, received_at, id",
+                    )
+                    .bind(org.as_str())
+                    .bind(&key)
+                    .bind(&cb_id)
+                    .fetch_all(&mut *conn)
+                    .await?;
+                    for id in ids {
+                        let done = Self::process_stored(conn, org, &id, now).await?;
+                        if done.outcome == "processed" {
+                            applied += 1;
+                        }
+                        queue.extend(done.releases);
+                    }
+                }
+                Ok(applied)
+            }
+
+            async fn insert_event(
+                conn: &mut $conn,
+                org: &OrgId,
+                e: &NewEvent,
+                outcome: &str,
+                detail: Option<&str>,
+                retry_at: Option<i64>,
+            ) -> Result<Option<EventOutcome>> {
+                let inserted: Option<String> = sqlx::query_scalar(
+                    "INSERT INTO webhook_events (id, org_id, event_id, event_type, occurred_at, \
+                       received_at, outcome, detail, payload, next_attempt_at) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) \
+                     ON CONFLICT (org_id, event_id) DO NOTHING RETURNING id",
+                )
+                .bind(&e.id)
+                .bind(org.as_str())
+                .bind(&e.event_id)
+                .bind(&e.event_type)
+                .bind(e.occurred_at)
+                .bind(e.received_at)
+                .bind(outcome)
+                .bind(detail)
+                .bind(&e.payload)
+                .bind(retry_at)
+                .fetch_optional(&mut *conn)
+                .await?;
+                if inserted.is_some() {
+                    return Ok(None);
+                }
+                // A re-delivery: log it (without a second copy of the payload), change nothing.
+                let original: (String, String) = sqlx::query_as(
+                    "SELECT id, outcome FROM webhook_events WHERE org_id = $1 AND event_id = $2",
+                )
+                .bind(org.as_str())
+                .bind(&e.event_id)
+                .fetch_one(&mut *conn)
+                .await?;
+                let detail = format!(
+                    "re-delivery of event {} (first stored as {}, outcome {})",
+                    e.event_id.as_deref().unwrap_or_default(),
+                    original.0,
+                    original.1
+                );
+                sqlx::query(
+                    "INSERT INTO webhook_events (id, org_id, event_id, event_type, occurred_at, \
+                       received_at, outcome, detail, payload) \
+                     VALUES ($1, $2, NULL, $3, $4, $5, 'duplicate', $6, '')",
+                )
+                .bind(random_id("evt"))
+                .bind(org.as_str())
+                .bind(&e.event_type)
+                .bind(e.occurred_at)
+                .bind(e.received_at)
+                .bind(&detail)
+                .execute(&mut *conn)
+                .await?;
+                Ok(Some(EventOutcome {
+                    outcome: "duplicate".into(),
+                    detail: Some(detail),
+                    id: original.0,
+                    released: 0,
+                }))
+            }
+
+            async fn partner_by_key(&self, org: &OrgId, key: &str) -> Result<Option<Partner>> {
+                let sql = format!(
+                    "SELECT {PARTNER_COLUMNS} FROM partners p WHERE p.org_id = $1 AND p.key = $2"
+                );
+                Ok(sqlx::query_as(&sql)
+                    .bind(org.as_str())
+                    .bind(key)
+                    .fetch_optional(&self.read)
+                    .await?)
+            }
+
+            async fn plan_by_key(&self, org: &OrgId, key: &str) -> Result<Plan> {
+                sqlx::query_as(
+                    "SELECT p.id, p.key, p.name, (SELECT COUNT(*) FROM subscriptions s \
+                       WHERE s.org_id = p.org_id AND NOT s.deleted \
+                         AND (s.plan_key = p.key OR s.plan_item_id = p.key)) AS subscriptions \
+                     FROM plans p WHERE p.org_id = $1 AND p.key = $2",
+                )
+                .bind(org.as_str())
+                .bind(key)
+                .fetch_optional(&self.read)
+                .await?
+                .ok_or(StorageError::NotFound)
+            }
+        }
+
+        #[async_trait]
+        impl Storage for $ty {
+            fn backend_name(&self) -> &'static str {
+                $name
+            }
+
+            async fn migrate(&self) -> Result<()> {
+                if Self::IS_PG {
+                    sqlx::migrate!("../migrations/postgres")
+                        .run(&self.write)
+                        .await
+                        .map_err(|e| StorageError::Other(format!("migration failed: {e}")))?;
+                } else {
+                    sqlx::migrate!("../migrations/sqlite")
+                        .run(&self.write)
+                        .await
+                        .map_err(|e| StorageError::Other(format!("migration failed: {e}")))?;
+                }
+                self.session_store()
+                    .migrate()
+                    .await
+                    .map_err(|e| StorageError::Other(format!("session table migration failed: {e}")))?;
+                Ok(())
+            }
+
+            async fn ping(&self) -> Result<()> {
+                sqlx::query("SELECT 1").execute(&self.read).await?;
+                Ok(())
+            }
+
+            fn session_store(&self) -> AnySessionStore {
+                self.make_session_store()
+            }
+
+            async fn create_org(
+                &self,
+                org_id: &OrgId,
+                name: &str,
+                owner: &UserId,
+                email: &str,
+                password_hash: Option<&str>,
+                token_nonce: &str,
+                token_hash: &str,
+                now: i64,
+            ) -> Result<()> {
+                let mut tx = self.write.begin().await?;
+                sqlx::query("INSERT INTO organizations (id, name, created_at) VALUES ($1, $2, $3)")
+                    .bind(org_id.as_str())
+                    .bind(name)
+                    .bind(now)
+                    .execute(&mut *tx)
+                    .await?;
+                if let Some(hash) = password_hash {
+                    let r = sqlx::query(
+                        "INSERT INTO users (id, email, password_hash, created_at) VALUES ($1, $2, $3, $4)",
+                    )
+                    .bind(owner.as_str())
+                    .bind(email)
+                    .bind(hash)
+                    .bind(now)
+                    .execute(&mut *tx)
+                    .await;
+                    if let Err(e) = r {
+                        return Err(if is_unique_violation(&e) {
+                            StorageError::Conflict("email already registered".into())
+                        } else {
+                            e.into()
+                        });
+                    }
+                }
+                sqlx::query(
+                    "INSERT INTO memberships (org_id, user_id, role, created_at) VALUES ($1, $2, 'owner', $3)",
+                )
+                .bind(org_id.as_str())
+                .bind(owner.as_str())
+                .bind(now)
+                .execute(&mut *tx)
+                .await?;
+                sqlx::query(
+                    "INSERT INTO chargebee_integrations (org_id, token_nonce, token_hash, created_at) \
+                     VALUES ($1, $2, $3, $4)",
+                )
+                .bind(org_id.as_str())
+                .bind(token_nonce)
+                .bind(token_hash)
+                .bind(now)
+                .execute(&mut *tx)
+                .await?;
+                tx.commit().await?;
+                Ok(())
+            }
+
+            async fn user_by_email(&self, email: &str) -> Result<Option<UserRow>> {
+                Ok(sqlx::query_as(
+                    "SELECT id, email, password_hash, session_epoch FROM users WHERE email = $1",
+                )
+                .bind(email)
+                .fetch_optional(&self.read)
+                .await?)
+            }
+
+            async fn user_by_id(&self, id: &UserId) -> Result<Option<UserRow>> {
+                Ok(sqlx::query_as(
+                    "SELECT id, email, password_hash, session_epoch FROM users WHERE id = $1",
+                )
+                .bind(id.as_str())
+                .fetch_optional(&self.read)
+                .await?)
+            }
+
+            async fn user_orgs(&self, user: &UserId) -> Result<Vec<OrgChoice>> {
+                let rows: Vec<(String, String, String)> = sqlx::query_as(
+                    "SELECT o.id, o.name, m.role FROM memberships m \
+                     JOIN organizations o ON o.id = m.org_id \
+                     WHERE m.user_id = $1 ORDER BY m.created_at, o.id",
+                )
+                .bind(user.as_str())
+                .fetch_all(&self.read)
+                .await?;
+                Ok(rows
+                    .into_iter()
+                    .map(|(id, name, role)| OrgChoice {
+                        id,
+                        name,
+                        role: role.parse().unwrap_or(Role::Viewer),
+                    })
+                    .collect())
+            }
+
+            async fn set_password(&self, user: &UserId, password_hash: &str) -> Result<i64> {
+                let epoch: Option<i64> = sqlx::query_scalar(
+                    "UPDATE users SET password_hash = $2, session_epoch = session_epoch + 1 \
+                     WHERE id = $1 RETURNING session_epoch",
+                )
+                .bind(user.as_str())
+                .bind(password_hash)
+                .fetch_optional(&self.write)
+                .await?;
+                epoch.ok_or(StorageError::NotFound)
+            }
+
+            async fn record_login_failure(&self, scopes: &[String], now: i64) -> Result<()> {
+                let mut tx = self.write.begin().await?;
+                for scope in scopes {
+                    sqlx::query("INSERT INTO login_failures (scope, at) VALUES ($1, $2)")
+                        .bind(scope)
+                        .bind(now)
+                        .execute(&mut *tx)
+                        .await?;
+                }
+                tx.commit().await?;
+                Ok(())
+            }
+
+            async fn login_failures(
+                &self,
+                scopes: &[String],
+                since: i64,
+            ) -> Result<Vec<(i64, Option<i64>)>> {
+                let mut out = vec![];
+                for scope in scopes {
+                    let row: (i64, Option<i64>) = sqlx::query_as(
+                        "SELECT COUNT(*), MIN(at) FROM login_failures WHERE scope = $1 AND at >= $2",
+                    )
+                    .bind(scope)
+                    .bind(since)
+                    .fetch_one(&self.read)
+                    .await?;
+                    out.push(row);
+                }
+                Ok(out)
+            }
+
+            async fn clear_login_failures(&self, scope: &str) -> Result<()> {
+                sqlx::query("DELETE FROM login_failures WHERE scope = $1")
+                    .bind(scope)
+                    .execute(&self.write)
+                    .await?;
+                Ok(())
+            }
+
+            async fn prune_login_failures(&self, before: i64) -> Result<u64> {
+                Ok(sqlx::query("DELETE FROM login_failures WHERE at < $1")
+                    .bind(before)
+                    .execute(&self.write)
+                    .await?
+                    .rows_affected())
+            }
+
+            async fn members(&self, org: &OrgId) -> Result<Vec<Member>> {
+                Ok(sqlx::query_as(
+                    "SELECT u.id AS user_id, u.email, m.role, m.created_at FROM memberships m \
+                     JOIN users u ON u.id = m.user_id WHERE m.org_id = $1 ORDER BY m.created_at, u.email",
+                )
+                .bind(org.as_str())
+                .fetch_all(&self.read)
+                .await?)
+            }
+
+            async fn member_role(&self, org: &OrgId, user: &UserId) -> Result<Option<Role>> {
+                let role: Option<String> = sqlx::query_scalar(
+                    "SELECT role FROM memberships WHERE org_id = $1 AND user_id = $2",
+                )
+                .bind(org.as_str())
+                .bind(user.as_str())
+                .fetch_optional(&self.read)
+                .await?;
+                Ok(role.and_then(|r| r.parse().ok()))
+            }
+
+            async fn set_member_role(&self, org: &OrgId, user: &UserId, role: Role) -> Result<()> {
+                let n = sqlx::query("UPDATE memberships SET role = $3 WHERE org_id = $1 AND user_id = $2")
+                    .bind(org.as_str())
+                    .bind(user.as_str())
+                    .bind(role.as_str())
+                    .execute(&self.write)
+                    .await?
+                    .rows_affected();
+                if n == 0 {
+                    return Err(StorageError::NotFound);
+                }
+                Ok(())
+            }
+
+            async fn remove_member(&self, org: &OrgId, user: &UserId) -> Result<()> {
+                let n = sqlx::query("DELETE FROM memberships WHERE org_id = $1 AND user_id = $2")
+                    .bind(org.as_str())
+                    .bind(user.as_str())
+                    .execute(&self.write)
+                    .await?
+                    .rows_affected();
+                if n == 0 {
+                    return Err(StorageError::NotFound);
+                }
+                Ok(())
+            }
+
+            async fn create_invite(
+                &self,
+                org: &OrgId,
+                email: &str,
+                role: Role,
+                token_hash: &str,
+                created_by: &UserId,
+                now: i64,
+                expires_at: i64,
+            ) -> Result<Invite> {
+                Ok(sqlx::query_as(
+                    "INSERT INTO invites (id, org_id, email, role, token_hash, created_by, created_at, expires_at) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8) \
+                     RETURNING id, email, role, created_at, expires_at, accepted_at",
+                )
+                .bind(random_id("inv"))
+                .bind(org.as_str())
+                .bind(email)
+                .bind(role.as_str())
+                .bind(token_hash)
+                .bind(created_by.as_str())
+                .bind(now)
+                .bind(expires_at)
+                .fetch_one(&self.write)
+                .await?)
+            }
+
+            async fn invites(&self, org: &OrgId) -> Result<Vec<Invite>> {
+                Ok(sqlx::query_as(
+                    "SELECT id, email, role, created_at, expires_at, accepted_at FROM invites \
+                     WHERE org_id = $1 ORDER BY created_at DESC, id",
+                )
+                .bind(org.as_str())
+                .fetch_all(&self.read)
+                .await?)
+            }
+
+            async fn revoke_invite(&self, org: &OrgId, invite_id: &str) -> Result<()> {
+                let n = sqlx::query(
+                    "DELETE FROM invites WHERE org_id = $1 AND id = $2 AND accepted_at IS NULL",
+                )
+                .bind(org.as_str())
+                .bind(invite_id)
+                .execute(&self.write)
+                .await?
+                .rows_affected();
+                if n == 0 {
+                    return Err(StorageError::NotFound);
+                }
+                Ok(())
+            }
+
+            async fn invite_by_token_hash(&self, token_hash: &str) -> Result<Option<InviteRow>> {
+                Ok(sqlx::query_as(
+                    "SELECT id, org_id, email, role, expires_at, accepted_at FROM invites WHERE token_hash = $1",
+                )
+                .bind(token_hash)
+                .fetch_optional(&self.read)
+                .await?)
+            }
+
+            async fn accept_invite(
+                &self,
+                invite: &InviteRow,
+                new_user: &UserId,
+                password_hash: &str,
+                now: i64,
+            ) -> Result<UserId> {
+                let mut tx = self.write.begin().await?;
+                let used = sqlx::query(
+                    "UPDATE invites SET accepted_at = $2 WHERE id = $1 AND accepted_at IS NULL",
+                )
+                .bind(&invite.id)
+                .bind(now)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
+                if used == 0 {
+                    return Err(StorageError::Conflict("this invite link was already used".into()));
+                }
+                let existing: Option<String> = sqlx::query_scalar("SELECT id FROM users WHERE email = $1")
+                    .bind(&invite.email)
+                    .fetch_optional(&mut *tx)
+                    .await?;
+                let user = match existing {
+                    Some(id) => UserId::from_trusted(id),
+                    None => {
+                        sqlx::query(
+                            "INSERT INTO users (id, email, password_hash, created_at) VALUES ($1, $2, $3, $4)",
+                        )
+                        .bind(new_user.as_str())
+                        .bind(&invite.email)
+                        .bind(password_hash)
+                        .bind(now)
+                        .execute(&mut *tx)
+                        .await?;
+                        new_user.clone()
+                    }
+                };
+                sqlx::query(
+                    "INSERT INTO memberships (org_id, user_id, role, created_at) VALUES ($1, $2, $3, $4) \
+                     ON CONFLICT (org_id, user_id) DO NOTHING",
+                )
+                .bind(&invite.org_id)
+                .bind(user.as_str())
+                .bind(&invite.role)
+                .bind(now)
+                .execute(&mut *tx)
+                .await?;
+                tx.commit().await?;
+                Ok(user)
+            }
+
+            async fn create_api_key(
+                &self,
+                org: &OrgId,
+                name: &str,
+                prefix: &str,
+                key_hash: &str,
+                now: i64,
+            ) -> Result<ApiKey> {
+                Ok(sqlx::query_as(
+                    "INSERT INTO api_keys (id, org_id, name, prefix, key_hash, created_at) \
+                     VALUES ($1, $2, $3, $4, $5, $6) \
+                     RETURNING id, name, prefix, created_at, last_used_at, revoked_at",
+                )
+                .bind(random_id("key"))
+                .bind(org.as_str())
+                .bind(name)
+                .bind(prefix)
+                .bind(key_hash)
+                .bind(now)
+                .fetch_one(&self.write)
+                .await?)
+            }
+
+            async fn api_keys(&self, org: &OrgId) -> Result<Vec<ApiKey>> {
+                Ok(sqlx::query_as(
+                    "SELECT id, name, prefix, created_at, last_used_at, revoked_at FROM api_keys \
+                     WHERE org_id = $1 ORDER BY created_at DESC, id",
+                )
+                .bind(org.as_str())
+                .fetch_all(&self.read)
+                .await?)
+            }
+
+            async fn revoke_api_key(&self, org: &OrgId, id: &str, now: i64) -> Result<()> {
+                let n = sqlx::query(
+                    "UPDATE api_keys SET revoked_at = $3 WHERE org_id = $1 AND id = $2 AND revoked_at IS NULL",
+                )
+                .bind(org.as_str())
+                .bind(id)
+                .bind(now)
+                .execute(&self.write)
+                .await?
+                .rows_affected();
+                if n == 0 {
+                    return Err(StorageError::NotFound);
+                }
+                Ok(())
+            }
+
+            async fn api_key_by_hash(&self, key_hash: &str) -> Result<Option<ApiKeyMatch>> {
+                let row: Option<(String, String)> = sqlx::query_as(
+                    "SELECT id, org_id FROM api_keys WHERE key_hash = $1 AND revoked_at IS NULL",
+                )
+                .bind(key_hash)
+                .fetch_optional(&self.read)
+                .await?;
+                Ok(row.map(|(id, org_id)| ApiKeyMatch { id, org_id }))
+            }
+
+            async fn touch_api_key(&self, id: &str, now: i64) -> Result<()> {
+                // At most once a minute per key, so API traffic does not turn into writes.
+                sqlx::query(
+                    "UPDATE api_keys SET last_used_at = $2 WHERE id = $1 \
+                       AND (last_used_at IS NULL OR last_used_at < $2 - 60000)",
+                )
+                .bind(id)
+                .bind(now)
+                .execute(&self.write)
+                .await?;
+                Ok(())
+            }
+
+            async fn integration(&self, org: &OrgId) -> Result<IntegrationRow> {
+                sqlx::query_as(
+                    "SELECT org_id, token_nonce, previous_valid_until, basic_auth_username, \
+                       basic_auth_password_mac FROM chargebee_integrations WHERE org_id = $1",
+                )
+                .bind(org.as_str())
+                .fetch_optional(&self.read)
+                .await?
+                .ok_or(StorageError::NotFound)
+            }
+
+            async fn integration_by_token_hash(&self, token_hash: &str) -> Result<Option<TokenMatch>> {
+                let row: Option<(IntegrationRow, bool)> = sqlx::query_as::<_, (String, String, Option<i64>, Option<String>, Option<String>, bool)>(
+                    "SELECT org_id, token_nonce, previous_valid_until, basic_auth_username, \
+                       basic_auth_password_mac, token_hash <> $1 FROM chargebee_integrations \
+                     WHERE token_hash = $1 OR previous_token_hash = $1 LIMIT 1",
+                )
+                .bind(token_hash)
+                .fetch_optional(&self.read)
+                .await?
+                .map(|(org_id, token_nonce, previous_valid_until, basic_auth_username, basic_auth_password_mac, previous)| {
+                    (
+                        IntegrationRow {
+                            org_id,
+                            token_nonce,
+                            previous_valid_until,
+                            basic_auth_username,
+                            basic_auth_password_mac,
+                        },
+                        previous,
+                    )
+                });
+                Ok(row.map(|(integration, previous)| TokenMatch { integration, previous }))
+            }
+
+            async fn rotate_token(
+                &self,
+                org: &OrgId,
+                nonce: &str,
+                token_hash: &str,
+                previous_valid_until: i64,
+                now: i64,
+            ) -> Result<()> {
+                let n = sqlx::query(
+                    "UPDATE chargebee_integrations SET previous_token_hash = token_hash, \
+                       previous_valid_until = $4, token_nonce = $2, token_hash = $3, rotated_at = $5 \
+                     WHERE org_id = $1",
+                )
+                .bind(org.as_str())
+                .bind(nonce)
+                .bind(token_hash)
+                .bind(previous_valid_until)
+                .bind(now)
+                .execute(&self.write)
+                .await?
+                .rows_affected();
+                if n == 0 {
+                    return Err(StorageError::NotFound);
+                }
+                Ok(())
+            }
+
+            async fn set_basic_auth(
+                &self,
+                org: &OrgId,
+                username: Option<&str>,
+                password_mac: Option<&str>,
+            ) -> Result<()> {
+                sqlx::query(
+                    "UPDATE chargebee_integrations SET basic_auth_username = $2, \
+                       basic_auth_password_mac = $3 WHERE org_id = $1",
+                )
+                .bind(org.as_str())
+                .bind(username)
+                .bind(password_mac)
+                .execute(&self.write)
+                .await?;
+                Ok(())
+            }
+
+            async fn ingest(
+                &self,
+                org: &OrgId,
+                event: &NewEvent,
+                billing: &BillingEvent,
+            ) -> Result<EventOutcome> {
+                let mut tx = self.write.begin().await?;
+                if let Some(dup) =
+                    Self::insert_event(&mut tx, org, event, "received", None, None).await?
+                {
+                    tx.commit().await?;
+                    return Ok(dup);
+                }
+                let applied = Self::process(&mut tx, org, &event.id, billing, event.received_at).await?;
+                let released = Self::release_parked(&mut tx, org, applied.releases, event.received_at).await?;
+                tx.commit().await?;
+                Ok(EventOutcome {
+                    outcome: applied.outcome,
+                    detail: applied.detail,
+                    id: event.id.clone(),
+                    released,
+                })
+            }
+
+            async fn record_event(
+                &self,
+                org: &OrgId,
+                event: &NewEvent,
+                outcome: &str,
+                detail: Option<&str>,
+                retry_at: Option<i64>,
+            ) -> Result<EventOutcome> {
+                let mut tx = self.write.begin().await?;
+                let dup = Self::insert_event(&mut tx, org, event, outcome, detail, retry_at).await?;
+                tx.commit().await?;
+                Ok(dup.unwrap_or_else(|| EventOutcome {
+                    outcome: outcome.to_string(),
+                    detail: detail.map(str::to_string),
+                    id: event.id.clone(),
+                    released: 0,
+                }))
+            }
+
+            async fn reprocess(&self, org: &OrgId, id: &str, now: i64) -> Result<EventOutcome> {
+                let mut tx = self.write.begin().await?;
+                let applied = Self::process_stored(&mut tx, org, id, now).await?;
+                let released = Self::release_parked(&mut tx, org, applied.releases, now).await?;
+                tx.commit().await?;
+                Ok(EventOutcome {
+                    outcome: applied.outcome,
+                    detail: applied.detail,
+                    id: id.to_string(),
+                    released,
+                })
+            }
+
+            async fn mark_failed(
+                &self,
+                org: &OrgId,
+                id: &str,
+                error: &str,
+                retry_at: Option<i64>,
+            ) -> Result<()> {
+                sqlx::query(
+                    "UPDATE webhook_events SET outcome = 'failed', detail = $3, next_attempt_at = $4, \
+                       attempts = attempts + 1 WHERE org_id = $1 AND id = $2",
+                )
+                .bind(org.as_str())
+                .bind(id)
+                .bind(error)
+                .bind(retry_at)
+                .execute(&self.write)
+                .await?;
+                Ok(())
+            }
+
+            async fn claim_due_events(
+                &self,
+                now: i64,
+                limit: i64,
+                lease_until: i64,
+            ) -> Result<Vec<DueEvent>> {
+                let lock = if Self::IS_PG { "FOR UPDATE SKIP LOCKED" } else { "" };
+                let sql = format!(
+                    "UPDATE webhook_events SET next_attempt_at = $3 WHERE id IN ( \
+                       SELECT id FROM webhook_events WHERE outcome = 'failed' \
+                         AND next_attempt_at IS NOT NULL AND next_attempt_at <= $1 \
+                       ORDER BY next_attempt_at LIMIT $2 {lock}) \
+                     RETURNING org_id, id"
+                );
+                let rows: Vec<(String, String)> = sqlx::query_as(&sql)
+                    .bind(now)
+                    .bind(limit)
+                    .bind(lease_until)
+                    .fetch_all(&self.write)
+                    .await?;
+                Ok(rows
+                    .into_iter()
+                    .map(|(org_id, id)| DueEvent { org_id, id })
+                    .collect())
+            }
+
+            async fn events(
+                &self,
+                org: &OrgId,
+                filter: &EventFilter,
+                cursor: Option<&str>,
+                limit: i64,
+            ) -> Result<Page<EventSummary>> {
+                let (c_time, c_id) = cursor
+                    .and_then(|c| c.split_once(':'))
+                    .and_then(|(t, id)| Some((t.parse::<i64>().ok()?, id.to_string())))
+                    .unwrap_or((i64::MAX, String::new()));
+                let sql = format!(
+                    "SELECT {EVENT_SUMMARY_COLUMNS} FROM webhook_events WHERE org_id = $1 \
+                       AND ($2 IS NULL OR outcome = $2) AND ($3 IS NULL OR event_type = $3) \
+                       AND ($4 IS NULL OR customer_id = $4) \
+                       AND ($6 = '' OR received_at < $5 OR (received_at = $5 AND id < $6)) \
+                     ORDER BY received_at DESC, id DESC LIMIT $7"
+                );
+                let rows: Vec<EventSummary> = sqlx::query_as(&sql)
+                    .bind(org.as_str())
+                    .bind(&filter.outcome)
+                    .bind(&filter.event_type)
+                    .bind(&filter.customer_id)
+                    .bind(c_time)
+                    .bind(&c_id)
+                    .bind(limit + 1)
+                    .fetch_all(&self.read)
+                    .await?;
+                Ok(paginate(rows, limit, |e| format!("{}:{}", e.received_at, e.id)))
+            }
+
+            async fn event(&self, org: &OrgId, id: &str) -> Result<Option<EventDetail>> {
+                Ok(sqlx::query_as(
+                    "SELECT id, event_id, event_type, occurred_at, received_at, outcome, detail, \
+                       customer_key, customer_id, attempts, payload FROM webhook_events \
+                     WHERE org_id = $1 AND (id = $2 OR event_id = $2) \
+                     ORDER BY CASE WHEN id = $2 THEN 0 ELSE 1 END LIMIT 1",
+                )
+                .bind(org.as_str())
+                .bind(id)
+                .fetch_optional(&self.read)
+                .await?)
+            }
+
+            async fn event_counts_since(&self, org: &OrgId, since: i64) -> Result<Vec<(String, i64)>> {
+                Ok(sqlx::query_as(
+                    "SELECT outcome, COUNT(*) FROM webhook_events WHERE org_id = $1 AND received_at >= $2 \
+                     GROUP BY outcome ORDER BY outcome",
+                )
+                .bind(org.as_str())
+                .bind(since)
+                .fetch_all(&self.read)
+                .await?)
+            }
+
+            async fn last_event_at(&self, org: &OrgId) -> Result<Option<i64>> {
+                Ok(sqlx::query_scalar(
+                    "SELECT MAX(received_at) FROM webhook_events WHERE org_id = $1",
+                )
+                .bind(org.as_str())
+                .fetch_one(&self.read)
+                .await?)
+            }
+
+            async fn event_types(&self, org: &OrgId) -> Result<Vec<String>> {
+                Ok(sqlx::query_scalar(
+                    "SELECT DISTINCT event_type FROM webhook_events WHERE org_id = $1 \
+                       AND event_type IS NOT NULL ORDER BY event_type",
+                )
+                .bind(org.as_str())
+                .fetch_all(&self.read)
+                .await?)
+            }
+
+            async fn create_customer(
+                &self,
+                org: &OrgId,
+                c: &NewCustomer,
+                now: i64,
+            ) -> Result<(Customer, usize)> {
+                let mut tx = self.write.begin().await?;
+                if let Some(pk) = &c.partner_key {
+                    sqlx::query(
+                        "INSERT INTO partners (id, org_id, key, auto_created, created_at) \
+                         VALUES ($1, $2, $3, TRUE, $4) ON CONFLICT (org_id, key) DO NOTHING",
+                    )
+                    .bind(random_id("prt"))
+                    .bind(org.as_str())
+                    .bind(pk)
+                    .bind(now)
+                    .execute(&mut *tx)
+                    .await?;
+                }
+                let r = sqlx::query(
+                    "INSERT INTO customers (id, org_id, key, email, name, partner_id, created_at) \
+                     VALUES ($1, $2, $3, $4, $5, (SELECT id FROM partners WHERE org_id = $2 AND key = $6), $7)",
+                )
+                .bind(random_id("cus"))
+                .bind(org.as_str())
+                .bind(&c.key)
+                .bind(&c.email)
+                .bind(&c.name)
+                .bind(&c.partner_key)
+                .bind(now)
+                .execute(&mut *tx)
+                .await;
+                if let Err(e) = r {
+                    return Err(if is_unique_violation(&e) {
+                        StorageError::Conflict(format!("a customer with key \"{}\" already exists", c.key))
+                    } else {
+                        e.into()
+                    });
+                }
+                let released =
+                    Self::release_parked(&mut tx, org, vec![(c.key.clone(), None)], now).await?;
+                tx.commit().await?;
+                let customer = self.customer(org, &c.key).await?.ok_or(StorageError::NotFound)?;
+                Ok((customer, released))
+            }
+
+            async fn customer(&self, org: &OrgId, key: &str) -> Result<Option<Customer>> {
+                let sql = format!(
+                    "SELECT {CUSTOMER_COLUMNS} FROM customers c \
+                     LEFT JOIN partners p ON p.id = c.partner_id \
+                     WHERE c.org_id = $1 AND c.key = $2"
+                );
+                Ok(sqlx::query_as(&sql)
+                    .bind(org.as_str())
+                    .bind(key)
+                    .fetch_optional(&self.read)
+                    .await?)
+            }
+
+            async fn customers(
+                &self,
+                org: &OrgId,
+                search: Option<&str>,
+                cursor: Option<&str>,
+                limit: i64,
+            ) -> Result<Page<CustomerListRow>> {
+                let pattern = search.filter(|s| !s.trim().is_empty()).map(like_pattern);
+                let rows: Vec<CustomerListRow> = sqlx::query_as(
+                    "SELECT c.id, c.key, c.email, c.name, p.key AS partner_key, \
+                       CAST(COALESCE((SELECT SUM(t.amount - t.amount_refunded) FROM transactions t \
+                         WHERE t.org_id = c.org_id AND t.customer_id = c.id AND t.recorded \
+                           AND t.removed_reason IS NULL), 0) AS BIGINT) AS net_revenue, \
+                       (SELECT MIN(t.currency) FROM transactions t WHERE t.org_id = c.org_id \
+                         AND t.customer_id = c.id AND t.recorded) AS currency, \
+                       (SELECT COUNT(*) FROM subscriptions s WHERE s.org_id = c.org_id \
+                         AND s.customer_id = c.id AND NOT s.deleted \
+                         AND s.status IN ('active', 'in_trial', 'non_renewing', 'future')) AS active_subscriptions \
+                     FROM customers c LEFT JOIN partners p ON p.id = c.partner_id \
+                     WHERE c.org_id = $1 AND c.key > $2 \
+                       AND ($3 IS NULL OR lower(c.key) LIKE $3 ESCAPE '\\' \
+                            OR lower(c.email) LIKE $3 ESCAPE '\\' OR lower(c.name) LIKE $3 ESCAPE '\\') \
+                     ORDER BY c.key LIMIT $4",
+                )
+                .bind(org.as_str())
+                .bind(cursor.unwrap_or(""))
+                .bind(&pattern)
+                .bind(limit + 1)
+                .fetch_all(&self.read)
+                .await?;
+                Ok(paginate(rows, limit, |c| c.key.clone()))
+            }
+
+            async fn transactions(&self, org: &OrgId, customer_id: &str) -> Result<Vec<Transaction>> {
+                Ok(sqlx::query_as(
+                    "SELECT chargebee_id, amount, amount_refunded, currency, occurred_at, \
+                       subscription_id, invoice_id, removed_reason FROM transactions \
+                     WHERE org_id = $1 AND customer_id = $2 AND recorded \
+                     ORDER BY occurred_at DESC, chargebee_id",
+                )
+                .bind(org.as_str())
+                .bind(customer_id)
+                .fetch_all(&self.read)
+                .await?)
+            }
+
+            async fn subscriptions(&self, org: &OrgId, customer_id: &str) -> Result<Vec<Subscription>> {
+                Ok(sqlx::query_as(
+                    "SELECT s.chargebee_id, s.plan_key, \
+                       COALESCE(p.name, (SELECT p2.name FROM plans p2 WHERE p2.org_id = s.org_id \
+                         AND p2.key = s.plan_item_id)) AS plan_name, \
+                       s.status, s.mrr, s.currency, s.current_term_start, s.current_term_end \
+                     FROM subscriptions s \
+                     LEFT JOIN plans p ON p.org_id = s.org_id AND p.key = s.plan_key \
+                     WHERE s.org_id = $1 AND s.customer_id = $2 AND NOT s.deleted \
+                     ORDER BY s.chargebee_id",
+                )
+                .bind(org.as_str())
+                .bind(customer_id)
+                .fetch_all(&self.read)
+                .await?)
+            }
+
+            async fn create_partner(
+                &self,
+                org: &OrgId,
+                key: &str,
+                name: Option<&str>,
+                email: Option<&str>,
+                now: i64,
+            ) -> Result<Partner> {
+                let r = sqlx::query(
+                    "INSERT INTO partners (id, org_id, key, name, email, auto_created, created_at) \
+                     VALUES ($1, $2, $3, $4, $5, FALSE, $6)",
+                )
+                .bind(random_id("prt"))
+                .bind(org.as_str())
+                .bind(key)
+                .bind(name)
+                .bind(email)
+                .bind(now)
+                .execute(&self.write)
+                .await;
+                if let Err(e) = r {
+                    return Err(if is_unique_violation(&e) {
+                        StorageError::Conflict(format!("a partner with key \"{key}\" already exists"))
+                    } else {
+                        e.into()
+                    });
+                }
+                self.partner_by_key(org, key).await?.ok_or(StorageError::NotFound)
+            }
+
+            async fn update_partner(
+                &self,
+                org: &OrgId,
+                key: &str,
+                name: Option<&str>,
+                email: Option<&str>,
+            ) -> Result<Partner> {
+                let n = sqlx::query(
+                    "UPDATE partners SET name = $3, email = $4, auto_created = FALSE \
+                     WHERE org_id = $1 AND key = $2",
+                )
+                .bind(org.as_str())
+                .bind(key)
+                .bind(name)
+                .bind(email)
+                .execute(&self.write)
+                .await?
+                .rows_affected();
+                if n == 0 {
+                    return Err(StorageError::NotFound);
+                }
+                self.partner_by_key(org, key).await?.ok_or(StorageError::NotFound)
+            }
+
+            async fn partner(&self, org: &OrgId, key: &str) -> Result<Option<Partner>> {
+                self.partner_by_key(org, key).await
+            }
+
+            async fn partners(&self, org: &OrgId) -> Result<Vec<Partner>> {
+                let sql = format!(
+                    "SELECT {PARTNER_COLUMNS} FROM partners p WHERE p.org_id = $1 ORDER BY p.key"
+                );
+                Ok(sqlx::query_as(&sql).bind(org.as_str()).fetch_all(&self.read).await?)
+            }
+
+            async fn plans(&self, org: &OrgId) -> Result<Vec<Plan>> {
+                Ok(sqlx::query_as(
+                    "SELECT p.id, p.key, p.name, (SELECT COUNT(*) FROM subscriptions s \
+                       WHERE s.org_id = p.org_id AND NOT s.deleted \
+                         AND (s.plan_key = p.key OR s.plan_item_id = p.key)) AS subscriptions \
+                     FROM plans p WHERE p.org_id = $1 ORDER BY p.key",
+                )
+                .bind(org.as_str())
+                .fetch_all(&self.read)
+                .await?)
+            }
+
+            async fn detected_plans(&self, org: &OrgId) -> Result<Vec<DetectedPlan>> {
+                Ok(sqlx::query_as(
+                    "SELECT s.plan_key AS key, COUNT(*) AS subscriptions FROM subscriptions s \
+                     WHERE s.org_id = $1 AND NOT s.deleted AND s.plan_key IS NOT NULL \
+                       AND NOT EXISTS (SELECT 1 FROM plans p WHERE p.org_id = s.org_id \
+                         AND (p.key = s.plan_key OR p.key = s.plan_item_id)) \
+                     GROUP BY s.plan_key ORDER BY s.plan_key",
+                )
+                .bind(org.as_str())
+                .fetch_all(&self.read)
+                .await?)
+            }
+
+            async fn create_plan(&self, org: &OrgId, key: &str, name: &str, now: i64) -> Result<Plan> {
+                let r = sqlx::query(
+                    "INSERT INTO plans (id, org_id, key, name, created_at) VALUES ($1, $2, $3, $4, $5)",
+                )
+                .bind(random_id("pln"))
+                .bind(org.as_str())
+                .bind(key)
+                .bind(name)
+                .bind(now)
+                .execute(&self.write)
+                .await;
+                if let Err(e) = r {
+                    return Err(if is_unique_violation(&e) {
+                        StorageError::Conflict(format!("a plan with key \"{key}\" already exists"))
+                    } else {
+                        e.into()
+                    });
+                }
+                self.plan_by_key(org, key).await
+            }
+
+            async fn update_plan(
+                &self,
+                org: &OrgId,
+                key: &str,
+                new_key: &str,
+                name: &str,
+            ) -> Result<Plan> {
+                let r = sqlx::query("UPDATE plans SET key = $3, name = $4 WHERE org_id = $1 AND key = $2")
+                    .bind(org.as_str())
+                    .bind(key)
+                    .bind(new_key)
+                    .bind(name)
+                    .execute(&self.write)
+                    .await;
+                match r {
+                    Ok(r) if r.rows_affected() == 0 => return Err(StorageError::NotFound),
+                    Ok(_) => {}
+                    Err(e) if is_unique_violation(&e) => {
+                        return Err(StorageError::Conflict(format!(
+                            "a plan with key \"{new_key}\" already exists"
+                        )))
+                    }
+                    Err(e) => return Err(e.into()),
+                }
+                self.plan_by_key(org, new_key).await
+            }
+
+            async fn delete_plan(&self, org: &OrgId, key: &str) -> Result<i64> {
+                let mut tx = self.write.begin().await?;
+                let affected: i64 = sqlx::query_scalar(
+                    "SELECT COUNT(*) FROM subscriptions s WHERE s.org_id = $1 AND NOT s.deleted \
+                       AND (s.plan_key = $2 OR s.plan_item_id = $2)",
+                )
+                .bind(org.as_str())
+                .bind(key)
+                .fetch_one(&mut *tx)
+                .await?;
+                let n = sqlx::query("DELETE FROM plans WHERE org_id = $1 AND key = $2")
+                    .bind(org.as_str())
+                    .bind(key)
+                    .execute(&mut *tx)
+                    .await?
+                    .rows_affected();
+                if n == 0 {
+                    return Err(StorageError::NotFound);
+                }
+                tx.commit().await?;
+                Ok(affected)
+            }
+
+            async fn revenue_by_day(&self, org: &OrgId, since: i64) -> Result<Vec<RevenuePoint>> {
+                Ok(sqlx::query_as(
+                    "SELECT t.occurred_at / 86400000 AS day, t.currency, \
+                       CAST(SUM(t.amount - t.amount_refunded) AS BIGINT) AS net \
+                     FROM transactions t JOIN customers c ON c.id = t.customer_id \
+                     WHERE t.org_id = $1 AND t.occurred_at >= $2 AND t.recorded \
+                       AND t.removed_reason IS NULL AND c.partner_id IS NOT NULL \
+                     GROUP BY t.occurred_at / 86400000, t.currency ORDER BY day, t.currency",
+                )
+                .bind(org.as_str())
+                .bind(since)
+                .fetch_all(&self.read)
+                .await?)
+            }
+        }
+    };
+}
+
+impl SqliteStorage {
+    fn make_session_store(&self) -> AnySessionStore {
+        AnySessionStore::Sqlite(tower_sessions_sqlx_store::SqliteStore::new(self.write.clone()))
+    }
+}
+
+impl PgStorage {
+    fn make_session_store(&self) -> AnySessionStore {
+        AnySessionStore::Postgres(tower_sessions_sqlx_store::PostgresStore::new(self.write.clone()))
+    }
+}
+
+impl_storage!(SqliteStorage, sqlx::SqliteConnection, false, "sqlite");
+impl_storage!(PgStorage, sqlx::PgConnection, true, "postgres");

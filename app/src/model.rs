@@ -1,0 +1,348 @@
+//! Data shapes shared by the server and the browser (server-function results, rows shown in
+//! pages). Times are milliseconds since the Unix epoch; money is in minor units.
+
+use serde::{Deserialize, Serialize};
+use std::fmt;
+use std::str::FromStr;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, PartialOrd, Ord)]
+#[serde(rename_all = "lowercase")]
+pub enum Role {
+    Viewer,
+    Admin,
+    Owner,
+}
+
+impl Role {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Owner => "owner",
+            Role::Admin => "admin",
+            Role::Viewer => "viewer",
+        }
+    }
+    /// Admins and owners may change data; viewers only read.
+    pub fn can_write(self) -> bool {
+        self >= Role::Admin
+    }
+}
+
+impl fmt::Display for Role {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for Role {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "owner" => Ok(Role::Owner),
+            "admin" => Ok(Role::Admin),
+            "viewer" => Ok(Role::Viewer),
+            other => Err(format!("unknown role \"{other}\" (use admin or viewer)")),
+        }
+    }
+}
+
+/// The signed-in user and the organization they are working in.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Me {
+    pub user_id: String,
+    pub email: String,
+    pub org_id: String,
+    pub org_name: String,
+    pub role: Role,
+    pub orgs: Vec<OrgChoice>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct OrgChoice {
+    pub id: String,
+    pub name: String,
+    pub role: Role,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(sqlx::FromRow))]
+pub struct Member {
+    pub user_id: String,
+    pub email: String,
+    pub role: String,
+    pub created_at: i64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(sqlx::FromRow))]
+pub struct Invite {
+    pub id: String,
+    pub email: String,
+    pub role: String,
+    pub created_at: i64,
+    pub expires_at: i64,
+    pub accepted_at: Option<i64>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(sqlx::FromRow))]
+pub struct ApiKey {
+    pub id: String,
+    pub name: String,
+    pub prefix: String,
+    pub created_at: i64,
+    pub last_used_at: Option<i64>,
+    pub revoked_at: Option<i64>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(sqlx::FromRow))]
+pub struct Partner {
+    pub id: String,
+    pub key: String,
+    pub name: Option<String>,
+    pub email: Option<String>,
+    pub auto_created: bool,
+    pub created_at: i64,
+    pub customers: i64,
+    pub net_revenue: i64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(sqlx::FromRow))]
+pub struct Customer {
+    pub id: String,
+    pub key: String,
+    pub email: Option<String>,
+    pub name: Option<String>,
+    pub partner_key: Option<String>,
+    pub partner_name: Option<String>,
+    pub chargebee_id: Option<String>,
+    pub created_at: i64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(sqlx::FromRow))]
+pub struct CustomerListRow {
+    pub id: String,
+    pub key: String,
+    pub email: Option<String>,
+    pub name: Option<String>,
+    pub partner_key: Option<String>,
+    pub net_revenue: i64,
+    pub currency: Option<String>,
+    pub active_subscriptions: i64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(sqlx::FromRow))]
+pub struct Transaction {
+    pub chargebee_id: String,
+    pub amount: i64,
+    pub amount_refunded: i64,
+    pub currency: String,
+    pub occurred_at: i64,
+    pub subscription_id: Option<String>,
+    pub invoice_id: Option<String>,
+    pub removed_reason: Option<String>,
+}
+
+impl Transaction {
+    pub fn net_amount(&self) -> i64 {
+        self.amount - self.amount_refunded
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(sqlx::FromRow))]
+pub struct Subscription {
+    pub chargebee_id: String,
+    pub plan_key: Option<String>,
+    pub plan_name: Option<String>,
+    pub status: String,
+    pub mrr: Option<i64>,
+    pub currency: Option<String>,
+    pub current_term_start: Option<i64>,
+    pub current_term_end: Option<i64>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(sqlx::FromRow))]
+pub struct Plan {
+    pub id: String,
+    pub key: String,
+    pub name: String,
+    pub subscriptions: i64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(sqlx::FromRow))]
+pub struct DetectedPlan {
+    pub key: String,
+    pub subscriptions: i64,
+}
+
+/// One row of the webhook event log.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(sqlx::FromRow))]
+pub struct EventSummary {
+    pub id: String,
+    pub event_id: Option<String>,
+    pub event_type: Option<String>,
+    pub occurred_at: Option<i64>,
+    pub received_at: i64,
+    pub outcome: String,
+    pub detail: Option<String>,
+    pub customer_key: Option<String>,
+    pub attempts: i32,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(sqlx::FromRow))]
+pub struct EventDetail {
+    pub id: String,
+    pub event_id: Option<String>,
+    pub event_type: Option<String>,
+    pub occurred_at: Option<i64>,
+    pub received_at: i64,
+    pub outcome: String,
+    pub detail: Option<String>,
+    pub customer_key: Option<String>,
+    pub customer_id: Option<String>,
+    pub attempts: i32,
+    pub payload: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Page<T> {
+    pub items: Vec<T>,
+    /// Opaque cursor for the next page; `None` on the last page.
+    pub next_cursor: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ChargebeeIntegration {
+    pub webhook_url: String,
+    pub basic_auth_username: Option<String>,
+    pub previous_url_valid_until: Option<i64>,
+    pub last_event_at: Option<i64>,
+    /// Events received in the last 24 hours, by outcome.
+    pub counts_24h: Vec<(String, i64)>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(sqlx::FromRow))]
+pub struct RevenuePoint {
+    /// Day as days since the epoch.
+    pub day: i64,
+    pub currency: String,
+    pub net: i64,
+}
+
+/// The outcomes a webhook event can have.
+pub const OUTCOMES: &[&str] = &[
+    "processed",
+    "duplicate",
+    "unmatched",
+    "ignored",
+    "rejected",
+    "failed",
+];
+
+/// Formats minor units with the currency's own decimals, e.g. `1234, "USD"` → `USD 12.34`.
+pub fn format_money(minor: i64, currency: &str) -> String {
+    let decimals = currency_decimals(currency);
+    let sign = if minor < 0 { "-" } else { "" };
+    let abs = minor.unsigned_abs();
+    if decimals == 0 {
+        return format!("{sign}{} {currency}", group(abs));
+    }
+    let div = 10u64.pow(decimals);
+    format!(
+        "{sign}{}.{:0width$} {currency}",
+        group(abs / div),
+        abs % div,
+        width = decimals as usize
+    )
+}
+
+fn group(n: u64) -> String {
+    let s = n.to_string();
+    let mut out = String::new();
+    for (i, c) in s.chars().enumerate() {
+        if i > 0 && (s.len() - i) % 3 == 0 {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}
+
+/// Number of minor-unit decimals of a currency (ISO 4217).
+pub fn currency_decimals(currency: &str) -> u32 {
+    match currency.to_ascii_uppercase().as_str() {
+        "BIF" | "CLP" | "DJF" | "GNF" | "ISK" | "JPY" | "KMF" | "KRW" | "PYG" | "RWF" | "UGX"
+        | "UYI" | "VND" | "VUV" | "XAF" | "XOF" | "XPF" => 0,
+        "BHD" | "IQD" | "JOD" | "KWD" | "LYD" | "OMR" | "TND" => 3,
+        _ => 2,
+    }
+}
+
+/// `2026-11-26 21:49 UTC` from milliseconds since the epoch (civil-from-days, no time crate).
+pub fn format_time(ms: i64) -> String {
+    let secs = ms.div_euclid(1000);
+    let days = secs.div_euclid(86_400);
+    let rem = secs.rem_euclid(86_400);
+    let (y, m, d) = civil_from_days(days);
+    format!(
+        "{y:04}-{m:02}-{d:02} {:02}:{:02} UTC",
+        rem / 3600,
+        (rem % 3600) / 60
+    )
+}
+
+pub fn format_date(ms: i64) -> String {
+    let (y, m, d) = civil_from_days(ms.div_euclid(86_400_000));
+    format!("{y:04}-{m:02}-{d:02}")
+}
+
+/// Howard Hinnant's days → (year, month, day) algorithm.
+pub fn civil_from_days(z: i64) -> (i64, u32, u32) {
+    let z = z + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let y = yoe + era * 400;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+    (if m <= 2 { y + 1 } else { y }, m, d)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn money_uses_the_currency_decimals() {
+        assert_eq!(format_money(123456, "USD"), "1,234.56 USD");
+        assert_eq!(format_money(5000, "JPY"), "5,000 JPY");
+        assert_eq!(format_money(1005, "KWD"), "1.005 KWD");
+        assert_eq!(format_money(-250, "EUR"), "-2.50 EUR");
+        assert_eq!(format_money(7, "usd"), "0.07 usd");
+    }
+
+    #[test]
+    fn times_are_formatted_in_utc() {
+        assert_eq!(format_time(0), "1970-01-01 00:00 UTC");
+        assert_eq!(format_time(1_795_730_951_000), "2026-11-26 21:29 UTC");
+        assert_eq!(format_date(951_782_400_000), "2000-02-29");
+    }
+
+    #[test]
+    fn roles_parse_and_order() {
+        assert_eq!("Admin".parse::<Role>(), Ok(Role::Admin));
+        assert!("root".parse::<Role>().is_err());
+        assert!(Role::Owner.can_write() && Role::Admin.can_write() && !Role::Viewer.can_write());
+    }
+}
