@@ -5,6 +5,12 @@
 //! for the browser bundle.
 #![recursion_limit = "256"]
 
+pub mod error;
+pub mod model;
+
+#[cfg(feature = "ssr")]
+pub mod backend;
+
 use leptos::prelude::*;
 use leptos_meta::{provide_meta_context, MetaTags, Stylesheet, Title};
 use leptos_router::{

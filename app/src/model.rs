@@ -335,7 +335,7 @@ mod tests {
     #[test]
     fn times_are_formatted_in_utc() {
         assert_eq!(format_time(0), "1970-01-01 00:00 UTC");
-        assert_eq!(format_time(1_795_730_951_000), "2026-11-26 21:29 UTC");
+        assert_eq!(format_time(1_795_730_951_000), "2026-11-26 22:09 UTC");
         assert_eq!(format_date(951_782_400_000), "2000-02-29");
     }
 

@@ -48,6 +48,11 @@ impl fmt::Display for Rejection {
 pub fn parse_envelope(body: &[u8]) -> Result<Envelope, (Rejection, Option<Value>)> {
     let value: Value = serde_json::from_slice(body)
         .map_err(|e| (Rejection::NotJson(e.to_string()), None))?;
+    envelope_from_value(value)
+}
+
+/// Like [`parse_envelope`], for a body already parsed as JSON.
+pub fn envelope_from_value(value: Value) -> Result<Envelope, (Rejection, Option<Value>)> {
     let Some(obj) = value.as_object() else {
         return Err((Rejection::NotAnObject, None));
     };
@@ -104,7 +109,7 @@ const CARD_KEYS: &[&str] = &[
     "card_type",
     "funding_type",
     "cvv",
-    "number",
+    "card_number",
     "first_name_on_card",
 ];
 
@@ -129,27 +134,36 @@ pub fn strip_card_data(value: &mut Value) -> usize {
 /// Masks long digit runs (possible card numbers) in a body that is not JSON, before it is kept
 /// as evidence of a rejected delivery.
 pub fn scrub_text(body: &[u8], max_len: usize) -> String {
-    let text = String::from_utf8_lossy(&body[..body.len().min(max_len)]);
-    let mut out = String::with_capacity(text.len());
-    let mut digits = String::new();
-    let flush = |digits: &mut String, out: &mut String| {
-        if digits.chars().filter(char::is_ascii_digit).count() >= 12 {
+    let text = String::from_utf8_lossy(body);
+    let mut out = String::with_capacity(text.len().min(max_len + 16));
+    let mut run = String::new();
+    let flush = |run: &mut String, out: &mut String| {
+        // Separators at the end of a run belong to the text that follows.
+        let kept = run.trim_end_matches([' ', '-']).len();
+        let tail = run.split_off(kept);
+        if run.chars().filter(char::is_ascii_digit).count() >= 12 {
             out.push_str("[redacted]");
         } else {
-            out.push_str(digits);
+            out.push_str(run);
         }
-        digits.clear();
+        out.push_str(&tail);
+        run.clear();
     };
     for c in text.chars() {
-        if c.is_ascii_digit() || (!digits.is_empty() && (c == ' ' || c == '-')) {
-            digits.push(c);
+        if c.is_ascii_digit() || (!run.is_empty() && (c == ' ' || c == '-')) {
+            run.push(c);
         } else {
-            flush(&mut digits, &mut out);
+            flush(&mut run, &mut out);
             out.push(c);
         }
     }
-    flush(&mut digits, &mut out);
-    if body.len() > max_len {
+    flush(&mut run, &mut out);
+    if out.len() > max_len {
+        let mut cut = max_len;
+        while !out.is_char_boundary(cut) {
+            cut -= 1;
+        }
+        out.truncate(cut);
         out.push_str("…[truncated]");
     }
     out
@@ -596,10 +610,9 @@ fn resolve_customer(
     if let Some(known) = &state.customer_by_key {
         return Ok((CustomerTarget::Existing(known.id.clone()), vec![]));
     }
-    if customer.customer_key.is_none() {
-        if let Some(known) = &state.customer_by_chargebee_id {
-            return Ok((CustomerTarget::Existing(known.id.clone()), vec![]));
-        }
+    // The same Chargebee customer (its key absent, or not one we know): use who we know.
+    if let Some(known) = &state.customer_by_chargebee_id {
+        return Ok((CustomerTarget::Existing(known.id.clone()), vec![]));
     }
     match (&customer.customer_key, &customer.partner_key) {
         (Some(key), Some(partner)) => {
@@ -708,7 +721,7 @@ pub fn plan(event: &BillingEvent, state: &State) -> Plan {
                 let removed = if t.removed_reason.is_some() {
                     t.removed_reason.clone()
                 } else {
-                    (total >= t.amount).then(|| "refunded".to_string())
+                    (t.amount > 0 && total >= t.amount).then(|| "refunded".to_string())
                 };
                 changes.push(Change::AdjustTransaction {
                     txn_id: original.clone(),

@@ -154,6 +154,8 @@ pub struct NewCustomer {
 pub struct DueEvent {
     pub org_id: String,
     pub id: String,
+    /// Attempts made so far (for the backoff).
+    pub attempts: i64,
 }
 
 #[async_trait]

@@ -629,8 +629,7 @@ macro_rules! impl_storage {
                     let (key, cb_id) = release;
                     let ids: Vec<String> = sqlx::query_scalar(
                         "SELECT id FROM webhook_events WHERE org_id = $1 AND outcome = 'unmatched' \
-                           AND (customer_key = $2 OR (customer_key IS NULL AND $3 IS NOT NULL \
-                                AND chargebee_customer = $3)) \
+                           AND (customer_key = $2 OR ($3 IS NOT NULL AND chargebee_customer = $3)) \
                          ORDER BY occurred_at, received_at, id",
                     )
                     .bind(org.as_str())
@@ -1329,9 +1328,9 @@ macro_rules! impl_storage {
                        SELECT id FROM webhook_events WHERE outcome = 'failed' \
                          AND next_attempt_at IS NOT NULL AND next_attempt_at <= $1 \
                        ORDER BY next_attempt_at LIMIT $2 {lock}) \
-                     RETURNING org_id, id"
+                     RETURNING org_id, id, CAST(attempts AS BIGINT)"
                 );
-                let rows: Vec<(String, String)> = sqlx::query_as(&sql)
+                let rows: Vec<(String, String, i64)> = sqlx::query_as(&sql)
                     .bind(now)
                     .bind(limit)
                     .bind(lease_until)
@@ -1339,7 +1338,11 @@ macro_rules! impl_storage {
                     .await?;
                 Ok(rows
                     .into_iter()
-                    .map(|(org_id, id)| DueEvent { org_id, id })
+                    .map(|(org_id, id, attempts)| DueEvent {
+                        org_id,
+                        id,
+                        attempts,
+                    })
                     .collect())
             }
 

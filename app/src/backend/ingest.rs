@@ -1,0 +1,262 @@
+//! Webhook ingestion: from a delivery (token, credentials, body) to a committed event and its
+//! ledger changes. HTTP-agnostic: the server's handler maps [`DeliveryError`] to statuses.
+//!
+//! Order of work: find the tenant by token → check Basic Auth → size → parse → strip card
+//! data → classify → one transaction that stores the event and applies it. Anything that
+//! goes wrong after the tenant is known is recorded as an event the admin can see.
+
+use super::auth::{basic_auth_mac, constant_time_eq, sha256_hex};
+use super::chargebee::{
+    classify, envelope_from_value, peek_id_and_type, scrub_text, strip_card_data, BillingEvent,
+};
+use super::domain::{random_id, OrgId};
+use super::storage::{EventOutcome, NewEvent, StorageError};
+use super::{now_ms, AppState};
+use serde_json::Value;
+
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum DeliveryError {
+    /// No tenant has this token (or its grace period ended): 404, no hint.
+    #[error("not found")]
+    UnknownToken,
+    #[error("this webhook requires HTTP Basic Auth credentials; the ones sent are missing or wrong")]
+    Unauthorized,
+    #[error("body of {0} bytes exceeds the limit of {1} bytes")]
+    TooLarge(usize, usize),
+    /// The delivery is malformed (recorded as rejected): 400 with this message.
+    #[error("{0}")]
+    Rejected(String),
+    /// The database is unavailable: 503 so Chargebee retries.
+    #[error("the service is temporarily unavailable")]
+    Unavailable,
+    #[error("internal error")]
+    Internal,
+}
+
+impl From<StorageError> for DeliveryError {
+    fn from(e: StorageError) -> Self {
+        match e {
+            StorageError::Unavailable(cause) => {
+                tracing::warn!(error = %cause, "database unavailable during a delivery");
+                DeliveryError::Unavailable
+            }
+            other => {
+                tracing::error!(error = ?other, "storage error during a delivery");
+                DeliveryError::Internal
+            }
+        }
+    }
+}
+
+/// Largest part of a non-JSON body kept as evidence on a rejected event.
+const EVIDENCE_BYTES: usize = 4096;
+/// First retry of a failed event after this long; doubles per attempt.
+const RETRY_BASE_MS: i64 = 30_000;
+/// Failed events are retried automatically this many times, then wait for a replay.
+pub const MAX_ATTEMPTS: i64 = 8;
+
+pub fn retry_at(now: i64, attempts: i64) -> Option<i64> {
+    (attempts < MAX_ATTEMPTS).then(|| now + RETRY_BASE_MS * (1 << attempts.clamp(0, 12)))
+}
+
+/// Finds the tenant of a webhook token and checks its Basic Auth.
+pub async fn authenticate(
+    state: &AppState,
+    token: &str,
+    basic: Option<(&str, &str)>,
+    now: i64,
+) -> Result<OrgId, DeliveryError> {
+    // Tokens are 43 base64url characters; anything else cannot match.
+    if token.len() > 128 {
+        return Err(DeliveryError::UnknownToken);
+    }
+    let found = state
+        .store
+        .integration_by_token_hash(&sha256_hex(token))
+        .await?
+        .ok_or(DeliveryError::UnknownToken)?;
+    let integration = found.integration;
+    if found.previous && integration.previous_valid_until.is_none_or(|t| t < now) {
+        return Err(DeliveryError::UnknownToken);
+    }
+    let org = OrgId::from_trusted(integration.org_id);
+    if let (Some(user), Some(mac)) = (
+        integration.basic_auth_username.as_deref(),
+        integration.basic_auth_password_mac.as_deref(),
+    ) {
+        let ok = match basic {
+            Some((u, p)) => {
+                let user_ok = constant_time_eq(u, user);
+                let pass_ok = constant_time_eq(&basic_auth_mac(&state.settings.secret_key, &org, p), mac);
+                user_ok & pass_ok
+            }
+            None => false,
+        };
+        if !ok {
+            record_rejection(state, &org, None, &DeliveryError::Unauthorized.to_string(), now).await?;
+            return Err(DeliveryError::Unauthorized);
+        }
+    }
+    Ok(org)
+}
+
+/// Records a delivery refused before parsing (no payload kept).
+pub async fn record_rejection(
+    state: &AppState,
+    org: &OrgId,
+    payload: Option<String>,
+    why: &str,
+    now: i64,
+) -> Result<(), DeliveryError> {
+    let event = NewEvent {
+        id: random_id("evt"),
+        event_id: None,
+        event_type: None,
+        occurred_at: None,
+        received_at: now,
+        payload: payload.unwrap_or_default(),
+    };
+    state
+        .store
+        .record_event(org, &event, "rejected", Some(why), None)
+        .await?;
+    Ok(())
+}
+
+/// Stores and applies one delivery for an authenticated tenant. `Ok` means committed.
+pub async fn receive(
+    state: &AppState,
+    org: &OrgId,
+    body: &[u8],
+    now: i64,
+) -> Result<EventOutcome, DeliveryError> {
+    let store = &state.store;
+    let mut value: Value = match serde_json::from_slice(body) {
+        Ok(v) => v,
+        Err(e) => {
+            let why = format!("body is not valid JSON: {e}");
+            record_rejection(state, org, Some(scrub_text(body, EVIDENCE_BYTES)), &why, now).await?;
+            return Err(DeliveryError::Rejected(why));
+        }
+    };
+    let stripped = strip_card_data(&mut value);
+    if stripped > 0 {
+        tracing::info!(org = %org, fields = stripped, "card data removed from a delivery");
+    }
+    let payload = value.to_string();
+    let (event_id, event_type) = peek_id_and_type(&value);
+    let occurred_at = value.get("occurred_at").and_then(Value::as_i64);
+    let new_event = NewEvent {
+        id: random_id("evt"),
+        event_id,
+        event_type,
+        occurred_at: occurred_at.map(|s| s.saturating_mul(1000)),
+        received_at: now,
+        payload,
+    };
+    let envelope = match envelope_from_value(value) {
+        Ok(env) => env,
+        Err((rejection, _)) => {
+            let why = rejection.to_string();
+            store
+                .record_event(org, &new_event, "rejected", Some(&why), None)
+                .await?;
+            return Err(DeliveryError::Rejected(why));
+        }
+    };
+    let billing = match classify(&envelope) {
+        Ok(BillingEvent::Other) => {
+            let why = format!(
+                "event type {} is not used by the ledger",
+                envelope.event_type
+            );
+            return Ok(store
+                .record_event(org, &new_event, "ignored", Some(&why), None)
+                .await?);
+        }
+        Ok(b) => b,
+        Err(content) => {
+            // Well-formed, but not what we expected: keep it, retry later, allow replay.
+            let why = format!("could not read the event: {content}");
+            return Ok(store
+                .record_event(org, &new_event, "failed", Some(&why), retry_at(now, 0))
+                .await?);
+        }
+    };
+    match store.ingest(org, &new_event, &billing).await {
+        Ok(outcome) => Ok(outcome),
+        Err(StorageError::Unavailable(cause)) => {
+            tracing::warn!(org = %org, error = %cause, "database unavailable; asking Chargebee to retry");
+            Err(DeliveryError::Unavailable)
+        }
+        Err(e) => {
+            // A bug or surprise while applying: keep the event as failed, retry it later.
+            tracing::error!(org = %org, event = ?new_event.event_id, error = ?e, "processing failed");
+            let why = format!("processing failed: {e}");
+            Ok(store
+                .record_event(org, &new_event, "failed", Some(&why), retry_at(now, 0))
+                .await?)
+        }
+    }
+}
+
+/// Applies a stored event again (the admin's Replay). Failures are recorded on the event.
+pub async fn replay(state: &AppState, org: &OrgId, id: &str) -> Result<EventOutcome, StorageError> {
+    let now = now_ms();
+    match state.store.reprocess(org, id, now).await {
+        Ok(o) => Ok(o),
+        Err(e @ (StorageError::NotFound | StorageError::Conflict(_) | StorageError::Unavailable(_))) => {
+            Err(e)
+        }
+        Err(e) => {
+            tracing::error!(org = %org, id, error = ?e, "replay failed");
+            let why = format!("processing failed: {e}");
+            state.store.mark_failed(org, id, &why, None).await?;
+            Ok(EventOutcome {
+                outcome: "failed".into(),
+                detail: Some(why),
+                id: id.to_string(),
+                released: 0,
+            })
+        }
+    }
+}
+
+/// Retries failed events that are due. Safe to run on every instance: each event is claimed
+/// by one (row locks on PostgreSQL; a single writer on SQLite). Returns how many were tried.
+pub async fn retry_due(state: &AppState) -> Result<usize, StorageError> {
+    let now = now_ms();
+    let due = state.store.claim_due_events(now, 50, now + 300_000).await?;
+    for event in &due {
+        let org = OrgId::from_trusted(event.org_id.clone());
+        match state.store.reprocess(&org, &event.id, now).await {
+            Ok(outcome) => {
+                tracing::info!(org = %org, id = %event.id, outcome = %outcome.outcome, "retried a failed event")
+            }
+            Err(StorageError::Unavailable(e)) => return Err(StorageError::Unavailable(e)),
+            Err(e) => {
+                let why = format!("processing failed: {e}");
+                state
+                    .store
+                    .mark_failed(&org, &event.id, &why, retry_at(now, event.attempts))
+                    .await?;
+            }
+        }
+    }
+    Ok(due.len())
+}
+
+/// A harmless event (an event type the ledger ignores) for the "Send test event" button.
+pub fn test_event_body(now: i64) -> String {
+    serde_json::json!({
+        "id": random_id("ev_test"),
+        "occurred_at": now / 1000,
+        "source": "partner_ledger",
+        "object": "event",
+        "api_version": "v2",
+        "event_type": "partner_ledger_test",
+        "webhook_status": "not_configured",
+        "content": {"message": "Test event sent from Settings > Integrations > Webhooks"}
+    })
+    .to_string()
+}

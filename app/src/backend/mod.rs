@@ -1,0 +1,80 @@
+//! Server-side parts of the application: domain types, the pure Chargebee-to-ledger logic,
+//! storage, and the services that combine them. Compiled only with the `ssr` feature.
+
+pub mod auth;
+pub mod chargebee;
+pub mod domain;
+pub mod ingest;
+pub mod storage;
+
+use leptos::prelude::LeptosOptions;
+use std::sync::Arc;
+use std::time::{SystemTime, UNIX_EPOCH};
+use storage::DynStorage;
+
+/// Milliseconds since the Unix epoch.
+pub fn now_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}
+
+/// A server secret whose `Debug` never shows it.
+#[derive(Clone)]
+pub struct Secret(Arc<Vec<u8>>);
+
+impl Secret {
+    pub fn new(bytes: Vec<u8>) -> Self {
+        Self(Arc::new(bytes))
+    }
+    pub fn expose(&self) -> &[u8] {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Secret([hidden])")
+    }
+}
+
+/// Runtime settings the services need (validated by the server's configuration loader).
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// Base URL used to build absolute webhook URLs, without a trailing slash.
+    pub public_url: String,
+    /// Key for deriving webhook tokens and hashing Basic Auth passwords.
+    pub secret_key: Secret,
+    /// How long a rotated-away webhook URL keeps working.
+    pub webhook_grace_ms: i64,
+    /// Largest accepted webhook body.
+    pub max_body_bytes: usize,
+    /// Login attempts allowed per account / per client address in the window.
+    pub login_limit_per_account: i64,
+    pub login_limit_per_ip: i64,
+    pub login_window_ms: i64,
+    /// Sessions: idle expiry and absolute lifetime.
+    pub session_idle_secs: i64,
+    pub session_absolute_ms: i64,
+}
+
+impl Settings {
+    pub fn webhook_url(&self, token: &str) -> String {
+        format!("{}/webhooks/chargebee/{token}", self.public_url)
+    }
+}
+
+/// Everything a request handler or server function needs.
+#[derive(Clone)]
+pub struct AppState {
+    pub leptos_options: LeptosOptions,
+    pub store: DynStorage,
+    pub settings: Arc<Settings>,
+}
+
+impl axum::extract::FromRef<AppState> for LeptosOptions {
+    fn from_ref(state: &AppState) -> Self {
+        state.leptos_options.clone()
+    }
+}
