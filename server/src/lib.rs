@@ -1,1 +1,138 @@
+//! The Partner Ledger server: configuration, the axum router (pages, server functions,
+//! webhooks, REST API, health), background work, and the command line.
+#![forbid(unsafe_code)]
 
+pub mod cli;
+pub mod config;
+pub mod http;
+pub mod telemetry;
+
+use anyhow::Context;
+use app::backend::{storage, AppState, Secret, Settings};
+use config::Config;
+use leptos::prelude::LeptosOptions;
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use tokio::net::TcpListener;
+
+pub struct Application {
+    listener: TcpListener,
+    state: AppState,
+    config: Config,
+}
+
+impl Application {
+    /// Validates the configuration, connects and migrates the database, binds the listener.
+    pub async fn build(config: Config) -> anyhow::Result<Self> {
+        let validated = config.validate().map_err(anyhow::Error::msg)?;
+        let listener = TcpListener::bind(validated.listen)
+            .await
+            .with_context(|| format!("cannot listen on {}", validated.listen))?;
+        Self::build_with_listener(config, listener).await
+    }
+
+    /// Like [`build`](Self::build), on a listener bound by the caller (tests bind port 0).
+    pub async fn build_with_listener(config: Config, listener: TcpListener) -> anyhow::Result<Self> {
+        let validated = config.validate().map_err(anyhow::Error::msg)?;
+        let addr = listener.local_addr()?;
+        let public_url = match &config.public_url {
+            Some(_) => validated.public_url,
+            None => format!("http://{addr}"),
+        };
+        let state = build_state(&config, public_url, addr).await?;
+        Ok(Self {
+            listener,
+            state,
+            config,
+        })
+    }
+
+    pub fn port(&self) -> u16 {
+        self.listener.local_addr().map(|a| a.port()).unwrap_or(0)
+    }
+
+    pub fn state(&self) -> &AppState {
+        &self.state
+    }
+
+    /// Serves until `shutdown` completes (SIGINT/SIGTERM in `main`), then drains requests.
+    pub async fn run_until(self, shutdown: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
+        let background = http::spawn_background(&self.state, &self.config);
+        let router = http::router(self.state.clone(), &self.config);
+        tracing::info!(
+            url = %self.state.settings.public_url,
+            database = self.state.store.backend_name(),
+            "Partner Ledger is listening"
+        );
+        axum::serve(
+            self.listener,
+            router.into_make_service_with_connect_info::<SocketAddr>(),
+        )
+        .with_graceful_shutdown(shutdown)
+        .await?;
+        background.abort();
+        tracing::info!("stopped");
+        Ok(())
+    }
+}
+
+/// Connects to and migrates the database and assembles the shared state.
+pub async fn build_state(config: &Config, public_url: String, addr: SocketAddr) -> anyhow::Result<AppState> {
+    let store = storage::connect(&config.database_url, config.db_max_connections)
+        .await
+        .with_context(|| {
+            format!(
+                "cannot open the database {}",
+                config::redact_url(&config.database_url)
+            )
+        })?;
+    store.migrate().await.context("database migration failed")?;
+    let secret = config.secret_key_bytes().map_err(anyhow::Error::msg)?;
+    let settings = Settings {
+        public_url,
+        secret_key: Secret::new(secret),
+        webhook_grace_ms: i64::from(config.webhook_grace_days) * 86_400_000,
+        max_body_bytes: config.webhook_max_body_bytes,
+        login_limit_per_account: i64::from(config.login_limit_per_account),
+        login_limit_per_ip: i64::from(config.login_limit_per_ip),
+        login_window_ms: i64::from(config.login_window_minutes) * 60_000,
+        session_idle_secs: i64::from(config.session_idle_minutes) * 60,
+        session_absolute_ms: i64::from(config.session_absolute_hours) * 3_600_000,
+        trust_forwarded_for: config.trust_forwarded_for,
+    };
+    let leptos_options = LeptosOptions::builder()
+        .output_name("partner-ledger")
+        .site_root(config.site_root.clone())
+        .site_pkg_dir("pkg")
+        .site_addr(addr)
+        .build();
+    Ok(AppState {
+        leptos_options,
+        store,
+        settings: Arc::new(settings),
+    })
+}
+
+/// Completes on SIGINT or SIGTERM.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = term => {},
+    }
+    tracing::info!("shutdown signal received; finishing requests in flight");
+}

@@ -21,8 +21,8 @@ pub enum DeliveryError {
     UnknownToken,
     #[error("this webhook requires HTTP Basic Auth credentials; the ones sent are missing or wrong")]
     Unauthorized,
-    #[error("body of {0} bytes exceeds the limit of {1} bytes")]
-    TooLarge(usize, usize),
+    #[error("body is larger than the limit of {0} bytes")]
+    TooLarge(usize),
     /// The delivery is malformed (recorded as rejected): 400 with this message.
     #[error("{0}")]
     Rejected(String),

@@ -5,6 +5,8 @@ pub mod auth;
 pub mod chargebee;
 pub mod domain;
 pub mod ingest;
+pub mod service;
+pub mod session;
 pub mod storage;
 
 use leptos::prelude::LeptosOptions;
@@ -57,6 +59,8 @@ pub struct Settings {
     /// Sessions: idle expiry and absolute lifetime.
     pub session_idle_secs: i64,
     pub session_absolute_ms: i64,
+    /// Take the client address from `X-Forwarded-For` (behind a trusted proxy only).
+    pub trust_forwarded_for: bool,
 }
 
 impl Settings {

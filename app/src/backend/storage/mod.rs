@@ -190,7 +190,9 @@ pub trait Storage: Send + Sync + 'static {
     async fn login_failures(&self, scopes: &[String], since: i64)
         -> Result<Vec<(i64, Option<i64>)>>;
     async fn clear_login_failures(&self, scope: &str) -> Result<()>;
-    async fn prune_login_failures(&self, before: i64) -> Result<u64>;
+    /// Deletes expired sessions and login failures older than `login_before`. On PostgreSQL
+    /// an advisory lock lets only one instance do it at a time; returns whether this one did.
+    async fn cleanup(&self, now: i64, login_before: i64) -> Result<bool>;
 
     // ----- team -----
     async fn members(&self, org: &OrgId) -> Result<Vec<Member>>;

@@ -919,12 +919,39 @@ macro_rules! impl_storage {
                 Ok(())
             }
 
-            async fn prune_login_failures(&self, before: i64) -> Result<u64> {
-                Ok(sqlx::query("DELETE FROM login_failures WHERE at < $1")
-                    .bind(before)
-                    .execute(&self.write)
-                    .await?
-                    .rows_affected())
+            async fn cleanup(&self, _now: i64, login_before: i64) -> Result<bool> {
+                use tower_sessions::session_store::ExpiredDeletion;
+                // One connection holds the advisory lock for the duration (PostgreSQL only).
+                let mut lock_conn = if Self::IS_PG {
+                    let mut conn = self.write.acquire().await?;
+                    let got: bool = sqlx::query_scalar("SELECT pg_try_advisory_lock(727274)")
+                        .fetch_one(&mut *conn)
+                        .await?;
+                    if !got {
+                        return Ok(false);
+                    }
+                    Some(conn)
+                } else {
+                    None
+                };
+                let result = async {
+                    self.session_store()
+                        .delete_expired()
+                        .await
+                        .map_err(|e| StorageError::Other(format!("deleting expired sessions: {e}")))?;
+                    sqlx::query("DELETE FROM login_failures WHERE at < $1")
+                        .bind(login_before)
+                        .execute(&self.write)
+                        .await?;
+                    Ok::<(), StorageError>(())
+                }
+                .await;
+                if let Some(conn) = lock_conn.as_mut() {
+                    sqlx::query("SELECT pg_advisory_unlock(727274)")
+                        .execute(&mut **conn)
+                        .await?;
+                }
+                result.map(|()| true)
             }
 
             async fn members(&self, org: &OrgId) -> Result<Vec<Member>> {

@@ -1,0 +1,215 @@
+//! Use cases shared by the REST API and the dashboard's server functions: parse the input
+//! into domain types, call storage, shape the answer. Authorization happens before these
+//! are called (an [`OrgId`] here is one the caller may act for).
+
+use super::auth::{basic_auth_mac, hash_password, new_api_key, new_webhook_token, webhook_token};
+use super::domain::{Email, Key, Name, OrgId, Password, UserId, Validator};
+use super::storage::NewCustomer;
+use super::{now_ms, AppState};
+use crate::error::AppError;
+use crate::model::*;
+
+pub type Result<T> = std::result::Result<T, AppError>;
+
+const DAY_MS: i64 = 86_400_000;
+
+pub struct NewOrg {
+    pub org_id: OrgId,
+    pub user_id: UserId,
+    pub webhook_url: String,
+}
+
+/// Sign-up: a new organization with a new owner.
+pub async fn create_org(state: &AppState, name: &str, email: &str, password: &str) -> Result<NewOrg> {
+    let mut v = Validator::default();
+    let name = v.check(Name::parse("organization", name));
+    let email = v.check(Email::parse("email", email));
+    let password = v.check(Password::parse("password", password));
+    v.finish()?;
+    let (name, email, password) = (name.unwrap(), email.unwrap(), password.unwrap());
+    let hash = hash_password(password.expose().to_string()).await?;
+    let org_id = OrgId::generate();
+    let user_id = UserId::generate();
+    let (nonce, token, token_hash) = new_webhook_token(&state.settings.secret_key, &org_id);
+    state
+        .store
+        .create_org(
+            &org_id,
+            name.as_str(),
+            &user_id,
+            email.as_str(),
+            Some(&hash),
+            &nonce,
+            &token_hash,
+            now_ms(),
+        )
+        .await
+        .map_err(|e| match AppError::from(e) {
+            // Says only that the address cannot be used; it does not reveal whose it is.
+            AppError::Conflict(_) => AppError::field(
+                "email",
+                "this email cannot be used to sign up; sign in instead, or ask your admin for an invite",
+            ),
+            other => other,
+        })?;
+    Ok(NewOrg {
+        org_id,
+        user_id,
+        webhook_url: state.settings.webhook_url(&token),
+    })
+}
+
+/// Another organization for a signed-in user (who becomes its owner).
+pub async fn create_additional_org(state: &AppState, user: &UserId, email: &str, name: &str) -> Result<OrgId> {
+    let name = Name::parse("organization", name)?;
+    let org_id = OrgId::generate();
+    let (nonce, _, token_hash) = new_webhook_token(&state.settings.secret_key, &org_id);
+    state
+        .store
+        .create_org(&org_id, name.as_str(), user, email, None, &nonce, &token_hash, now_ms())
+        .await?;
+    Ok(org_id)
+}
+
+pub async fn create_api_key(state: &AppState, org: &OrgId, name: &str) -> Result<(ApiKey, String)> {
+    let name = Name::parse("name", name)?;
+    let (key, prefix, hash) = new_api_key();
+    let row = state
+        .store
+        .create_api_key(org, name.as_str(), &prefix, &hash, now_ms())
+        .await?;
+    Ok((row, key))
+}
+
+pub async fn create_customer(
+    state: &AppState,
+    org: &OrgId,
+    key: &str,
+    email: Option<&str>,
+    name: Option<&str>,
+    partner_key: Option<&str>,
+) -> Result<(Customer, usize)> {
+    let mut v = Validator::default();
+    let key = v.check(Key::parse("key", key));
+    let email = v.optional(email, |s| Email::parse("email", s));
+    let name = v.optional(name, |s| Name::parse("name", s));
+    let partner_key = v.optional(partner_key, |s| Key::parse("partner_key", s));
+    v.finish()?;
+    let c = NewCustomer {
+        key: key.unwrap().into_string(),
+        email: email.map(|e| e.as_str().to_string()),
+        name: name.map(Name::into_string),
+        partner_key: partner_key.map(Key::into_string),
+    };
+    Ok(state.store.create_customer(org, &c, now_ms()).await?)
+}
+
+pub async fn customer(state: &AppState, org: &OrgId, key: &str) -> Result<Customer> {
+    state.store.customer(org, key).await?.ok_or(AppError::NotFound)
+}
+
+pub async fn save_partner(
+    state: &AppState,
+    org: &OrgId,
+    key: &str,
+    name: Option<&str>,
+    email: Option<&str>,
+    create: bool,
+) -> Result<Partner> {
+    let mut v = Validator::default();
+    let key = v.check(Key::parse("key", key));
+    let name = v.optional(name, |s| Name::parse("name", s));
+    let email = v.optional(email, |s| Email::parse("email", s));
+    v.finish()?;
+    let key = key.unwrap();
+    let name = name.as_ref().map(Name::as_str);
+    let email = email.as_ref().map(Email::as_str);
+    Ok(if create {
+        state
+            .store
+            .create_partner(org, key.as_str(), name, email, now_ms())
+            .await?
+    } else {
+        state.store.update_partner(org, key.as_str(), name, email).await?
+    })
+}
+
+fn parse_plan(key: &str, name: &str) -> Result<(Key, Name)> {
+    let mut v = Validator::default();
+    let key = v.check(Key::parse("key", key));
+    let name = v.check(Name::parse("name", name));
+    v.finish()?;
+    Ok((key.unwrap(), name.unwrap()))
+}
+
+pub async fn create_plan(state: &AppState, org: &OrgId, key: &str, name: &str) -> Result<Plan> {
+    let (key, name) = parse_plan(key, name)?;
+    state
+        .store
+        .create_plan(org, key.as_str(), name.as_str(), now_ms())
+        .await
+        .map_err(|e| conflict_on_field(e.into(), "key"))
+}
+
+pub async fn update_plan(state: &AppState, org: &OrgId, key: &str, new_key: &str, name: &str) -> Result<Plan> {
+    let (new_key, name) = parse_plan(new_key, name)?;
+    state
+        .store
+        .update_plan(org, key, new_key.as_str(), name.as_str())
+        .await
+        .map_err(|e| conflict_on_field(e.into(), "key"))
+}
+
+/// A uniqueness conflict shown as a message on the form field it concerns.
+fn conflict_on_field(e: AppError, field: &str) -> AppError {
+    match e {
+        AppError::Conflict(m) => AppError::field(field, m),
+        other => other,
+    }
+}
+
+pub async fn integration(state: &AppState, org: &OrgId) -> Result<ChargebeeIntegration> {
+    let row = state.store.integration(org).await?;
+    let now = now_ms();
+    let token = webhook_token(&state.settings.secret_key, org, &row.token_nonce);
+    Ok(ChargebeeIntegration {
+        webhook_url: state.settings.webhook_url(&token),
+        basic_auth_username: row.basic_auth_username,
+        previous_url_valid_until: row.previous_valid_until.filter(|t| *t > now),
+        last_event_at: state.store.last_event_at(org).await?,
+        counts_24h: state.store.event_counts_since(org, now - DAY_MS).await?,
+    })
+}
+
+pub async fn rotate_webhook_url(state: &AppState, org: &OrgId) -> Result<ChargebeeIntegration> {
+    let (nonce, _, hash) = new_webhook_token(&state.settings.secret_key, org);
+    let now = now_ms();
+    state
+        .store
+        .rotate_token(org, &nonce, &hash, now + state.settings.webhook_grace_ms, now)
+        .await?;
+    integration(state, org).await
+}
+
+pub async fn set_basic_auth(state: &AppState, org: &OrgId, creds: Option<(&str, &str)>) -> Result<ChargebeeIntegration> {
+    match creds {
+        None => state.store.set_basic_auth(org, None, None).await?,
+        Some((user, password)) => {
+            let mut v = Validator::default();
+            let user = v.check(Key::parse("username", user));
+            if password.chars().count() < 8 {
+                v.errors.push(super::domain::FieldError::new(
+                    "password",
+                    "use at least 8 characters",
+                ));
+            }
+            v.finish()?;
+            let mac = basic_auth_mac(&state.settings.secret_key, org, password);
+            state
+                .store
+                .set_basic_auth(org, Some(user.unwrap().as_str()), Some(&mac))
+                .await?
+        }
+    }
+    integration(state, org).await
+}

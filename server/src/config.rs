@@ -1,0 +1,292 @@
+//! Configuration: defaults, then an optional TOML file, then environment variables.
+//! Validated at startup; an invalid setting stops the server with a message naming it.
+
+use figment::providers::{Env, Format, Serialized, Toml};
+use figment::Figment;
+use serde::{Deserialize, Serialize};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+/// Settings as read (strings and numbers), before validation.
+#[derive(Clone, Serialize, Deserialize)]
+pub struct Config {
+    pub database_url: String,
+    pub listen_addr: String,
+    /// Base URL users reach the server at; used to build absolute webhook URLs.
+    pub public_url: Option<String>,
+    pub log_level: String,
+    /// Secret for webhook tokens and Basic Auth hashes. Generated into `secret_key_file`
+    /// when unset (fine for one machine; set it explicitly when running several servers).
+    pub secret_key: Option<String>,
+    pub secret_key_file: String,
+    pub site_root: String,
+    pub db_max_connections: u32,
+    pub webhook_max_body_bytes: usize,
+    pub webhook_grace_days: u32,
+    pub session_idle_minutes: u32,
+    pub session_absolute_hours: u32,
+    pub login_limit_per_account: u32,
+    pub login_limit_per_ip: u32,
+    pub login_window_minutes: u32,
+    /// Trust `X-Forwarded-For` for the client address (only behind a proxy you control).
+    pub trust_forwarded_for: bool,
+    pub retry_interval_seconds: u32,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            database_url: "sqlite://data/partner-ledger.db".into(),
+            listen_addr: "127.0.0.1:3000".into(),
+            public_url: None,
+            log_level: "info".into(),
+            secret_key: None,
+            secret_key_file: "data/secret.key".into(),
+            site_root: "target/site".into(),
+            db_max_connections: 16,
+            webhook_max_body_bytes: 2 * 1024 * 1024,
+            webhook_grace_days: 7,
+            session_idle_minutes: 12 * 60,
+            session_absolute_hours: 7 * 24,
+            login_limit_per_account: 5,
+            login_limit_per_ip: 20,
+            login_window_minutes: 15,
+            trust_forwarded_for: false,
+            retry_interval_seconds: 30,
+        }
+    }
+}
+
+impl std::fmt::Debug for Config {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Config")
+            .field("database_url", &redact_url(&self.database_url))
+            .field("listen_addr", &self.listen_addr)
+            .field("public_url", &self.public_url)
+            .field("log_level", &self.log_level)
+            .field("secret_key", &self.secret_key.as_ref().map(|_| "[hidden]"))
+            .field("site_root", &self.site_root)
+            .finish_non_exhaustive()
+    }
+}
+
+/// `postgres://user:pass@host/db` → `postgres://user:***@host/db`.
+pub fn redact_url(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(s), Some(at)) if at > s => {
+            let creds = &url[s + 3..at];
+            match creds.split_once(':') {
+                Some((user, _)) => format!("{}{user}:***{}", &url[..s + 3], &url[at..]),
+                None => url.to_string(),
+            }
+        }
+        _ => url.to_string(),
+    }
+}
+
+/// Environment variables read (upper-case names of the fields above).
+const ENV_KEYS: &[&str] = &[
+    "DATABASE_URL",
+    "LISTEN_ADDR",
+    "PUBLIC_URL",
+    "LOG_LEVEL",
+    "SECRET_KEY",
+    "SECRET_KEY_FILE",
+    "SITE_ROOT",
+    "DB_MAX_CONNECTIONS",
+    "WEBHOOK_MAX_BODY_BYTES",
+    "WEBHOOK_GRACE_DAYS",
+    "SESSION_IDLE_MINUTES",
+    "SESSION_ABSOLUTE_HOURS",
+    "LOGIN_LIMIT_PER_ACCOUNT",
+    "LOGIN_LIMIT_PER_IP",
+    "LOGIN_WINDOW_MINUTES",
+    "TRUST_FORWARDED_FOR",
+    "RETRY_INTERVAL_SECONDS",
+];
+
+impl Config {
+    /// Defaults, then `file` (or `partner-ledger.toml` when present, or the file named by
+    /// `PARTNER_LEDGER_CONFIG`), then the environment.
+    pub fn load(file: Option<&Path>) -> Result<Self, String> {
+        let file: Option<PathBuf> = file
+            .map(Path::to_path_buf)
+            .or_else(|| std::env::var_os("PARTNER_LEDGER_CONFIG").map(PathBuf::from))
+            .or_else(|| {
+                let p = PathBuf::from("partner-ledger.toml");
+                p.exists().then_some(p)
+            });
+        let mut fig = Figment::from(Serialized::defaults(Config::default()));
+        if let Some(f) = &file {
+            if !f.exists() {
+                return Err(format!("configuration file {} does not exist", f.display()));
+            }
+            fig = fig.merge(Toml::file(f));
+        }
+        fig = fig.merge(Env::raw().only(ENV_KEYS).map(|k| k.as_str().to_lowercase().into()));
+        fig.extract::<Config>().map_err(|e| {
+            let key = e.path.join(".");
+            format!("invalid setting {}: {}", key.to_uppercase(), e.kind)
+        })
+    }
+
+    /// Checks every setting; the error names the first bad one.
+    pub fn validate(&self) -> Result<Validated, String> {
+        let listen: SocketAddr = self.listen_addr.parse().map_err(|_| {
+            format!(
+                "invalid setting LISTEN_ADDR: \"{}\" is not an address like 127.0.0.1:3000",
+                self.listen_addr
+            )
+        })?;
+        let db = &self.database_url;
+        if !(db.starts_with("sqlite:") || db.starts_with("postgres://") || db.starts_with("postgresql://")) {
+            return Err(format!(
+                "invalid setting DATABASE_URL: must start with sqlite:// or postgres:// (got \"{}\")",
+                redact_url(db)
+            ));
+        }
+        if let Some(url) = &self.public_url {
+            if !(url.starts_with("http://") || url.starts_with("https://")) || url.len() < 10 {
+                return Err(format!(
+                    "invalid setting PUBLIC_URL: \"{url}\" must be an absolute http:// or https:// URL"
+                ));
+            }
+        }
+        if let Some(k) = &self.secret_key {
+            if k.len() < 32 {
+                return Err("invalid setting SECRET_KEY: use at least 32 characters".into());
+            }
+        }
+        tracing_subscriber::EnvFilter::try_new(&self.log_level).map_err(|e| {
+            format!("invalid setting LOG_LEVEL: \"{}\" ({e})", self.log_level)
+        })?;
+        for (name, v) in [
+            ("DB_MAX_CONNECTIONS", self.db_max_connections as usize),
+            ("WEBHOOK_MAX_BODY_BYTES", self.webhook_max_body_bytes),
+            ("SESSION_IDLE_MINUTES", self.session_idle_minutes as usize),
+            ("SESSION_ABSOLUTE_HOURS", self.session_absolute_hours as usize),
+            ("LOGIN_LIMIT_PER_ACCOUNT", self.login_limit_per_account as usize),
+            ("LOGIN_LIMIT_PER_IP", self.login_limit_per_ip as usize),
+            ("LOGIN_WINDOW_MINUTES", self.login_window_minutes as usize),
+            ("RETRY_INTERVAL_SECONDS", self.retry_interval_seconds as usize),
+        ] {
+            if v == 0 {
+                return Err(format!("invalid setting {name}: must be greater than 0"));
+            }
+        }
+        let public_url = self
+            .public_url
+            .clone()
+            .unwrap_or_else(|| format!("http://{listen}"))
+            .trim_end_matches('/')
+            .to_string();
+        Ok(Validated {
+            listen,
+            public_url,
+        })
+    }
+
+    /// The secret key: configured, or read from (and on first start written to) the key file.
+    pub fn secret_key_bytes(&self) -> Result<Vec<u8>, String> {
+        if let Some(k) = &self.secret_key {
+            return Ok(k.as_bytes().to_vec());
+        }
+        let path = Path::new(&self.secret_key_file);
+        if let Ok(existing) = std::fs::read_to_string(path) {
+            let k = existing.trim();
+            if k.len() < 32 {
+                return Err(format!(
+                    "invalid setting SECRET_KEY_FILE: {} holds fewer than 32 characters",
+                    path.display()
+                ));
+            }
+            return Ok(k.as_bytes().to_vec());
+        }
+        let key = app::backend::auth::random_token(32);
+        if let Some(dir) = path.parent() {
+            std::fs::create_dir_all(dir).map_err(|e| {
+                format!("invalid setting SECRET_KEY_FILE: cannot create {}: {e}", dir.display())
+            })?;
+        }
+        write_private(path, &key)
+            .map_err(|e| format!("invalid setting SECRET_KEY_FILE: cannot write {}: {e}", path.display()))?;
+        tracing::info!(file = %path.display(), "generated a new secret key");
+        Ok(key.into_bytes())
+    }
+}
+
+#[cfg(unix)]
+fn write_private(path: &Path, contents: &str) -> std::io::Result<()> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)?;
+    f.write_all(contents.as_bytes())
+}
+
+#[cfg(not(unix))]
+fn write_private(path: &Path, contents: &str) -> std::io::Result<()> {
+    std::fs::write(path, contents)
+}
+
+/// The parts of the configuration that validation turned into typed values.
+#[derive(Debug, Clone)]
+pub struct Validated {
+    pub listen: SocketAddr,
+    pub public_url: String,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_are_valid_and_use_sqlite_under_data() {
+        let c = Config::default();
+        let v = c.validate().unwrap();
+        assert!(c.database_url.starts_with("sqlite://data/"));
+        assert_eq!(v.public_url, "http://127.0.0.1:3000");
+    }
+
+    #[test]
+    fn a_bad_setting_is_named_in_the_error() {
+        let c = Config {
+            listen_addr: "nowhere".into(),
+            ..Config::default()
+        };
+        assert!(c.validate().unwrap_err().contains("LISTEN_ADDR"));
+        let c = Config {
+            database_url: "mysql://x".into(),
+            ..Config::default()
+        };
+        assert!(c.validate().unwrap_err().contains("DATABASE_URL"));
+        let c = Config {
+            public_url: Some("example.com".into()),
+            ..Config::default()
+        };
+        assert!(c.validate().unwrap_err().contains("PUBLIC_URL"));
+        let c = Config {
+            secret_key: Some("short".into()),
+            ..Config::default()
+        };
+        assert!(c.validate().unwrap_err().contains("SECRET_KEY"));
+    }
+
+    #[test]
+    fn passwords_in_database_urls_are_hidden() {
+        assert_eq!(
+            redact_url("postgres://app:hunter2@db:5432/ledger"),
+            "postgres://app:***@db:5432/ledger"
+        );
+        let c = Config {
+            database_url: "postgres://app:hunter2@db/ledger".into(),
+            secret_key: Some("x".repeat(40)),
+            ..Config::default()
+        };
+        let shown = format!("{c:?}");
+        assert!(!shown.contains("hunter2") && !shown.contains(&"x".repeat(40)));
+    }
+}

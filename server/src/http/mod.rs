@@ -1,0 +1,108 @@
+//! The router: pages and server functions (Leptos), webhooks, REST API, health checks,
+//! and the layers around them (sessions, CSRF, request ids, tracing).
+
+mod api;
+mod csrf;
+mod error;
+mod webhooks;
+
+use crate::config::Config;
+use app::backend::{ingest, AppState};
+use app::{shell, App};
+use axum::extract::State;
+use axum::http::{HeaderName, StatusCode};
+use axum::response::IntoResponse;
+use axum::routing::{get, post};
+use axum::Router;
+use leptos::prelude::provide_context;
+use leptos_axum::{generate_route_list, LeptosRoutes};
+use std::time::Duration;
+use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+use tower_http::trace::TraceLayer;
+use tower_sessions::cookie::SameSite;
+use tower_sessions::{Expiry, SessionManagerLayer};
+
+pub use error::ApiError;
+
+const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+
+pub fn router(state: AppState, _config: &Config) -> Router {
+    let routes = generate_route_list(App);
+    let secure = state.settings.public_url.starts_with("https://");
+    let sessions = SessionManagerLayer::new(state.store.session_store())
+        .with_name("pl_session")
+        .with_http_only(true)
+        .with_same_site(SameSite::Lax)
+        .with_secure(secure)
+        .with_expiry(Expiry::OnInactivity(tower_sessions::cookie::time::Duration::seconds(
+            state.settings.session_idle_secs,
+        )));
+
+    let pages = Router::new()
+        .leptos_routes_with_context(
+            &state,
+            routes,
+            {
+                let state = state.clone();
+                move || provide_context(state.clone())
+            },
+            {
+                let options = state.leptos_options.clone();
+                move || shell(options.clone())
+            },
+        )
+        .fallback(leptos_axum::file_and_error_handler::<AppState, _>(shell));
+
+    Router::new()
+        .route("/healthz", get(|| async { "ok" }))
+        .route("/readyz", get(readyz))
+        .route("/webhooks/chargebee/{token}", post(webhooks::chargebee))
+        .nest("/api/v1", api::router())
+        .merge(pages)
+        .layer(axum::middleware::from_fn_with_state(state.clone(), csrf::same_origin_only))
+        .layer(sessions)
+        .layer(
+            TraceLayer::new_for_http().make_span_with(|req: &axum::http::Request<_>| {
+                let id = req
+                    .headers()
+                    .get(&REQUEST_ID)
+                    .and_then(|v| v.to_str().ok())
+                    .unwrap_or("-");
+                tracing::info_span!("request", method = %req.method(), path = %req.uri().path(), request_id = %id, org = tracing::field::Empty)
+            }),
+        )
+        .layer(PropagateRequestIdLayer::new(REQUEST_ID))
+        .layer(SetRequestIdLayer::new(REQUEST_ID, MakeRequestUuid))
+        .with_state(state)
+}
+
+async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
+    match state.store.ping().await {
+        Ok(()) => (StatusCode::OK, "ready"),
+        Err(e) => {
+            tracing::warn!(error = %e, "not ready");
+            (StatusCode::SERVICE_UNAVAILABLE, "database unavailable")
+        }
+    }
+}
+
+/// Background work: retrying failed events and removing expired sessions and old login
+/// failures. Each pass claims its work in the database, so several instances may run it.
+pub fn spawn_background(state: &AppState, config: &Config) -> tokio::task::JoinHandle<()> {
+    let state = state.clone();
+    let every = Duration::from_secs(u64::from(config.retry_interval_seconds));
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(every);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tick.tick().await;
+            if let Err(e) = ingest::retry_due(&state).await {
+                tracing::warn!(error = %e, "retrying failed events");
+            }
+            let now = app::backend::now_ms();
+            if let Err(e) = state.store.cleanup(now, now - state.settings.login_window_ms).await {
+                tracing::warn!(error = %e, "cleanup of expired sessions and login failures");
+            }
+        }
+    })
+}

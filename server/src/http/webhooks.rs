@@ -1,0 +1,99 @@
+//! `POST /webhooks/chargebee/{token}`: the per-tenant Chargebee endpoint.
+
+use app::backend::ingest::{self, DeliveryError};
+use app::backend::{now_ms, AppState};
+use axum::body::Body;
+use axum::extract::{Path, State};
+use axum::http::{header, HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use base64::Engine;
+use serde_json::json;
+
+fn basic_credentials(headers: &HeaderMap) -> Option<(String, String)> {
+    let value = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
+    let encoded = value.strip_prefix("Basic ").or_else(|| value.strip_prefix("basic "))?;
+    let decoded = base64::engine::general_purpose::STANDARD.decode(encoded.trim()).ok()?;
+    let text = String::from_utf8(decoded).ok()?;
+    let (user, pass) = text.split_once(':')?;
+    Some((user.to_string(), pass.to_string()))
+}
+
+fn error_response(e: DeliveryError) -> Response {
+    let status = match e {
+        DeliveryError::UnknownToken => StatusCode::NOT_FOUND,
+        DeliveryError::Unauthorized => StatusCode::UNAUTHORIZED,
+        DeliveryError::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
+        DeliveryError::Rejected(_) => StatusCode::BAD_REQUEST,
+        DeliveryError::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
+        DeliveryError::Internal => StatusCode::INTERNAL_SERVER_ERROR,
+    };
+    let mut resp = (status, Json(json!({"error": e.to_string()}))).into_response();
+    if status == StatusCode::UNAUTHORIZED {
+        resp.headers_mut().insert(
+            header::WWW_AUTHENTICATE,
+            header::HeaderValue::from_static("Basic realm=\"Partner Ledger webhook\""),
+        );
+    }
+    if status == StatusCode::SERVICE_UNAVAILABLE {
+        resp.headers_mut()
+            .insert(header::RETRY_AFTER, header::HeaderValue::from_static("30"));
+    }
+    resp
+}
+
+pub async fn chargebee(
+    State(state): State<AppState>,
+    Path(token): Path<String>,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
+    let now = now_ms();
+    let creds = basic_credentials(&headers);
+    let org = match ingest::authenticate(
+        &state,
+        &token,
+        creds.as_ref().map(|(u, p)| (u.as_str(), p.as_str())),
+        now,
+    )
+    .await
+    {
+        Ok(org) => org,
+        Err(e) => return error_response(e),
+    };
+    tracing::Span::current().record("org", org.as_str());
+    let max = state.settings.max_body_bytes;
+    let declared = headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<usize>().ok());
+    if declared.is_some_and(|len| len > max) {
+        let e = DeliveryError::TooLarge(max);
+        if let Err(e) = ingest::record_rejection(&state, &org, None, &e.to_string(), now).await {
+            return error_response(e);
+        }
+        return error_response(e);
+    }
+    let bytes = match axum::body::to_bytes(body, max).await {
+        Ok(b) => b,
+        Err(_) => {
+            let e = DeliveryError::TooLarge(max);
+            if let Err(e) = ingest::record_rejection(&state, &org, None, &e.to_string(), now).await {
+                return error_response(e);
+            }
+            return error_response(e);
+        }
+    };
+    match ingest::receive(&state, &org, &bytes, now).await {
+        Ok(outcome) => (
+            StatusCode::OK,
+            Json(json!({
+                "outcome": outcome.outcome,
+                "event": outcome.id,
+                "detail": outcome.detail,
+            })),
+        )
+            .into_response(),
+        Err(e) => error_response(e),
+    }
+}
