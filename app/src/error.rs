@@ -81,7 +81,9 @@ impl fmt::Display for AppError {
             AppError::Unavailable => {
                 f.write_str("The service is temporarily unavailable. Please try again.")
             }
-            AppError::Internal => f.write_str("Something went wrong on our side. Please try again."),
+            AppError::Internal => {
+                f.write_str("Something went wrong on our side. Please try again.")
+            }
             AppError::Transport(m) => write!(f, "Could not reach the server: {m}"),
         }
     }

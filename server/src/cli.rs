@@ -8,7 +8,10 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 #[derive(Parser)]
-#[command(name = "partner-ledger", about = "Partner Ledger: credit partners for the revenue they bring")]
+#[command(
+    name = "partner-ledger",
+    about = "Partner Ledger: credit partners for the revenue they bring"
+)]
 pub struct Cli {
     /// Configuration file (TOML); environment variables override it.
     #[arg(long, global = true)]
@@ -91,9 +94,10 @@ async fn create_org(config: Config, name: &str, email: &str) -> anyhow::Result<(
     let org = app::backend::service::create_org(&state, name, email, password)
         .await
         .map_err(|e| anyhow::anyhow!("{e}"))?;
-    let (_, api_key) = app::backend::service::create_api_key(&state, &org.org_id, "created by admin create-org")
-        .await
-        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    let (_, api_key) =
+        app::backend::service::create_api_key(&state, &org.org_id, "created by admin create-org")
+            .await
+            .map_err(|e| anyhow::anyhow!("{e}"))?;
     println!(
         "{}",
         serde_json::json!({

@@ -123,7 +123,11 @@ impl Config {
             }
             fig = fig.merge(Toml::file(f));
         }
-        fig = fig.merge(Env::raw().only(ENV_KEYS).map(|k| k.as_str().to_lowercase().into()));
+        fig = fig.merge(
+            Env::raw()
+                .only(ENV_KEYS)
+                .map(|k| k.as_str().to_lowercase().into()),
+        );
         fig.extract::<Config>().map_err(|e| {
             let key = e.path.join(".");
             format!("invalid setting {}: {}", key.to_uppercase(), e.kind)
@@ -139,7 +143,10 @@ impl Config {
             )
         })?;
         let db = &self.database_url;
-        if !(db.starts_with("sqlite:") || db.starts_with("postgres://") || db.starts_with("postgresql://")) {
+        if !(db.starts_with("sqlite:")
+            || db.starts_with("postgres://")
+            || db.starts_with("postgresql://"))
+        {
             return Err(format!(
                 "invalid setting DATABASE_URL: must start with sqlite:// or postgres:// (got \"{}\")",
                 redact_url(db)
@@ -157,18 +164,26 @@ impl Config {
                 return Err("invalid setting SECRET_KEY: use at least 32 characters".into());
             }
         }
-        tracing_subscriber::EnvFilter::try_new(&self.log_level).map_err(|e| {
-            format!("invalid setting LOG_LEVEL: \"{}\" ({e})", self.log_level)
-        })?;
+        tracing_subscriber::EnvFilter::try_new(&self.log_level)
+            .map_err(|e| format!("invalid setting LOG_LEVEL: \"{}\" ({e})", self.log_level))?;
         for (name, v) in [
             ("DB_MAX_CONNECTIONS", self.db_max_connections as usize),
             ("WEBHOOK_MAX_BODY_BYTES", self.webhook_max_body_bytes),
             ("SESSION_IDLE_MINUTES", self.session_idle_minutes as usize),
-            ("SESSION_ABSOLUTE_HOURS", self.session_absolute_hours as usize),
-            ("LOGIN_LIMIT_PER_ACCOUNT", self.login_limit_per_account as usize),
+            (
+                "SESSION_ABSOLUTE_HOURS",
+                self.session_absolute_hours as usize,
+            ),
+            (
+                "LOGIN_LIMIT_PER_ACCOUNT",
+                self.login_limit_per_account as usize,
+            ),
             ("LOGIN_LIMIT_PER_IP", self.login_limit_per_ip as usize),
             ("LOGIN_WINDOW_MINUTES", self.login_window_minutes as usize),
-            ("RETRY_INTERVAL_SECONDS", self.retry_interval_seconds as usize),
+            (
+                "RETRY_INTERVAL_SECONDS",
+                self.retry_interval_seconds as usize,
+            ),
         ] {
             if v == 0 {
                 return Err(format!("invalid setting {name}: must be greater than 0"));
@@ -180,10 +195,7 @@ impl Config {
             .unwrap_or_else(|| format!("http://{listen}"))
             .trim_end_matches('/')
             .to_string();
-        Ok(Validated {
-            listen,
-            public_url,
-        })
+        Ok(Validated { listen, public_url })
     }
 
     /// The secret key: configured, or read from (and on first start written to) the key file.
@@ -205,11 +217,18 @@ impl Config {
         let key = app::backend::auth::random_token(32);
         if let Some(dir) = path.parent() {
             std::fs::create_dir_all(dir).map_err(|e| {
-                format!("invalid setting SECRET_KEY_FILE: cannot create {}: {e}", dir.display())
+                format!(
+                    "invalid setting SECRET_KEY_FILE: cannot create {}: {e}",
+                    dir.display()
+                )
             })?;
         }
-        write_private(path, &key)
-            .map_err(|e| format!("invalid setting SECRET_KEY_FILE: cannot write {}: {e}", path.display()))?;
+        write_private(path, &key).map_err(|e| {
+            format!(
+                "invalid setting SECRET_KEY_FILE: cannot write {}: {e}",
+                path.display()
+            )
+        })?;
         tracing::info!(file = %path.display(), "generated a new secret key");
         Ok(key.into_bytes())
     }

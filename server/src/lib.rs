@@ -33,7 +33,10 @@ impl Application {
     }
 
     /// Like [`build`](Self::build), on a listener bound by the caller (tests bind port 0).
-    pub async fn build_with_listener(config: Config, listener: TcpListener) -> anyhow::Result<Self> {
+    pub async fn build_with_listener(
+        config: Config,
+        listener: TcpListener,
+    ) -> anyhow::Result<Self> {
         let validated = config.validate().map_err(anyhow::Error::msg)?;
         let addr = listener.local_addr()?;
         let public_url = match &config.public_url {
@@ -57,7 +60,10 @@ impl Application {
     }
 
     /// Serves until `shutdown` completes (SIGINT/SIGTERM in `main`), then drains requests.
-    pub async fn run_until(self, shutdown: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
+    pub async fn run_until(
+        self,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> anyhow::Result<()> {
         let background = http::spawn_background(&self.state, &self.config);
         let router = http::router(self.state.clone(), &self.config);
         tracing::info!(
@@ -78,7 +84,11 @@ impl Application {
 }
 
 /// Connects to and migrates the database and assembles the shared state.
-pub async fn build_state(config: &Config, public_url: String, addr: SocketAddr) -> anyhow::Result<AppState> {
+pub async fn build_state(
+    config: &Config,
+    public_url: String,
+    addr: SocketAddr,
+) -> anyhow::Result<AppState> {
     let store = storage::connect(&config.database_url, config.db_max_connections)
         .await
         .with_context(|| {

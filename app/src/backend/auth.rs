@@ -2,7 +2,9 @@
 
 use super::domain::OrgId;
 use super::Secret;
-use argon2::password_hash::{rand_core::OsRng, PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
+use argon2::password_hash::{
+    rand_core::OsRng, PasswordHash, PasswordHasher, PasswordVerifier, SaltString,
+};
 use argon2::{Algorithm, Argon2, Params, Version};
 use base64::Engine;
 use hmac::{Hmac, Mac};
@@ -79,8 +81,10 @@ fn hmac_bytes(secret: &Secret, parts: &[&str]) -> Vec<u8> {
 /// The webhook token of an organization: HMAC(secret, org, nonce). The database keeps the
 /// nonce and a SHA-256 of the token, so a database leak alone does not reveal a working URL.
 pub fn webhook_token(secret: &Secret, org: &OrgId, nonce: &str) -> String {
-    base64::engine::general_purpose::URL_SAFE_NO_PAD
-        .encode(hmac_bytes(secret, &["chargebee-webhook", org.as_str(), nonce]))
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(hmac_bytes(
+        secret,
+        &["chargebee-webhook", org.as_str(), nonce],
+    ))
 }
 
 /// A new nonce, its token and the token's hash.
@@ -116,9 +120,17 @@ mod tests {
     async fn a_password_verifies_only_against_its_own_hash() {
         let hash = hash_password("correct horse battery".into()).await.unwrap();
         assert!(hash.starts_with("$argon2id$"));
-        assert!(verify_password(Some(hash.clone()), "correct horse battery".into()).await.unwrap());
-        assert!(!verify_password(Some(hash), "wrong horse battery".into()).await.unwrap());
-        assert!(!verify_password(None, "anything at all".into()).await.unwrap());
+        assert!(
+            verify_password(Some(hash.clone()), "correct horse battery".into())
+                .await
+                .unwrap()
+        );
+        assert!(!verify_password(Some(hash), "wrong horse battery".into())
+            .await
+            .unwrap());
+        assert!(!verify_password(None, "anything at all".into())
+            .await
+            .unwrap());
     }
 
     #[test]

@@ -216,14 +216,24 @@ mod tests {
     #[test]
     fn emails_are_trimmed_and_lowercased() {
         assert_eq!(
-            Email::parse("email", "  Ann@Example.COM ").unwrap().as_str(),
+            Email::parse("email", "  Ann@Example.COM ")
+                .unwrap()
+                .as_str(),
             "ann@example.com"
         );
     }
 
     #[test]
     fn malformed_emails_are_refused_with_the_field_name() {
-        for bad in ["", "ann", "ann@", "@example.com", "ann@example", "a b@c.de", "a@.com"] {
+        for bad in [
+            "",
+            "ann",
+            "ann@",
+            "@example.com",
+            "ann@example",
+            "a b@c.de",
+            "a@.com",
+        ] {
             let err = Email::parse("email", bad).unwrap_err();
             assert_eq!(err.field, "email", "{bad}");
         }
@@ -246,7 +256,10 @@ mod tests {
             Key::parse("key", "pro plan").unwrap_err().message,
             "must not contain spaces"
         );
-        assert_eq!(Key::parse("key", " pro-monthly ").unwrap().as_str(), "pro-monthly");
+        assert_eq!(
+            Key::parse("key", " pro-monthly ").unwrap().as_str(),
+            "pro-monthly"
+        );
     }
 
     #[test]

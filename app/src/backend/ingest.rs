@@ -19,7 +19,9 @@ pub enum DeliveryError {
     /// No tenant has this token (or its grace period ended): 404, no hint.
     #[error("not found")]
     UnknownToken,
-    #[error("this webhook requires HTTP Basic Auth credentials; the ones sent are missing or wrong")]
+    #[error(
+        "this webhook requires HTTP Basic Auth credentials; the ones sent are missing or wrong"
+    )]
     Unauthorized,
     #[error("body is larger than the limit of {0} bytes")]
     TooLarge(usize),
@@ -87,13 +89,21 @@ pub async fn authenticate(
         let ok = match basic {
             Some((u, p)) => {
                 let user_ok = constant_time_eq(u, user);
-                let pass_ok = constant_time_eq(&basic_auth_mac(&state.settings.secret_key, &org, p), mac);
+                let pass_ok =
+                    constant_time_eq(&basic_auth_mac(&state.settings.secret_key, &org, p), mac);
                 user_ok & pass_ok
             }
             None => false,
         };
         if !ok {
-            record_rejection(state, &org, None, &DeliveryError::Unauthorized.to_string(), now).await?;
+            record_rejection(
+                state,
+                &org,
+                None,
+                &DeliveryError::Unauthorized.to_string(),
+                now,
+            )
+            .await?;
             return Err(DeliveryError::Unauthorized);
         }
     }
@@ -135,7 +145,14 @@ pub async fn receive(
         Ok(v) => v,
         Err(e) => {
             let why = format!("body is not valid JSON: {e}");
-            record_rejection(state, org, Some(scrub_text(body, EVIDENCE_BYTES)), &why, now).await?;
+            record_rejection(
+                state,
+                org,
+                Some(scrub_text(body, EVIDENCE_BYTES)),
+                &why,
+                now,
+            )
+            .await?;
             return Err(DeliveryError::Rejected(why));
         }
     };
@@ -205,9 +222,9 @@ pub async fn replay(state: &AppState, org: &OrgId, id: &str) -> Result<EventOutc
     let now = now_ms();
     match state.store.reprocess(org, id, now).await {
         Ok(o) => Ok(o),
-        Err(e @ (StorageError::NotFound | StorageError::Conflict(_) | StorageError::Unavailable(_))) => {
-            Err(e)
-        }
+        Err(
+            e @ (StorageError::NotFound | StorageError::Conflict(_) | StorageError::Unavailable(_)),
+        ) => Err(e),
         Err(e) => {
             tracing::error!(org = %org, id, error = ?e, "replay failed");
             let why = format!("processing failed: {e}");

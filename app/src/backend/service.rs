@@ -20,7 +20,12 @@ pub struct NewOrg {
 }
 
 /// Sign-up: a new organization with a new owner.
-pub async fn create_org(state: &AppState, name: &str, email: &str, password: &str) -> Result<NewOrg> {
+pub async fn create_org(
+    state: &AppState,
+    name: &str,
+    email: &str,
+    password: &str,
+) -> Result<NewOrg> {
     let mut v = Validator::default();
     let name = v.check(Name::parse("organization", name));
     let email = v.check(Email::parse("email", email));
@@ -60,13 +65,27 @@ pub async fn create_org(state: &AppState, name: &str, email: &str, password: &st
 }
 
 /// Another organization for a signed-in user (who becomes its owner).
-pub async fn create_additional_org(state: &AppState, user: &UserId, email: &str, name: &str) -> Result<OrgId> {
+pub async fn create_additional_org(
+    state: &AppState,
+    user: &UserId,
+    email: &str,
+    name: &str,
+) -> Result<OrgId> {
     let name = Name::parse("organization", name)?;
     let org_id = OrgId::generate();
     let (nonce, _, token_hash) = new_webhook_token(&state.settings.secret_key, &org_id);
     state
         .store
-        .create_org(&org_id, name.as_str(), user, email, None, &nonce, &token_hash, now_ms())
+        .create_org(
+            &org_id,
+            name.as_str(),
+            user,
+            email,
+            None,
+            &nonce,
+            &token_hash,
+            now_ms(),
+        )
         .await?;
     Ok(org_id)
 }
@@ -105,7 +124,11 @@ pub async fn create_customer(
 }
 
 pub async fn customer(state: &AppState, org: &OrgId, key: &str) -> Result<Customer> {
-    state.store.customer(org, key).await?.ok_or(AppError::NotFound)
+    state
+        .store
+        .customer(org, key)
+        .await?
+        .ok_or(AppError::NotFound)
 }
 
 pub async fn save_partner(
@@ -130,7 +153,10 @@ pub async fn save_partner(
             .create_partner(org, key.as_str(), name, email, now_ms())
             .await?
     } else {
-        state.store.update_partner(org, key.as_str(), name, email).await?
+        state
+            .store
+            .update_partner(org, key.as_str(), name, email)
+            .await?
     })
 }
 
@@ -151,7 +177,13 @@ pub async fn create_plan(state: &AppState, org: &OrgId, key: &str, name: &str) -
         .map_err(|e| conflict_on_field(e.into(), "key"))
 }
 
-pub async fn update_plan(state: &AppState, org: &OrgId, key: &str, new_key: &str, name: &str) -> Result<Plan> {
+pub async fn update_plan(
+    state: &AppState,
+    org: &OrgId,
+    key: &str,
+    new_key: &str,
+    name: &str,
+) -> Result<Plan> {
     let (new_key, name) = parse_plan(new_key, name)?;
     state
         .store
@@ -186,12 +218,22 @@ pub async fn rotate_webhook_url(state: &AppState, org: &OrgId) -> Result<Chargeb
     let now = now_ms();
     state
         .store
-        .rotate_token(org, &nonce, &hash, now + state.settings.webhook_grace_ms, now)
+        .rotate_token(
+            org,
+            &nonce,
+            &hash,
+            now + state.settings.webhook_grace_ms,
+            now,
+        )
         .await?;
     integration(state, org).await
 }
 
-pub async fn set_basic_auth(state: &AppState, org: &OrgId, creds: Option<(&str, &str)>) -> Result<ChargebeeIntegration> {
+pub async fn set_basic_auth(
+    state: &AppState,
+    org: &OrgId,
+    creds: Option<(&str, &str)>,
+) -> Result<ChargebeeIntegration> {
     match creds {
         None => state.store.set_basic_auth(org, None, None).await?,
         Some((user, password)) => {

@@ -37,7 +37,10 @@ impl Ctx {
     }
 }
 
-async fn get<T: serde::de::DeserializeOwned>(session: &Session, key: &str) -> Result<Option<T>, AppError> {
+async fn get<T: serde::de::DeserializeOwned>(
+    session: &Session,
+    key: &str,
+) -> Result<Option<T>, AppError> {
     session.get::<T>(key).await.map_err(|e| {
         tracing::warn!(error = %e, "session store error");
         AppError::Unavailable
@@ -84,7 +87,10 @@ pub async fn current(session: &Session, state: &AppState) -> Result<Ctx, AppErro
                 end(session).await;
                 return Err(AppError::Unauthorized);
             };
-            session.insert(ORG, &first.id).await.map_err(|_| AppError::Unavailable)?;
+            session
+                .insert(ORG, &first.id)
+                .await
+                .map_err(|_| AppError::Unavailable)?;
             return Ok(Ctx {
                 user,
                 email: row.email,
@@ -128,7 +134,10 @@ pub async fn start(session: &Session, user: &UserRow, org: &str) -> Result<(), A
     session.cycle_id().await.map_err(fail)?;
     session.insert(USER, &user.id).await.map_err(fail)?;
     session.insert(ORG, org).await.map_err(fail)?;
-    session.insert(EPOCH, user.session_epoch).await.map_err(fail)?;
+    session
+        .insert(EPOCH, user.session_epoch)
+        .await
+        .map_err(fail)?;
     session.insert(LOGIN_AT, now_ms()).await.map_err(fail)?;
     Ok(())
 }
@@ -139,12 +148,18 @@ pub async fn switch_org(session: &Session, state: &AppState, org: &str) -> Resul
     if state.store.member_role(&org_id, &ctx.user).await?.is_none() {
         return Err(AppError::NotFound);
     }
-    session.insert(ORG, org).await.map_err(|_| AppError::Unavailable)
+    session
+        .insert(ORG, org)
+        .await
+        .map_err(|_| AppError::Unavailable)
 }
 
 /// After a password change: this session stays valid (new epoch), all others end.
 pub async fn set_epoch(session: &Session, epoch: i64) -> Result<(), AppError> {
-    session.insert(EPOCH, epoch).await.map_err(|_| AppError::Unavailable)?;
+    session
+        .insert(EPOCH, epoch)
+        .await
+        .map_err(|_| AppError::Unavailable)?;
     session.cycle_id().await.map_err(|_| AppError::Unavailable)
 }
 
@@ -153,7 +168,11 @@ pub async fn logout(session: &Session) {
 }
 
 /// The client's address: the socket peer, or the first `X-Forwarded-For` hop when trusted.
-pub fn client_ip(peer: Option<SocketAddr>, forwarded_for: Option<&str>, trust_forwarded: bool) -> String {
+pub fn client_ip(
+    peer: Option<SocketAddr>,
+    forwarded_for: Option<&str>,
+    trust_forwarded: bool,
+) -> String {
     if trust_forwarded {
         if let Some(ip) = forwarded_for
             .and_then(|h| h.split(',').next())
@@ -162,7 +181,8 @@ pub fn client_ip(peer: Option<SocketAddr>, forwarded_for: Option<&str>, trust_fo
             return ip.to_string();
         }
     }
-    peer.map(|p| p.ip().to_string()).unwrap_or_else(|| "unknown".into())
+    peer.map(|p| p.ip().to_string())
+        .unwrap_or_else(|| "unknown".into())
 }
 
 /// Checks the password, with rate limiting per account and per client address. Unknown
@@ -196,7 +216,11 @@ pub async fn check_credentials(
         }
     }
     let user = state.store.user_by_email(&email_norm).await?;
-    let ok = verify_password(user.as_ref().map(|u| u.password_hash.clone()), password.to_string()).await?;
+    let ok = verify_password(
+        user.as_ref().map(|u| u.password_hash.clone()),
+        password.to_string(),
+    )
+    .await?;
     match user {
         Some(u) if ok => {
             state.store.clear_login_failures(&scopes[0]).await?;

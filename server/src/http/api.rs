@@ -60,12 +60,18 @@ pub fn router() -> Router<AppState> {
         .route("/customers", post(create_customer))
         .route("/customers/{key}", get(get_customer))
         .route("/customers/{key}/transactions", get(customer_transactions))
-        .route("/customers/{key}/subscriptions", get(customer_subscriptions))
+        .route(
+            "/customers/{key}/subscriptions",
+            get(customer_subscriptions),
+        )
         .route("/partners", get(list_partners).post(create_partner))
         .route("/partners/{key}", get(get_partner).put(update_partner))
         .route("/plans", get(list_plans).post(create_plan))
         .route("/plans/{key}", put(update_plan).delete(delete_plan))
-        .route("/integrations/chargebee", get(get_chargebee).put(put_chargebee))
+        .route(
+            "/integrations/chargebee",
+            get(get_chargebee).put(put_chargebee),
+        )
         .route("/integrations/chargebee/rotate", post(rotate_chargebee))
         .route("/webhook-events", get(list_events))
         .route("/webhook-events/{event_id}", get(get_event))
@@ -205,7 +211,9 @@ struct PartnerIn {
 
 async fn list_partners(State(state): State<AppState>, ApiOrg(org): ApiOrg) -> Result<Json<Value>> {
     let partners = state.store.partners(&org).await?;
-    Ok(Json(json!({"data": partners.iter().map(partner_json).collect::<Vec<_>>()})))
+    Ok(Json(
+        json!({"data": partners.iter().map(partner_json).collect::<Vec<_>>()}),
+    ))
 }
 
 async fn get_partner(
@@ -213,7 +221,11 @@ async fn get_partner(
     ApiOrg(org): ApiOrg,
     Path(key): Path<String>,
 ) -> Result<Json<Value>> {
-    let p = state.store.partner(&org, &key).await?.ok_or_else(ApiError::not_found)?;
+    let p = state
+        .store
+        .partner(&org, &key)
+        .await?
+        .ok_or_else(ApiError::not_found)?;
     Ok(Json(partner_json(&p)))
 }
 
@@ -223,8 +235,15 @@ async fn create_partner(
     body: std::result::Result<Json<PartnerIn>, JsonRejection>,
 ) -> Result<Response> {
     let Json(p) = body?;
-    let partner =
-        service::save_partner(&state, &org, &p.key, p.name.as_deref(), p.email.as_deref(), true).await?;
+    let partner = service::save_partner(
+        &state,
+        &org,
+        &p.key,
+        p.name.as_deref(),
+        p.email.as_deref(),
+        true,
+    )
+    .await?;
     Ok((StatusCode::CREATED, Json(partner_json(&partner))).into_response())
 }
 
@@ -241,8 +260,15 @@ async fn update_partner(
     body: std::result::Result<Json<PartnerUpdate>, JsonRejection>,
 ) -> Result<Json<Value>> {
     let Json(p) = body?;
-    let partner =
-        service::save_partner(&state, &org, &key, p.name.as_deref(), p.email.as_deref(), false).await?;
+    let partner = service::save_partner(
+        &state,
+        &org,
+        &key,
+        p.name.as_deref(),
+        p.email.as_deref(),
+        false,
+    )
+    .await?;
     Ok(Json(partner_json(&partner)))
 }
 
@@ -254,7 +280,9 @@ struct PlanIn {
 
 async fn list_plans(State(state): State<AppState>, ApiOrg(org): ApiOrg) -> Result<Json<Value>> {
     let plans = state.store.plans(&org).await?;
-    Ok(Json(json!({"data": plans.iter().map(plan_json).collect::<Vec<_>>()})))
+    Ok(Json(
+        json!({"data": plans.iter().map(plan_json).collect::<Vec<_>>()}),
+    ))
 }
 
 async fn create_plan(
@@ -284,11 +312,15 @@ async fn delete_plan(
     Path(key): Path<String>,
 ) -> Result<Json<Value>> {
     let affected = state.store.delete_plan(&org, &key).await?;
-    Ok(Json(json!({"deleted": key, "subscriptions_without_plan_name": affected})))
+    Ok(Json(
+        json!({"deleted": key, "subscriptions_without_plan_name": affected}),
+    ))
 }
 
 async fn get_chargebee(State(state): State<AppState>, ApiOrg(org): ApiOrg) -> Result<Json<Value>> {
-    Ok(Json(integration_json(&service::integration(&state, &org).await?)))
+    Ok(Json(integration_json(
+        &service::integration(&state, &org).await?,
+    )))
 }
 
 #[derive(Deserialize)]
@@ -308,12 +340,22 @@ async fn put_chargebee(
     body: std::result::Result<Json<ChargebeeIn>, JsonRejection>,
 ) -> Result<Json<Value>> {
     let Json(c) = body?;
-    let creds = c.basic_auth.as_ref().map(|b| (b.username.as_str(), b.password.as_str()));
-    Ok(Json(integration_json(&service::set_basic_auth(&state, &org, creds).await?)))
+    let creds = c
+        .basic_auth
+        .as_ref()
+        .map(|b| (b.username.as_str(), b.password.as_str()));
+    Ok(Json(integration_json(
+        &service::set_basic_auth(&state, &org, creds).await?,
+    )))
 }
 
-async fn rotate_chargebee(State(state): State<AppState>, ApiOrg(org): ApiOrg) -> Result<Json<Value>> {
-    Ok(Json(integration_json(&service::rotate_webhook_url(&state, &org).await?)))
+async fn rotate_chargebee(
+    State(state): State<AppState>,
+    ApiOrg(org): ApiOrg,
+) -> Result<Json<Value>> {
+    Ok(Json(integration_json(
+        &service::rotate_webhook_url(&state, &org).await?,
+    )))
 }
 
 #[derive(Deserialize)]
@@ -381,8 +423,13 @@ async fn get_event(
     ApiOrg(org): ApiOrg,
     Path(event_id): Path<String>,
 ) -> Result<Json<Value>> {
-    let e = state.store.event(&org, &event_id).await?.ok_or_else(ApiError::not_found)?;
-    let payload: Value = serde_json::from_str(&e.payload).unwrap_or(Value::String(e.payload.clone()));
+    let e = state
+        .store
+        .event(&org, &event_id)
+        .await?
+        .ok_or_else(ApiError::not_found)?;
+    let payload: Value =
+        serde_json::from_str(&e.payload).unwrap_or(Value::String(e.payload.clone()));
     Ok(Json(json!({
         "id": e.id,
         "event_id": e.event_id,
@@ -402,7 +449,11 @@ async fn replay_event(
     ApiOrg(org): ApiOrg,
     Path(event_id): Path<String>,
 ) -> Result<Json<Value>> {
-    let e = state.store.event(&org, &event_id).await?.ok_or_else(ApiError::not_found)?;
+    let e = state
+        .store
+        .event(&org, &event_id)
+        .await?
+        .ok_or_else(ApiError::not_found)?;
     let outcome = ingest::replay(&state, &org, &e.id).await?;
     Ok(Json(json!({
         "id": outcome.id,

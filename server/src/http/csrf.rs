@@ -25,11 +25,16 @@ pub async fn same_origin_only(State(state): State<AppState>, req: Request, next:
         return next.run(req).await;
     }
     let headers = req.headers();
-    let host = headers.get(header::HOST).and_then(|h| h.to_str().ok()).unwrap_or("");
+    let host = headers
+        .get(header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .unwrap_or("");
     let ours = |origin: &str| {
         let origin = origin_of(origin);
         origin == origin_of(&state.settings.public_url)
-            || origin.split_once("://").is_some_and(|(_, authority)| authority == host && !host.is_empty())
+            || origin
+                .split_once("://")
+                .is_some_and(|(_, authority)| authority == host && !host.is_empty())
     };
     let allowed = if let Some(origin) = headers.get(header::ORIGIN).and_then(|v| v.to_str().ok()) {
         ours(origin)
@@ -58,7 +63,10 @@ mod tests {
 
     #[test]
     fn origins_drop_the_path() {
-        assert_eq!(origin_of("https://ledger.example.com/a/b"), "https://ledger.example.com");
+        assert_eq!(
+            origin_of("https://ledger.example.com/a/b"),
+            "https://ledger.example.com"
+        );
         assert_eq!(origin_of("http://127.0.0.1:3000"), "http://127.0.0.1:3000");
     }
 }

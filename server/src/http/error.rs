@@ -62,7 +62,10 @@ impl From<AppError> for ApiError {
             _ => vec![],
         };
         let message = match &e {
-            AppError::Validation(_) => e.to_string().replacen("Please correct: ", "invalid input: ", 1),
+            AppError::Validation(_) => {
+                e.to_string()
+                    .replacen("Please correct: ", "invalid input: ", 1)
+            }
             _ => e.to_string(),
         };
         ApiError {

@@ -34,9 +34,9 @@ pub fn router(state: AppState, _config: &Config) -> Router {
         .with_http_only(true)
         .with_same_site(SameSite::Lax)
         .with_secure(secure)
-        .with_expiry(Expiry::OnInactivity(tower_sessions::cookie::time::Duration::seconds(
-            state.settings.session_idle_secs,
-        )));
+        .with_expiry(Expiry::OnInactivity(
+            tower_sessions::cookie::time::Duration::seconds(state.settings.session_idle_secs),
+        ));
 
     let pages = Router::new()
         .leptos_routes_with_context(
@@ -100,7 +100,11 @@ pub fn spawn_background(state: &AppState, config: &Config) -> tokio::task::JoinH
                 tracing::warn!(error = %e, "retrying failed events");
             }
             let now = app::backend::now_ms();
-            if let Err(e) = state.store.cleanup(now, now - state.settings.login_window_ms).await {
+            if let Err(e) = state
+                .store
+                .cleanup(now, now - state.settings.login_window_ms)
+                .await
+            {
                 tracing::warn!(error = %e, "cleanup of expired sessions and login failures");
             }
         }

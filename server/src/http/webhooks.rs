@@ -12,8 +12,12 @@ use serde_json::json;
 
 fn basic_credentials(headers: &HeaderMap) -> Option<(String, String)> {
     let value = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
-    let encoded = value.strip_prefix("Basic ").or_else(|| value.strip_prefix("basic "))?;
-    let decoded = base64::engine::general_purpose::STANDARD.decode(encoded.trim()).ok()?;
+    let encoded = value
+        .strip_prefix("Basic ")
+        .or_else(|| value.strip_prefix("basic "))?;
+    let decoded = base64::engine::general_purpose::STANDARD
+        .decode(encoded.trim())
+        .ok()?;
     let text = String::from_utf8(decoded).ok()?;
     let (user, pass) = text.split_once(':')?;
     Some((user.to_string(), pass.to_string()))
@@ -78,7 +82,8 @@ pub async fn chargebee(
         Ok(b) => b,
         Err(_) => {
             let e = DeliveryError::TooLarge(max);
-            if let Err(e) = ingest::record_rejection(&state, &org, None, &e.to_string(), now).await {
+            if let Err(e) = ingest::record_rejection(&state, &org, None, &e.to_string(), now).await
+            {
                 return error_response(e);
             }
             return error_response(e);

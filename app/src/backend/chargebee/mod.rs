@@ -46,8 +46,8 @@ impl fmt::Display for Rejection {
 /// Parses a raw body. On an unsupported `api_version` the parsed JSON is still returned with
 /// the rejection so the event can be recorded (as rejected) for the admin to see.
 pub fn parse_envelope(body: &[u8]) -> Result<Envelope, (Rejection, Option<Value>)> {
-    let value: Value = serde_json::from_slice(body)
-        .map_err(|e| (Rejection::NotJson(e.to_string()), None))?;
+    let value: Value =
+        serde_json::from_slice(body).map_err(|e| (Rejection::NotJson(e.to_string()), None))?;
     envelope_from_value(value)
 }
 
@@ -269,7 +269,10 @@ fn str_field(obj: &Value, key: &str) -> Option<String> {
 
 /// `meta_data` may be an object or a JSON string holding one.
 fn meta_data(customer: &Value) -> Map<String, Value> {
-    match customer.get("meta_data").or_else(|| customer.get("metadata")) {
+    match customer
+        .get("meta_data")
+        .or_else(|| customer.get("metadata"))
+    {
         Some(Value::Object(m)) => m.clone(),
         Some(Value::String(s)) => match serde_json::from_str::<Value>(s) {
             Ok(Value::Object(m)) => m,
@@ -478,7 +481,9 @@ pub struct State {
 pub enum CustomerTarget {
     Existing(String),
     /// Create a customer with this key (and the plan's `partner` when set).
-    New { key: String },
+    New {
+        key: String,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -524,7 +529,10 @@ pub enum Change {
         subscription: CbSubscription,
     },
     /// Keep a tombstone so older events cannot bring it back.
-    DeleteSubscription { subscription_id: String, version: i64 },
+    DeleteSubscription {
+        subscription_id: String,
+        version: i64,
+    },
     /// Reconcile events parked for this customer key / Chargebee id.
     ReleaseParked {
         customer_key: String,

@@ -187,8 +187,11 @@ pub trait Storage: Send + Sync + 'static {
     async fn set_password(&self, user: &UserId, password_hash: &str) -> Result<i64>;
     async fn record_login_failure(&self, scopes: &[String], now: i64) -> Result<()>;
     /// For each scope: the number of failures since `since` and the oldest one's time.
-    async fn login_failures(&self, scopes: &[String], since: i64)
-        -> Result<Vec<(i64, Option<i64>)>>;
+    async fn login_failures(
+        &self,
+        scopes: &[String],
+        since: i64,
+    ) -> Result<Vec<(i64, Option<i64>)>>;
     async fn clear_login_failures(&self, scope: &str) -> Result<()>;
     /// Deletes expired sessions and login failures older than `login_before`. On PostgreSQL
     /// an advisory lock lets only one instance do it at a time; returns whether this one did.
@@ -257,8 +260,12 @@ pub trait Storage: Send + Sync + 'static {
     // ----- webhook events -----
     /// Stores the event and applies it to the ledger in one transaction. A re-delivery of a
     /// known event id changes nothing and reports `duplicate`.
-    async fn ingest(&self, org: &OrgId, event: &NewEvent, billing: &BillingEvent)
-        -> Result<EventOutcome>;
+    async fn ingest(
+        &self,
+        org: &OrgId,
+        event: &NewEvent,
+        billing: &BillingEvent,
+    ) -> Result<EventOutcome>;
     /// Stores an event that is not applied (rejected, ignored, or failed with `detail`);
     /// a known event id is left as it is (`duplicate`).
     async fn record_event(
@@ -273,11 +280,20 @@ pub trait Storage: Send + Sync + 'static {
     /// idempotent by Chargebee ids.
     async fn reprocess(&self, org: &OrgId, id: &str, now: i64) -> Result<EventOutcome>;
     /// Marks a stored event failed after a processing error and schedules a retry.
-    async fn mark_failed(&self, org: &OrgId, id: &str, error: &str, retry_at: Option<i64>)
-        -> Result<()>;
+    async fn mark_failed(
+        &self,
+        org: &OrgId,
+        id: &str,
+        error: &str,
+        retry_at: Option<i64>,
+    ) -> Result<()>;
     /// Failed events due for a retry (claimed so that other instances skip them).
-    async fn claim_due_events(&self, now: i64, limit: i64, lease_until: i64)
-        -> Result<Vec<DueEvent>>;
+    async fn claim_due_events(
+        &self,
+        now: i64,
+        limit: i64,
+        lease_until: i64,
+    ) -> Result<Vec<DueEvent>>;
     async fn events(
         &self,
         org: &OrgId,
@@ -293,8 +309,12 @@ pub trait Storage: Send + Sync + 'static {
 
     // ----- customers, partners, plans -----
     /// Creates a customer (and its partner if new) and applies any events parked for its key.
-    async fn create_customer(&self, org: &OrgId, c: &NewCustomer, now: i64)
-        -> Result<(Customer, usize)>;
+    async fn create_customer(
+        &self,
+        org: &OrgId,
+        c: &NewCustomer,
+        now: i64,
+    ) -> Result<(Customer, usize)>;
     async fn customer(&self, org: &OrgId, key: &str) -> Result<Option<Customer>>;
     async fn customers(
         &self,
@@ -326,8 +346,7 @@ pub trait Storage: Send + Sync + 'static {
     async fn detected_plans(&self, org: &OrgId) -> Result<Vec<DetectedPlan>>;
     async fn create_plan(&self, org: &OrgId, key: &str, name: &str, now: i64) -> Result<Plan>;
     /// Renames (and possibly re-keys) a plan.
-    async fn update_plan(&self, org: &OrgId, key: &str, new_key: &str, name: &str)
-        -> Result<Plan>;
+    async fn update_plan(&self, org: &OrgId, key: &str, new_key: &str, name: &str) -> Result<Plan>;
     /// Deletes a plan; returns how many subscriptions lose their plan name.
     async fn delete_plan(&self, org: &OrgId, key: &str) -> Result<i64>;
     async fn revenue_by_day(&self, org: &OrgId, since: i64) -> Result<Vec<RevenuePoint>>;
@@ -340,7 +359,9 @@ pub async fn connect(url: &str, max_connections: u32) -> Result<DynStorage> {
     if url.starts_with("postgres://") || url.starts_with("postgresql://") {
         Ok(Arc::new(PgStorage::connect(url, max_connections).await?))
     } else if url.starts_with("sqlite:") {
-        Ok(Arc::new(SqliteStorage::connect(url, max_connections).await?))
+        Ok(Arc::new(
+            SqliteStorage::connect(url, max_connections).await?,
+        ))
     } else {
         Err(StorageError::Other(format!(
             "DATABASE_URL must start with sqlite:// or postgres:// (got \"{}\")",

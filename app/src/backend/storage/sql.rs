@@ -14,9 +14,7 @@ use crate::backend::chargebee::{
 };
 use crate::backend::domain::random_id;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
-use sqlx::sqlite::{
-    SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous,
-};
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{PgPool, SqlitePool};
 use std::collections::{HashMap, HashSet};
 use std::str::FromStr;
@@ -1750,13 +1748,17 @@ macro_rules! impl_storage {
 
 impl SqliteStorage {
     fn make_session_store(&self) -> AnySessionStore {
-        AnySessionStore::Sqlite(tower_sessions_sqlx_store::SqliteStore::new(self.write.clone()))
+        AnySessionStore::Sqlite(tower_sessions_sqlx_store::SqliteStore::new(
+            self.write.clone(),
+        ))
     }
 }
 
 impl PgStorage {
     fn make_session_store(&self) -> AnySessionStore {
-        AnySessionStore::Postgres(tower_sessions_sqlx_store::PostgresStore::new(self.write.clone()))
+        AnySessionStore::Postgres(tower_sessions_sqlx_store::PostgresStore::new(
+            self.write.clone(),
+        ))
     }
 }
 

@@ -1,0 +1,465 @@
+//! Test harness: a real server on port 0 with a fresh database per test (a SQLite file in a
+//! temporary folder, or a new PostgreSQL database that is dropped afterwards).
+
+use app::backend::{service, AppState};
+use reqwest::header::{HeaderMap, HeaderValue, AUTHORIZATION, ORIGIN};
+use serde_json::{json, Value};
+use server::config::Config;
+use server::Application;
+use std::path::PathBuf;
+use tokio::sync::oneshot;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+/// Runs a test body once on SQLite and once on PostgreSQL.
+#[macro_export]
+macro_rules! both_backends {
+    ($name:ident, $body:expr) => {
+        mod $name {
+            #[allow(unused_imports)]
+            use super::*;
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn sqlite() {
+                ($body)($crate::helpers::Backend::Sqlite).await
+            }
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn postgres() {
+                ($body)($crate::helpers::Backend::Postgres).await
+            }
+        }
+    };
+}
+
+pub const PG_ADMIN_URL: &str = "postgres://postgres@127.0.0.1:5432/postgres";
+
+fn pg_admin_url() -> String {
+    std::env::var("TEST_POSTGRES_URL").unwrap_or_else(|_| PG_ADMIN_URL.to_string())
+}
+
+/// A database for one test; dropped (PostgreSQL) or deleted (SQLite) afterwards.
+pub struct TestDb {
+    pub url: String,
+    pg_name: Option<String>,
+    _dir: Option<tempfile::TempDir>,
+}
+
+impl TestDb {
+    pub async fn new(backend: Backend) -> Self {
+        match backend {
+            Backend::Sqlite => {
+                let dir = tempfile::tempdir().expect("temp dir");
+                let url = format!("sqlite://{}", dir.path().join("test.db").display());
+                TestDb {
+                    url,
+                    pg_name: None,
+                    _dir: Some(dir),
+                }
+            }
+            Backend::Postgres => {
+                use sqlx::Connection;
+                let name = format!(
+                    "pl_test_{}",
+                    app::backend::auth::random_token(9)
+                        .to_lowercase()
+                        .replace(['-', '_'], "x")
+                );
+                let mut conn = sqlx::PgConnection::connect(&pg_admin_url()).await.expect(
+                    "PostgreSQL must be running on 127.0.0.1:5432 (user postgres, trust auth)",
+                );
+                sqlx::query(&format!("CREATE DATABASE {name}"))
+                    .execute(&mut conn)
+                    .await
+                    .expect("create test database");
+                let base = pg_admin_url();
+                let url = format!("{}/{name}", &base[..base.rfind('/').unwrap()]);
+                TestDb {
+                    url,
+                    pg_name: Some(name),
+                    _dir: None,
+                }
+            }
+        }
+    }
+}
+
+impl Drop for TestDb {
+    fn drop(&mut self) {
+        if let Some(name) = self.pg_name.take() {
+            // Drop runs outside async; use a small runtime on a plain thread.
+            let _ = std::thread::spawn(move || {
+                let rt = tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                    .unwrap();
+                rt.block_on(async {
+                    use sqlx::Connection;
+                    if let Ok(mut conn) = sqlx::PgConnection::connect(&pg_admin_url()).await {
+                        let _ =
+                            sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+                                .execute(&mut conn)
+                                .await;
+                    }
+                });
+            })
+            .join();
+        }
+    }
+}
+
+pub fn site_root() -> String {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../target/site")
+        .display()
+        .to_string()
+}
+
+pub fn test_config(db_url: &str) -> Config {
+    Config {
+        database_url: db_url.to_string(),
+        listen_addr: "127.0.0.1:0".into(),
+        secret_key: Some("test-secret-key-that-is-long-enough-0123456789".into()),
+        site_root: site_root(),
+        log_level: "warn".into(),
+        db_max_connections: 8,
+        ..Config::default()
+    }
+}
+
+pub struct TestApp {
+    pub address: String,
+    pub port: u16,
+    pub state: AppState,
+    pub client: reqwest::Client,
+    shutdown: Option<oneshot::Sender<()>>,
+    handle: Option<tokio::task::JoinHandle<()>>,
+    pub db: Option<TestDb>,
+}
+
+impl TestApp {
+    pub async fn spawn(backend: Backend) -> Self {
+        let db = TestDb::new(backend).await;
+        let config = test_config(&db.url);
+        let mut app = Self::spawn_with(config).await;
+        app.db = Some(db);
+        app
+    }
+
+    pub async fn spawn_with(config: Config) -> Self {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let application = Application::build_with_listener(config, listener)
+            .await
+            .expect("server builds");
+        let port = application.port();
+        let state = application.state().clone();
+        let (tx, rx) = oneshot::channel::<()>();
+        let handle = tokio::spawn(async move {
+            application
+                .run_until(async {
+                    let _ = rx.await;
+                })
+                .await
+                .expect("server runs");
+        });
+        let address = format!("http://127.0.0.1:{port}");
+        TestApp {
+            client: browser_client(&address),
+            address,
+            port,
+            state,
+            shutdown: Some(tx),
+            handle: Some(handle),
+            db: None,
+        }
+    }
+
+    /// Stops the server and waits for it to finish.
+    pub async fn stop(mut self) -> Option<TestDb> {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+        if let Some(h) = self.handle.take() {
+            h.await.unwrap();
+        }
+        self.db.take()
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{}", self.address, path)
+    }
+
+    /// A new organization with an owner, an API key and the webhook URL.
+    pub async fn org(&self, name: &str) -> TestOrg {
+        let email = format!(
+            "owner-{}@example.com",
+            app::backend::auth::random_token(6).to_lowercase()
+        );
+        let org = service::create_org(&self.state, name, &email, "correct horse battery")
+            .await
+            .expect("create org");
+        let (_, api_key) = service::create_api_key(&self.state, &org.org_id, "tests")
+            .await
+            .expect("create key");
+        TestOrg {
+            org_id: org.org_id.to_string(),
+            email,
+            password: "correct horse battery".into(),
+            webhook_url: org.webhook_url,
+            api: api_client(&api_key),
+            api_key,
+            base: self.address.clone(),
+        }
+    }
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+    }
+}
+
+/// A client that behaves like a browser on our pages: keeps cookies, sends our Origin.
+pub fn browser_client(origin: &str) -> reqwest::Client {
+    let mut headers = HeaderMap::new();
+    headers.insert(ORIGIN, HeaderValue::from_str(origin).unwrap());
+    reqwest::Client::builder()
+        .cookie_store(true)
+        .default_headers(headers)
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap()
+}
+
+pub fn api_client(key: &str) -> reqwest::Client {
+    let mut headers = HeaderMap::new();
+    headers.insert(
+        AUTHORIZATION,
+        HeaderValue::from_str(&format!("Bearer {key}")).unwrap(),
+    );
+    reqwest::Client::builder()
+        .default_headers(headers)
+        .build()
+        .unwrap()
+}
+
+pub struct TestOrg {
+    pub org_id: String,
+    pub email: String,
+    pub password: String,
+    pub webhook_url: String,
+    pub api_key: String,
+    pub api: reqwest::Client,
+    base: String,
+}
+
+impl TestOrg {
+    pub async fn deliver(&self, event: &Value) -> reqwest::Response {
+        reqwest::Client::new()
+            .post(&self.webhook_url)
+            .json(event)
+            .send()
+            .await
+            .unwrap()
+    }
+
+    /// Delivers and expects a 200; returns the body.
+    pub async fn deliver_ok(&self, event: &Value) -> Value {
+        let r = self.deliver(event).await;
+        let status = r.status();
+        let body: Value = r.json().await.unwrap();
+        assert_eq!(status, 200, "delivery failed: {body}");
+        body
+    }
+
+    pub async fn get(&self, path: &str) -> (u16, Value) {
+        let r = self
+            .api
+            .get(format!("{}/api/v1{path}", self.base))
+            .send()
+            .await
+            .unwrap();
+        let status = r.status().as_u16();
+        (status, r.json().await.unwrap_or(Value::Null))
+    }
+
+    pub async fn send(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<Value>,
+    ) -> (u16, Value) {
+        let mut req = self
+            .api
+            .request(method, format!("{}/api/v1{path}", self.base));
+        if let Some(b) = body {
+            req = req.json(&b);
+        }
+        let r = req.send().await.unwrap();
+        let status = r.status().as_u16();
+        (status, r.json().await.unwrap_or(Value::Null))
+    }
+
+    pub async fn transactions(&self, customer: &str) -> Vec<Value> {
+        let (status, body) = self
+            .get(&format!("/customers/{customer}/transactions"))
+            .await;
+        assert_eq!(status, 200, "{body}");
+        body["data"].as_array().unwrap().clone()
+    }
+}
+
+// ----- Chargebee v2 event builders (documented envelope and content shapes) -----
+
+pub fn envelope(id: &str, event_type: &str, occurred_at: i64, content: Value) -> Value {
+    json!({
+        "id": id,
+        "occurred_at": occurred_at,
+        "source": "api",
+        "object": "event",
+        "api_version": "v2",
+        "event_type": event_type,
+        "webhook_status": "scheduled",
+        "content": content,
+    })
+}
+
+pub fn cb_customer(cb_id: &str, customer_key: Option<&str>, partner_key: Option<&str>) -> Value {
+    let mut meta = serde_json::Map::new();
+    if let Some(k) = customer_key {
+        meta.insert("customer_key".into(), json!(k));
+    }
+    if let Some(p) = partner_key {
+        meta.insert("partner_key".into(), json!(p));
+    }
+    json!({
+        "id": cb_id,
+        "first_name": "Ada",
+        "last_name": "Lovelace",
+        "email": format!("{cb_id}@example.com"),
+        "auto_collection": "on",
+        "net_term_days": 0,
+        "allow_direct_debit": false,
+        "created_at": 1_700_000_000,
+        "taxability": "taxable",
+        "updated_at": 1_700_000_000,
+        "resource_version": 1_700_000_000_000i64,
+        "deleted": false,
+        "object": "customer",
+        "card_status": "valid",
+        "meta_data": meta,
+    })
+}
+
+pub fn cb_card(cb_id: &str) -> Value {
+    json!({
+        "status": "valid", "gateway": "chargebee", "gateway_account_id": "gw_1",
+        "first_name": "Ada", "iin": "411111", "last4": "1111", "card_type": "visa",
+        "funding_type": "credit", "expiry_month": 12, "expiry_year": 2030,
+        "masked_number": "************1111", "object": "card", "customer_id": cb_id,
+    })
+}
+
+pub fn cb_txn(id: &str, cb_customer: &str, amount: i64, kind: &str) -> Value {
+    json!({
+        "id": id,
+        "customer_id": cb_customer,
+        "subscription_id": "sub_1",
+        "gateway_account_id": "gw_1",
+        "payment_method": "card",
+        "gateway": "chargebee",
+        "type": kind,
+        "date": 1_700_000_100,
+        "currency_code": "USD",
+        "amount": amount,
+        "id_at_gateway": format!("cb_{id}"),
+        "status": "success",
+        "masked_card_number": "************1111",
+        "linked_invoices": [{"invoice_id": "inv_1", "applied_amount": amount, "applied_at": 1_700_000_100, "invoice_date": 1_700_000_100, "invoice_total": amount, "invoice_status": "paid"}],
+        "resource_version": 1_700_000_100_000i64,
+        "object": "transaction",
+    })
+}
+
+pub fn payment_succeeded(
+    ev: &str,
+    txn: &str,
+    amount: i64,
+    customer_key: Option<&str>,
+    partner_key: Option<&str>,
+) -> Value {
+    envelope(
+        ev,
+        "payment_succeeded",
+        1_700_000_100,
+        json!({
+            "transaction": cb_txn(txn, "cb_cus_1", amount, "payment"),
+            "customer": cb_customer("cb_cus_1", customer_key, partner_key),
+            "card": cb_card("cb_cus_1"),
+            "invoice": {"id": "inv_1", "customer_id": "cb_cus_1", "status": "paid", "total": amount, "amount_paid": amount, "currency_code": "USD", "object": "invoice"},
+        }),
+    )
+}
+
+pub fn payment_refunded(
+    ev: &str,
+    refund_txn: &str,
+    original: &str,
+    amount: i64,
+    customer_key: &str,
+) -> Value {
+    let mut t = cb_txn(refund_txn, "cb_cus_1", amount, "refund");
+    t["refunded_txn_id"] = json!(original);
+    envelope(
+        ev,
+        "payment_refunded",
+        1_700_000_200,
+        json!({
+            "transaction": t,
+            "customer": cb_customer("cb_cus_1", Some(customer_key), None),
+            "invoice": {"id": "inv_1", "linked_payments": [{"txn_id": original, "applied_amount": amount, "txn_status": "success"}]},
+        }),
+    )
+}
+
+pub fn payment_failed(ev: &str, txn: &str, customer_key: &str) -> Value {
+    let mut t = cb_txn(txn, "cb_cus_1", 5000, "payment");
+    t["status"] = json!("failure");
+    envelope(
+        ev,
+        "payment_failed",
+        1_700_000_150,
+        json!({
+            "transaction": t,
+            "customer": cb_customer("cb_cus_1", Some(customer_key), None),
+        }),
+    )
+}
+
+pub fn subscription_event(
+    ev: &str,
+    event_type: &str,
+    sub: &str,
+    plan: &str,
+    version: i64,
+    customer_key: &str,
+    partner_key: Option<&str>,
+) -> Value {
+    envelope(
+        ev,
+        event_type,
+        version / 1000,
+        json!({
+            "subscription": {
+                "id": sub, "customer_id": "cb_cus_1", "plan_id": plan, "plan_quantity": 1,
+                "status": "active", "current_term_start": 1_700_000_000, "current_term_end": 1_702_592_000,
+                "mrr": 4900, "currency_code": "USD", "resource_version": version, "object": "subscription",
+            },
+            "customer": cb_customer("cb_cus_1", Some(customer_key), partner_key),
+        }),
+    )
+}

@@ -1,0 +1,7 @@
+//! Integration tests: the real server on a real port, a fresh database per test, every test
+//! on both SQLite and PostgreSQL.
+
+mod helpers;
+
+mod api;
+mod webhooks;
