@@ -1,22 +1,25 @@
 //! Partner Ledger: the Leptos application (pages, components, server functions).
 //!
-//! Compiled twice: with `ssr` for the server (which also pulls in the backend: storage,
-//! the pure Chargebee-to-ledger logic and the services that glue them) and with `hydrate`
-//! for the browser bundle.
-#![recursion_limit = "256"]
+//! Compiled twice: with `ssr` for the server (which also pulls in `backend`: storage, the pure
+//! Chargebee-to-ledger logic and the services that glue them) and with `hydrate` for the
+//! browser bundle.
+#![recursion_limit = "512"]
 
+pub mod api;
+pub mod components;
 pub mod error;
 pub mod model;
+pub mod pages;
 
 #[cfg(feature = "ssr")]
 pub mod backend;
 
+use components::{LoadError, Shell};
 use leptos::prelude::*;
-use leptos_meta::{provide_meta_context, MetaTags, Stylesheet, Title};
-use leptos_router::{
-    components::{Route, Router, Routes},
-    StaticSegment,
-};
+use leptos_meta::{provide_meta_context, Link, Meta, MetaTags, Stylesheet, Title};
+use leptos_router::components::{ParentRoute, Redirect, Route, Router, Routes};
+use leptos_router::{path, SsrMode};
+use pages::*;
 
 pub fn shell(options: LeptosOptions) -> impl IntoView {
     view! {
@@ -40,31 +43,50 @@ pub fn App() -> impl IntoView {
     provide_meta_context();
     view! {
         <Stylesheet id="leptos" href="/pkg/partner-ledger.css"/>
+        <Link rel="icon" href="data:,"/>
+        <Meta name="description" content="Partner Ledger: credit partners for the revenue they bring"/>
         <Title text="Partner Ledger"/>
         <Router>
-            <main>
-                <Routes fallback=|| "Page not found.".into_view()>
-                    <Route path=StaticSegment("") view=HomePage/>
-                </Routes>
-            </main>
+            <Routes fallback=|| view! { <div class="auth-page"><main class="auth-card"><h1>"Page not found"</h1><p><a href="/">"Go to the dashboard"</a></p></main></div> }>
+                <Route path=path!("/login") view=auth::LoginPage ssr=SsrMode::Async/>
+                <Route path=path!("/signup") view=auth::SignupPage ssr=SsrMode::Async/>
+                <Route path=path!("/invite/:token") view=auth::InvitePage ssr=SsrMode::Async/>
+                <ParentRoute path=path!("") view=Protected ssr=SsrMode::Async>
+                    <Route path=path!("/") view=overview::OverviewPage ssr=SsrMode::Async/>
+                    <Route path=path!("/customers") view=customers::CustomersPage ssr=SsrMode::Async/>
+                    <Route path=path!("/customers/:key") view=customers::CustomerPage ssr=SsrMode::Async/>
+                    <Route path=path!("/partners") view=partners::PartnersPage ssr=SsrMode::Async/>
+                    <Route path=path!("/plans") view=plans::PlansPage ssr=SsrMode::Async/>
+                    <Route path=path!("/events") view=events::EventsPage ssr=SsrMode::Async/>
+                    <Route path=path!("/events/:id") view=events::EventPage ssr=SsrMode::Async/>
+                    <Route path=path!("/settings/integrations/webhooks") view=integrations::WebhooksPage ssr=SsrMode::Async/>
+                    <Route path=path!("/settings/integrations/webhooks/chargebee") view=integrations::ChargebeePage ssr=SsrMode::Async/>
+                    <Route path=path!("/settings/team") view=settings::TeamPage ssr=SsrMode::Async/>
+                    <Route path=path!("/settings/api-keys") view=settings::ApiKeysPage ssr=SsrMode::Async/>
+                    <Route path=path!("/settings/account") view=settings::AccountPage ssr=SsrMode::Async/>
+                </ParentRoute>
+            </Routes>
         </Router>
     }
 }
 
-#[server]
-pub async fn server_time() -> Result<String, ServerFnError> {
-    Ok(format!("{:?}", std::time::SystemTime::now()))
-}
-
+/// The signed-in area: loads the user, sends visitors to sign in, wraps pages in the shell.
 #[component]
-fn HomePage() -> impl IntoView {
-    let count = RwSignal::new(0);
-    let ping = ServerAction::<ServerTime>::new();
+fn Protected() -> impl IntoView {
+    let me = Resource::new(|| (), |_| api::get_me());
     view! {
-        <h1>"Partner Ledger"</h1>
-        <button id="counter" on:click=move |_| *count.write() += 1>"Clicked " {count} " times"</button>
-        <button id="ping" on:click=move |_| { ping.dispatch(ServerTime {}); }>"Ping server"</button>
-        <p id="ping-result">{move || ping.value().get().map(|r| r.unwrap_or_else(|e| e.to_string()))}</p>
+        <Suspense fallback=components::loading>
+            {move || Suspend::new(async move {
+                match me.await {
+                    Ok(Some(me)) => {
+                        provide_context(me.clone());
+                        view! { <Shell me/> }.into_any()
+                    }
+                    Ok(None) => view! { <Redirect path="/login"/> }.into_any(),
+                    Err(e) => view! { <main class="content"><LoadError error=e/></main> }.into_any(),
+                }
+            })}
+        </Suspense>
     }
 }
 

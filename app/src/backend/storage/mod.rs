@@ -179,6 +179,8 @@ pub trait Storage: Send + Sync + 'static {
         token_hash: &str,
         now: i64,
     ) -> Result<()>;
+    /// Deletes an organization and everything it owns.
+    async fn delete_org(&self, org: &OrgId) -> Result<()>;
     async fn user_by_email(&self, email: &str) -> Result<Option<UserRow>>;
     async fn user_by_id(&self, id: &UserId) -> Result<Option<UserRow>>;
     /// Organizations the user belongs to, oldest membership first.

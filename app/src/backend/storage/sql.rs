@@ -828,6 +828,18 @@ macro_rules! impl_storage {
                 Ok(())
             }
 
+            async fn delete_org(&self, org: &OrgId) -> Result<()> {
+                let n = sqlx::query("DELETE FROM organizations WHERE id = $1")
+                    .bind(org.as_str())
+                    .execute(&self.write)
+                    .await?
+                    .rows_affected();
+                if n == 0 {
+                    return Err(StorageError::NotFound);
+                }
+                Ok(())
+            }
+
             async fn user_by_email(&self, email: &str) -> Result<Option<UserRow>> {
                 Ok(sqlx::query_as(
                     "SELECT id, email, password_hash, session_epoch FROM users WHERE email = $1",

@@ -1,0 +1,137 @@
+//! The webhook event log: filter by outcome and type, inspect the stored payload, replay.
+
+use crate::api::{get_event, list_events, ReplayEvent};
+use crate::components::{can_write, loading, time, ActionError, LoadError};
+use crate::model::OUTCOMES;
+use crate::pages::customers::urlencode;
+use leptos::prelude::*;
+use leptos_router::hooks::{use_params_map, use_query_map};
+
+#[component]
+pub fn EventsPage() -> impl IntoView {
+    let query = use_query_map();
+    let outcome = move || query.read().get("outcome").filter(|o| !o.is_empty());
+    let etype = move || query.read().get("type").filter(|t| !t.is_empty());
+    let after = move || query.read().get("after");
+    let data = Resource::new(
+        move || (outcome(), etype(), after()),
+        |(o, t, a)| list_events(o, t, a),
+    );
+    view! {
+        <h1>"Webhook events"</h1>
+        <form method="get" action="/events" class="toolbar filters">
+            <label for="f-outcome">"Outcome"</label>
+            <select id="f-outcome" name="outcome">
+                <option value="">"All"</option>
+                {OUTCOMES.iter().map(|o| view! { <option value=*o selected=move || outcome().as_deref() == Some(*o)>{*o}</option> }).collect_view()}
+            </select>
+            <label for="f-type">"Type"</label>
+            <Transition fallback=|| view! { <select id="f-type" name="type"><option value="">"All"</option></select> }>
+                {move || Suspend::new(async move {
+                    let types = data.await.map(|d| d.types).unwrap_or_default();
+                    view! {
+                        <select id="f-type" name="type">
+                            <option value="">"All"</option>
+                            {types.into_iter().map(|t| { let sel = etype().as_deref() == Some(t.as_str()); view! { <option value=t.clone() selected=sel>{t.clone()}</option> } }).collect_view()}
+                        </select>
+                    }
+                })}
+            </Transition>
+            <button type="submit" class="button secondary">"Filter"</button>
+        </form>
+        <Transition fallback=loading>
+            {move || Suspend::new(async move {
+                match data.await {
+                    Err(e) => view! { <LoadError error=e/> }.into_any(),
+                    Ok(list) if list.page.items.is_empty() => view! {
+                        <p class="empty">{if outcome().is_some() || etype().is_some() {
+                            "No events match these filters."
+                        } else {
+                            "No webhook events yet. Copy your webhook URL into Chargebee (Settings › Integrations › Webhooks), or send a test event."
+                        }}</p>
+                    }.into_any(),
+                    Ok(list) => {
+                        let next = list.page.next_cursor.clone().map(|c| {
+                            let mut q = vec![format!("after={}", urlencode(&c))];
+                            if let Some(o) = outcome() { q.push(format!("outcome={}", urlencode(&o))); }
+                            if let Some(t) = etype() { q.push(format!("type={}", urlencode(&t))); }
+                            format!("/events?{}", q.join("&"))
+                        });
+                        view! {
+                            <div class="table-wrap"><table class="table" id="events-table">
+                                <thead><tr><th scope="col">"Received"</th><th scope="col">"Type"</th><th scope="col">"Event id"</th><th scope="col">"Outcome"</th><th scope="col">"Customer"</th><th scope="col">"Detail"</th></tr></thead>
+                                <tbody>
+                                    {list.page.items.into_iter().map(|e| view! {
+                                        <tr>
+                                            <td><a href=format!("/events/{}", e.id)>{time(e.received_at)}</a></td>
+                                            <td>{e.event_type.clone().unwrap_or_else(|| "—".into())}</td>
+                                            <td><code>{e.event_id.clone().unwrap_or_else(|| "—".into())}</code></td>
+                                            <td><span class=format!("badge outcome-{}", e.outcome)>{e.outcome.clone()}</span></td>
+                                            <td>{e.customer_key.clone().map(|k| { let href = format!("/customers/{}", urlencode(&k)); view! { <a href=href>{k}</a> } })}</td>
+                                            <td class="small">{e.detail.clone().unwrap_or_default()}</td>
+                                        </tr>
+                                    }).collect_view()}
+                                </tbody>
+                            </table></div>
+                            <nav class="pager" aria-label="Pages">
+                                {after().is_some().then(|| view! { <a class="button secondary" href="/events">"← Newest"</a> })}
+                                {next.map(|href| view! { <a class="button secondary" href=href id="next-page">"Older →"</a> })}
+                            </nav>
+                        }.into_any()
+                    }
+                }
+            })}
+        </Transition>
+    }
+}
+
+#[component]
+pub fn EventPage() -> impl IntoView {
+    let params = use_params_map();
+    let id = move || params.read().get("id").unwrap_or_default();
+    let replay = ServerAction::<ReplayEvent>::new();
+    let data = Resource::new(
+        move || (id(), replay.version().get()),
+        |(id, _)| get_event(id),
+    );
+    let writer = can_write();
+    view! {
+        <p class="breadcrumb"><a href="/events">"Webhook events"</a></p>
+        <Transition fallback=loading>
+            {move || Suspend::new(async move {
+                match data.await {
+                    Err(e) => view! { <LoadError error=e/> }.into_any(),
+                    Ok(e) => {
+                        let row_id = e.id.clone();
+                        let replayable = e.outcome != "duplicate";
+                        view! {
+                            <h1>{e.event_type.clone().unwrap_or_else(|| "Rejected delivery".into())}</h1>
+                            <dl class="facts">
+                                <dt>"Outcome"</dt><dd><span id="event-outcome" class=format!("badge outcome-{}", e.outcome)>{e.outcome.clone()}</span></dd>
+                                <dt>"Detail"</dt><dd id="event-detail">{e.detail.clone().unwrap_or_else(|| "—".into())}</dd>
+                                <dt>"Chargebee event id"</dt><dd><code>{e.event_id.clone().unwrap_or_else(|| "—".into())}</code></dd>
+                                <dt>"Received"</dt><dd>{time(e.received_at)}</dd>
+                                <dt>"Occurred"</dt><dd>{e.occurred_at.map(time).unwrap_or_else(|| "—".into())}</dd>
+                                <dt>"Customer"</dt><dd>{e.customer_key.clone().map(|k| { let href = format!("/customers/{}", urlencode(&k)); view! { <a href=href>{k}</a> } })}</dd>
+                                <dt>"Attempts"</dt><dd>{e.attempts}</dd>
+                            </dl>
+                            {(writer && replayable).then(|| view! {
+                                <button type="button" class="button" id="replay" on:click=move |_| { replay.dispatch(ReplayEvent { id: row_id.clone() }); }
+                                    disabled=move || replay.pending().get()>"Replay"</button>
+                                <span role="status" aria-live="polite" id="replay-result">
+                                    {move || replay.value().get().and_then(|r| r.ok()).map(|r| format!(" Replayed: {}{}", r.outcome, r.detail.map(|d| format!(" ({d})")).unwrap_or_default()))}
+                                </span>
+                                <ActionError value=replay.value()/>
+                            })}
+                            <section class="card">
+                                <h2>"Stored payload"</h2>
+                                <p class="muted small">"Card data is removed before storing."</p>
+                                <pre class="code payload" id="event-payload" tabindex="0">{if e.payload.is_empty() { "(not stored)".to_string() } else { e.payload.clone() }}</pre>
+                            </section>
+                        }.into_any()
+                    }
+                }
+            })}
+        </Transition>
+    }
+}

@@ -1,0 +1,145 @@
+//! Home: attributed revenue over the last 90 days, top partners, events needing action.
+
+use crate::api::{get_overview, Overview};
+use crate::components::{loading, money, time, LoadError};
+use crate::model::{format_date, RevenuePoint};
+use leptos::prelude::*;
+
+const DAYS: i64 = 90;
+
+/// The currency with the most revenue, and its daily totals over the window.
+pub fn daily_series(points: &[RevenuePoint], since: i64) -> Option<(String, Vec<i64>)> {
+    let mut totals: Vec<(String, i64)> = vec![];
+    for p in points {
+        match totals.iter_mut().find(|(c, _)| *c == p.currency) {
+            Some((_, t)) => *t += p.net,
+            None => totals.push((p.currency.clone(), p.net)),
+        }
+    }
+    let currency = totals.into_iter().max_by_key(|(_, t)| *t)?.0;
+    let first_day = since / 86_400_000;
+    let mut days = vec![0i64; DAYS as usize];
+    for p in points.iter().filter(|p| p.currency == currency) {
+        let i = p.day - first_day;
+        if (0..DAYS).contains(&i) {
+            days[i as usize] += p.net;
+        }
+    }
+    Some((currency, days))
+}
+
+#[component]
+fn RevenueChart(overview: Overview) -> impl IntoView {
+    let Some((currency, days)) = daily_series(&overview.revenue, overview.since) else {
+        return view! {
+            <p class="empty">"No attributed revenue in the last 90 days yet. Revenue appears here when Chargebee payments arrive for customers who have a partner. "
+                <a href="/settings/integrations/webhooks/chargebee">"Connect Chargebee"</a></p>
+        }
+        .into_any();
+    };
+    let total: i64 = days.iter().sum();
+    let max = days.iter().copied().max().unwrap_or(0).max(1);
+    let (w, h, pad) = (720.0_f64, 200.0_f64, 4.0_f64);
+    let bar_w = w / DAYS as f64;
+    let bars = days
+        .iter()
+        .enumerate()
+        .map(|(i, v)| {
+            let bh = if *v > 0 { ((*v as f64) / (max as f64) * (h - pad)).max(1.0) } else { 0.0 };
+            let x = i as f64 * bar_w;
+            let day = overview.since + i as i64 * 86_400_000;
+            let label = format!("{}: {}", format_date(day), money(*v, &currency));
+            view! {
+                <rect x=format!("{:.2}", x + 0.5) y=format!("{:.2}", h - bh) width=format!("{:.2}", (bar_w - 1.0).max(1.0)) height=format!("{:.2}", bh) class="bar">
+                    <title>{label}</title>
+                </rect>
+            }
+        })
+        .collect_view();
+    let start = format_date(overview.since);
+    let end = format_date(overview.since + (DAYS - 1) * 86_400_000);
+    view! {
+        <figure class="chart">
+            <svg viewBox=format!("0 0 {w} {}", h + 20.0) role="img" aria-labelledby="chart-title chart-desc" preserveAspectRatio="none">
+                <title id="chart-title">"Attributed net revenue per day"</title>
+                <desc id="chart-desc">{format!("{} attributed from {start} to {end}; the best day brought {}.", money(total, &currency), money(max, &currency))}</desc>
+                <line x1="0" y1=h x2=w y2=h class="axis"/>
+                {bars}
+                <text x="0" y=h + 16.0 class="tick">{start.clone()}</text>
+                <text x=w y=h + 16.0 class="tick" text-anchor="end">{end.clone()}</text>
+            </svg>
+            <figcaption>{format!("{} attributed in the last 90 days ({currency}; other currencies are in the partner list).", money(total, &currency))}</figcaption>
+        </figure>
+    }
+    .into_any()
+}
+
+#[component]
+pub fn OverviewPage() -> impl IntoView {
+    let data = Resource::new(|| (), |_| get_overview());
+    view! {
+        <h1>"Overview"</h1>
+        <Suspense fallback=loading>
+            {move || Suspend::new(async move {
+                match data.await {
+                    Err(e) => view! { <LoadError error=e/> }.into_any(),
+                    Ok(o) => {
+                        let attention = o.needs_action.clone();
+                        let partners = o.top_partners.clone();
+                        let (unmatched, failed) = (o.unmatched, o.failed);
+                        let currency = daily_series(&o.revenue, o.since).map(|(c, _)| c).unwrap_or_else(|| "USD".into());
+                        view! {
+                            <section class="card">
+                                <h2>"Attributed revenue, last 90 days"</h2>
+                                <RevenueChart overview=o/>
+                            </section>
+                            <div class="grid-2">
+                                <section class="card">
+                                    <h2>"Top partners"</h2>
+                                    {if partners.is_empty() {
+                                        view! { <p class="empty">"No partners yet. " <a href="/partners">"Add a partner"</a> ", or send customers with a partner_key from Chargebee."</p> }.into_any()
+                                    } else {
+                                        view! {
+                                            <table class="table">
+                                                <thead><tr><th scope="col">"Partner"</th><th scope="col">"Customers"</th><th scope="col" class="num">"Net revenue"</th></tr></thead>
+                                                <tbody>
+                                                    {partners.into_iter().map(|p| { let currency = currency.clone(); view! {
+                                                        <tr><td>{p.name.clone().unwrap_or(p.key.clone())}</td><td>{p.customers}</td><td class="num">{money(p.net_revenue, &currency)}</td></tr>
+                                                    }}).collect_view()}
+                                                </tbody>
+                                            </table>
+                                        }.into_any()
+                                    }}
+                                </section>
+                                <section class="card">
+                                    <h2>"Needs action"</h2>
+                                    {if attention.is_empty() {
+                                        view! { <p class="empty ok">"Nothing needs action: no unmatched or failed events."</p> }.into_any()
+                                    } else {
+                                        view! {
+                                            <p>
+                                                <a href="/events?outcome=unmatched">{format!("{unmatched} unmatched")}</a>
+                                                " · "
+                                                <a href="/events?outcome=failed">{format!("{failed} failed")}</a>
+                                            </p>
+                                            <ul class="list">
+                                                {attention.into_iter().map(|e| view! {
+                                                    <li>
+                                                        <a href=format!("/events/{}", e.id)>{e.event_type.clone().unwrap_or_else(|| "(no type)".into())}</a>
+                                                        " "<span class=format!("badge outcome-{}", e.outcome)>{e.outcome.clone()}</span>
+                                                        " "<span class="muted">{time(e.received_at)}</span>
+                                                        <br/><span class="muted small">{e.detail.clone().unwrap_or_default()}</span>
+                                                    </li>
+                                                }).collect_view()}
+                                            </ul>
+                                        }.into_any()
+                                    }}
+                                </section>
+                            </div>
+                        }.into_any()
+                    }
+                }
+            })}
+        </Suspense>
+    }
+}
