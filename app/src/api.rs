@@ -270,18 +270,16 @@ pub async fn invite_member(email: String, role: String) -> Result<String, AppErr
             let (email, role) = (email.unwrap(), role.unwrap());
             let token = auth::random_token(24);
             let now = now_ms();
-            state
-                .store
-                .create_invite(
-                    &ctx.org,
-                    email.as_str(),
-                    role,
-                    &auth::sha256_hex(&token),
-                    &ctx.user,
-                    now,
-                    now + 7 * 86_400_000,
-                )
-                .await?;
+            let token_hash = auth::sha256_hex(&token);
+            let invite = crate::backend::storage::NewInvite {
+                email: email.as_str(),
+                role,
+                token_hash: &token_hash,
+                created_by: &ctx.user,
+                now,
+                expires_at: now + 7 * 86_400_000,
+            };
+            state.store.create_invite(&ctx.org, &invite).await?;
             Ok(format!("{}/invite/{token}", state.settings.public_url))
         }
         .await,

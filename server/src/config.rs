@@ -23,8 +23,10 @@ pub struct Config {
     pub db_max_connections: u32,
     pub webhook_max_body_bytes: usize,
     pub webhook_grace_days: u32,
-    pub session_idle_minutes: u32,
-    pub session_absolute_hours: u32,
+    /// Sessions end after this long without a request…
+    pub session_idle_seconds: u32,
+    /// …and this long after sign-in in any case.
+    pub session_absolute_seconds: u32,
     pub login_limit_per_account: u32,
     pub login_limit_per_ip: u32,
     pub login_window_minutes: u32,
@@ -46,8 +48,8 @@ impl Default for Config {
             db_max_connections: 16,
             webhook_max_body_bytes: 2 * 1024 * 1024,
             webhook_grace_days: 7,
-            session_idle_minutes: 12 * 60,
-            session_absolute_hours: 7 * 24,
+            session_idle_seconds: 12 * 3600,
+            session_absolute_seconds: 7 * 24 * 3600,
             login_limit_per_account: 5,
             login_limit_per_ip: 20,
             login_window_minutes: 15,
@@ -96,8 +98,8 @@ const ENV_KEYS: &[&str] = &[
     "DB_MAX_CONNECTIONS",
     "WEBHOOK_MAX_BODY_BYTES",
     "WEBHOOK_GRACE_DAYS",
-    "SESSION_IDLE_MINUTES",
-    "SESSION_ABSOLUTE_HOURS",
+    "SESSION_IDLE_SECONDS",
+    "SESSION_ABSOLUTE_SECONDS",
     "LOGIN_LIMIT_PER_ACCOUNT",
     "LOGIN_LIMIT_PER_IP",
     "LOGIN_WINDOW_MINUTES",
@@ -169,10 +171,10 @@ impl Config {
         for (name, v) in [
             ("DB_MAX_CONNECTIONS", self.db_max_connections as usize),
             ("WEBHOOK_MAX_BODY_BYTES", self.webhook_max_body_bytes),
-            ("SESSION_IDLE_MINUTES", self.session_idle_minutes as usize),
+            ("SESSION_IDLE_SECONDS", self.session_idle_seconds as usize),
             (
-                "SESSION_ABSOLUTE_HOURS",
-                self.session_absolute_hours as usize,
+                "SESSION_ABSOLUTE_SECONDS",
+                self.session_absolute_seconds as usize,
             ),
             (
                 "LOGIN_LIMIT_PER_ACCOUNT",

@@ -107,8 +107,8 @@ pub async fn build_state(
         login_limit_per_account: i64::from(config.login_limit_per_account),
         login_limit_per_ip: i64::from(config.login_limit_per_ip),
         login_window_ms: i64::from(config.login_window_minutes) * 60_000,
-        session_idle_secs: i64::from(config.session_idle_minutes) * 60,
-        session_absolute_ms: i64::from(config.session_absolute_hours) * 3_600_000,
+        session_idle_secs: i64::from(config.session_idle_seconds),
+        session_absolute_ms: i64::from(config.session_absolute_seconds) * 1000,
         trust_forwarded_for: config.trust_forwarded_for,
     };
     let leptos_options = LeptosOptions::builder()

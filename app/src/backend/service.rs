@@ -4,7 +4,7 @@
 
 use super::auth::{basic_auth_mac, hash_password, new_api_key, new_webhook_token, webhook_token};
 use super::domain::{Email, Key, Name, OrgId, Password, UserId, Validator};
-use super::storage::NewCustomer;
+use super::storage::{NewCustomer, NewOrgRow};
 use super::{now_ms, AppState};
 use crate::error::AppError;
 use crate::model::*;
@@ -38,16 +38,16 @@ pub async fn create_org(
     let (nonce, token, token_hash) = new_webhook_token(&state.settings.secret_key, &org_id);
     state
         .store
-        .create_org(
-            &org_id,
-            name.as_str(),
-            &user_id,
-            email.as_str(),
-            Some(&hash),
-            &nonce,
-            &token_hash,
-            now_ms(),
-        )
+        .create_org(&NewOrgRow {
+            org_id: &org_id,
+            name: name.as_str(),
+            owner: &user_id,
+            email: email.as_str(),
+            password_hash: Some(&hash),
+            token_nonce: &nonce,
+            token_hash: &token_hash,
+            now: now_ms(),
+        })
         .await
         .map_err(|e| match AppError::from(e) {
             // Says only that the address cannot be used; it does not reveal whose it is.
@@ -76,16 +76,16 @@ pub async fn create_additional_org(
     let (nonce, _, token_hash) = new_webhook_token(&state.settings.secret_key, &org_id);
     state
         .store
-        .create_org(
-            &org_id,
-            name.as_str(),
-            user,
+        .create_org(&NewOrgRow {
+            org_id: &org_id,
+            name: name.as_str(),
+            owner: user,
             email,
-            None,
-            &nonce,
-            &token_hash,
-            now_ms(),
-        )
+            password_hash: None,
+            token_nonce: &nonce,
+            token_hash: &token_hash,
+            now: now_ms(),
+        })
         .await?;
     Ok(org_id)
 }

@@ -133,7 +133,6 @@ pub struct TestApp {
     pub address: String,
     pub port: u16,
     pub state: AppState,
-    pub client: reqwest::Client,
     shutdown: Option<oneshot::Sender<()>>,
     handle: Option<tokio::task::JoinHandle<()>>,
     pub db: Option<TestDb>,
@@ -166,7 +165,6 @@ impl TestApp {
         });
         let address = format!("http://127.0.0.1:{port}");
         TestApp {
-            client: browser_client(&address),
             address,
             port,
             state,
@@ -191,6 +189,41 @@ impl TestApp {
         format!("{}{}", self.address, path)
     }
 
+    /// Calls a server function (form-encoded, as the browser does) with `client`.
+    pub async fn rpc(
+        &self,
+        client: &reqwest::Client,
+        name: &str,
+        form: &[(&str, &str)],
+    ) -> (u16, Value) {
+        let r = client
+            .post(self.url(&format!("/rpc/{name}")))
+            .form(form)
+            .send()
+            .await
+            .unwrap();
+        let status = r.status().as_u16();
+        let text = r.text().await.unwrap();
+        (
+            status,
+            serde_json::from_str(&text).unwrap_or(Value::String(text)),
+        )
+    }
+
+    /// A signed-in browser-like client for `email`.
+    pub async fn signed_in(&self, email: &str, password: &str) -> reqwest::Client {
+        let client = browser_client(&self.address);
+        let (s, body) = self
+            .rpc(
+                &client,
+                "login",
+                &[("email", email), ("password", password)],
+            )
+            .await;
+        assert_eq!(s, 200, "login failed: {body}");
+        client
+    }
+
     /// A new organization with an owner, an API key and the webhook URL.
     pub async fn org(&self, name: &str) -> TestOrg {
         let email = format!(
@@ -204,9 +237,6 @@ impl TestApp {
             .await
             .expect("create key");
         TestOrg {
-            org_id: org.org_id.to_string(),
-            email,
-            password: "correct horse battery".into(),
             webhook_url: org.webhook_url,
             api: api_client(&api_key),
             api_key,
@@ -225,10 +255,21 @@ impl Drop for TestApp {
 
 /// A client that behaves like a browser on our pages: keeps cookies, sends our Origin.
 pub fn browser_client(origin: &str) -> reqwest::Client {
+    browser_client_with_jar(origin, std::sync::Arc::new(reqwest::cookie::Jar::default()))
+}
+
+pub fn browser_client_with_jar(
+    origin: &str,
+    jar: std::sync::Arc<reqwest::cookie::Jar>,
+) -> reqwest::Client {
     let mut headers = HeaderMap::new();
     headers.insert(ORIGIN, HeaderValue::from_str(origin).unwrap());
+    headers.insert(
+        reqwest::header::ACCEPT,
+        HeaderValue::from_static("application/json"),
+    );
     reqwest::Client::builder()
-        .cookie_store(true)
+        .cookie_provider(jar)
         .default_headers(headers)
         .redirect(reqwest::redirect::Policy::none())
         .build()
@@ -248,9 +289,6 @@ pub fn api_client(key: &str) -> reqwest::Client {
 }
 
 pub struct TestOrg {
-    pub org_id: String,
-    pub email: String,
-    pub password: String,
     pub webhook_url: String,
     pub api_key: String,
     pub api: reqwest::Client,

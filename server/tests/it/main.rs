@@ -3,5 +3,6 @@
 
 mod helpers;
 
+mod accounts;
 mod api;
 mod webhooks;

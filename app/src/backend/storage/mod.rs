@@ -142,6 +142,30 @@ pub struct EventFilter {
     pub customer_id: Option<String>,
 }
 
+/// A new organization, its owner and its Chargebee integration.
+#[derive(Debug, Clone)]
+pub struct NewOrgRow<'a> {
+    pub org_id: &'a OrgId,
+    pub name: &'a str,
+    pub owner: &'a UserId,
+    pub email: &'a str,
+    /// `None` when the owner is an existing user.
+    pub password_hash: Option<&'a str>,
+    pub token_nonce: &'a str,
+    pub token_hash: &'a str,
+    pub now: i64,
+}
+
+#[derive(Debug, Clone)]
+pub struct NewInvite<'a> {
+    pub email: &'a str,
+    pub role: Role,
+    pub token_hash: &'a str,
+    pub created_by: &'a UserId,
+    pub now: i64,
+    pub expires_at: i64,
+}
+
 #[derive(Debug, Clone)]
 pub struct NewCustomer {
     pub key: String,
@@ -168,17 +192,7 @@ pub trait Storage: Send + Sync + 'static {
     // ----- organizations, users, memberships -----
     /// Creates an organization, its owner (a new user, or an existing one when `password_hash`
     /// is `None`), and its Chargebee integration, in one transaction.
-    async fn create_org(
-        &self,
-        org_id: &OrgId,
-        name: &str,
-        owner: &UserId,
-        email: &str,
-        password_hash: Option<&str>,
-        token_nonce: &str,
-        token_hash: &str,
-        now: i64,
-    ) -> Result<()>;
+    async fn create_org(&self, org: &NewOrgRow<'_>) -> Result<()>;
     /// Deletes an organization and everything it owns.
     async fn delete_org(&self, org: &OrgId) -> Result<()>;
     async fn user_by_email(&self, email: &str) -> Result<Option<UserRow>>;
@@ -204,16 +218,7 @@ pub trait Storage: Send + Sync + 'static {
     async fn member_role(&self, org: &OrgId, user: &UserId) -> Result<Option<Role>>;
     async fn set_member_role(&self, org: &OrgId, user: &UserId, role: Role) -> Result<()>;
     async fn remove_member(&self, org: &OrgId, user: &UserId) -> Result<()>;
-    async fn create_invite(
-        &self,
-        org: &OrgId,
-        email: &str,
-        role: Role,
-        token_hash: &str,
-        created_by: &UserId,
-        now: i64,
-        expires_at: i64,
-    ) -> Result<Invite>;
+    async fn create_invite(&self, org: &OrgId, invite: &NewInvite<'_>) -> Result<Invite>;
     async fn invites(&self, org: &OrgId) -> Result<Vec<Invite>>;
     async fn revoke_invite(&self, org: &OrgId, invite_id: &str) -> Result<()>;
     async fn invite_by_token_hash(&self, token_hash: &str) -> Result<Option<InviteRow>>;

@@ -770,17 +770,8 @@ macro_rules! impl_storage {
                 self.make_session_store()
             }
 
-            async fn create_org(
-                &self,
-                org_id: &OrgId,
-                name: &str,
-                owner: &UserId,
-                email: &str,
-                password_hash: Option<&str>,
-                token_nonce: &str,
-                token_hash: &str,
-                now: i64,
-            ) -> Result<()> {
+            async fn create_org(&self, o: &NewOrgRow<'_>) -> Result<()> {
+                let NewOrgRow { org_id, name, owner, email, password_hash, token_nonce, token_hash, now } = *o;
                 let mut tx = self.write.begin().await?;
                 sqlx::query("INSERT INTO organizations (id, name, created_at) VALUES ($1, $2, $3)")
                     .bind(org_id.as_str())
@@ -1012,16 +1003,8 @@ macro_rules! impl_storage {
                 Ok(())
             }
 
-            async fn create_invite(
-                &self,
-                org: &OrgId,
-                email: &str,
-                role: Role,
-                token_hash: &str,
-                created_by: &UserId,
-                now: i64,
-                expires_at: i64,
-            ) -> Result<Invite> {
+            async fn create_invite(&self, org: &OrgId, i: &NewInvite<'_>) -> Result<Invite> {
+                let NewInvite { email, role, token_hash, created_by, now, expires_at } = *i;
                 Ok(sqlx::query_as(
                     "INSERT INTO invites (id, org_id, email, role, token_hash, created_by, created_at, expires_at) \
                      VALUES ($1, $2, $3, $4, $5, $6, $7, $8) \

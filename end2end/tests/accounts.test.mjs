@@ -1,0 +1,133 @@
+// Accounts: sign up, sign out, sign in, protected pages, invites and the viewer role.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { startServer, launchBrowser, newPage, waitForHydration, signUp } from './harness.mjs';
+
+/** Starts a server and a browser for one test, and always stops both. */
+async function withApp(fn) {
+  const server = await startServer();
+  const browser = await launchBrowser();
+  try {
+    await fn({ server, browser, base: server.base });
+  } finally {
+    await browser.close();
+    await server.stop();
+  }
+}
+
+async function signIn(page, base, email, password) {
+  await page.goto(`${base}/login`);
+  await waitForHydration(page);
+  await page.fill('#email', email);
+  await page.fill('#password', password);
+  await page.click('#login-form button[type=submit]');
+}
+
+test('an owner signs out, is sent to the sign-in page while signed out, and signs back in', async () => {
+  await withApp(async ({ browser, base }) => {
+    const page = await newPage(browser, { base });
+    const { email, password } = await signUp(page, base, 'Accounts Co');
+    await waitForHydration(page);
+    // Signed in: the top bar names the user and the role.
+    assert.ok((await page.locator('.topbar .who').textContent()).includes(email), 'the top bar names the signed-in user');
+    assert.match(await page.locator('.topbar .who .badge').textContent(), /owner/);
+
+    await page.click('#logout');
+    await page.waitForURL(`${base}/login`);
+    await page.locator('#login-form').waitFor();
+    assert.equal(await page.locator('#logout').count(), 0, 'no sign-out button once signed out');
+
+    // Every protected page sends a signed-out visitor to /login.
+    for (const path of ['/', '/customers', '/settings/team']) {
+      await page.goto(`${base}${path}`);
+      await page.waitForURL(`${base}/login`);
+      await page.locator('#login-form').waitFor();
+    }
+
+    await signIn(page, base, email, password);
+    await page.waitForURL(`${base}/`);
+    await page.locator('h1', { hasText: 'Overview' }).waitFor();
+    assert.ok((await page.locator('.topbar .who').textContent()).includes(email), 'the top bar names the signed-in user');
+    assert.deepEqual(page.errors, []);
+  });
+});
+
+test('a wrong password on the sign-in page shows "Invalid email or password."', async () => {
+  await withApp(async ({ browser, base }) => {
+    const page = await newPage(browser, { base });
+    const { email } = await signUp(page, base, 'Wrong Password Co');
+    await page.click('#logout');
+    await page.waitForURL(`${base}/login`);
+
+    await signIn(page, base, email, 'not the right password');
+    const alert = page.locator('#login-form .error[role=alert]');
+    await alert.waitFor();
+    assert.equal((await alert.textContent()).trim(), 'Invalid email or password.');
+    assert.equal(new URL(page.url()).pathname, '/login', 'stays on the sign-in page');
+    assert.equal(await page.locator('#logout').count(), 0, 'not signed in');
+    assert.deepEqual(page.errors, []);
+  });
+});
+
+test('an invited viewer joins through the one-time link and cannot change plans', async () => {
+  await withApp(async ({ browser, base }) => {
+    const owner = await newPage(browser, { base });
+    await signUp(owner, base, 'Invite Co');
+
+    await owner.goto(`${base}/settings/team`);
+    await waitForHydration(owner);
+    const viewerEmail = `viewer-${Date.now()}@example.com`;
+    await owner.fill('#invite-email', viewerEmail);
+    await owner.selectOption('#invite-role', 'viewer');
+    await owner.click('#invite-form button[type=submit]');
+    const linkInput = owner.locator('#invite-link');
+    await linkInput.waitFor();
+    const link = await linkInput.inputValue();
+    assert.match(link, new RegExp(`^${base.replace(/[.]/g, '\\.')}/invite/[^/]+$`));
+    // The invite is listed as pending.
+    await owner.locator('.card', { hasText: 'Pending invites' }).locator('li', { hasText: viewerEmail }).waitFor();
+
+    // A fresh browser context: no session cookie from the owner.
+    const viewer = await newPage(browser, { base });
+    await viewer.goto(link);
+    await waitForHydration(viewer);
+    await viewer.locator('main', { hasText: 'You were invited as viewer' }).waitFor();
+    await viewer.fill('#password', 'viewer password 123');
+    await viewer.click('button:has-text("Join")');
+    await viewer.waitForURL(`${base}/`);
+    await viewer.locator('.topbar .who', { hasText: viewerEmail }).waitFor();
+    assert.match(await viewer.locator('.topbar .who .badge').textContent(), /viewer/);
+
+    // The plans page is read-only for viewers.
+    await viewer.goto(`${base}/plans`);
+    await waitForHydration(viewer);
+    await viewer.locator('h2', { hasText: 'Your plans' }).waitFor();
+    assert.equal(await viewer.locator('#add-plan-form').count(), 0, 'viewers get no add-plan form');
+
+    // The server refuses, too, whatever the page shows.
+    const [status, body] = await viewer.evaluate(() =>
+      fetch('/rpc/create_plan', {
+        method: 'POST',
+        headers: { 'content-type': 'application/x-www-form-urlencoded' },
+        body: 'key=x&name=y',
+      }).then(async (r) => [r.status, await r.text()]));
+    assert.equal(status, 403, `expected 403, got ${status}: ${body}`);
+    const error = JSON.parse(body);
+    assert.ok('Forbidden' in error, `expected a Forbidden error, got ${body}`);
+    assert.match(error.Forbidden, /viewer/);
+
+    // The plan was not created.
+    await owner.goto(`${base}/plans`);
+    await waitForHydration(owner);
+    await owner.locator('h2', { hasText: 'Your plans' }).waitFor();
+    assert.equal(await owner.locator('#plan-x').count(), 0);
+
+    // The one-time link does not work twice.
+    const again = await newPage(browser, { base });
+    await again.goto(link);
+    await again.locator('.error[role=alert]', { hasText: 'This invite link is not valid' }).waitFor();
+
+    assert.deepEqual(owner.errors, []);
+    assert.deepEqual(viewer.errors, []);
+  });
+});
