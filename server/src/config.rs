@@ -21,6 +21,10 @@ pub struct Config {
     pub secret_key_file: String,
     pub site_root: String,
     pub db_max_connections: u32,
+    /// Seconds a request waits for a database connection before answering 503.
+    pub db_acquire_timeout_seconds: u32,
+    /// PostgreSQL statement timeout in milliseconds.
+    pub db_statement_timeout_ms: u32,
     pub webhook_max_body_bytes: usize,
     pub webhook_grace_days: u32,
     /// Sessions end after this long without a request…
@@ -46,6 +50,8 @@ impl Default for Config {
             secret_key_file: "data/secret.key".into(),
             site_root: "target/site".into(),
             db_max_connections: 16,
+            db_acquire_timeout_seconds: 5,
+            db_statement_timeout_ms: 15_000,
             webhook_max_body_bytes: 2 * 1024 * 1024,
             webhook_grace_days: 7,
             session_idle_seconds: 12 * 3600,
@@ -96,6 +102,8 @@ const ENV_KEYS: &[&str] = &[
     "SECRET_KEY_FILE",
     "SITE_ROOT",
     "DB_MAX_CONNECTIONS",
+    "DB_ACQUIRE_TIMEOUT_SECONDS",
+    "DB_STATEMENT_TIMEOUT_MS",
     "WEBHOOK_MAX_BODY_BYTES",
     "WEBHOOK_GRACE_DAYS",
     "SESSION_IDLE_SECONDS",
@@ -170,6 +178,14 @@ impl Config {
             .map_err(|e| format!("invalid setting LOG_LEVEL: \"{}\" ({e})", self.log_level))?;
         for (name, v) in [
             ("DB_MAX_CONNECTIONS", self.db_max_connections as usize),
+            (
+                "DB_ACQUIRE_TIMEOUT_SECONDS",
+                self.db_acquire_timeout_seconds as usize,
+            ),
+            (
+                "DB_STATEMENT_TIMEOUT_MS",
+                self.db_statement_timeout_ms as usize,
+            ),
             ("WEBHOOK_MAX_BODY_BYTES", self.webhook_max_body_bytes),
             ("SESSION_IDLE_SECONDS", self.session_idle_seconds as usize),
             (

@@ -89,7 +89,14 @@ pub async fn build_state(
     public_url: String,
     addr: SocketAddr,
 ) -> anyhow::Result<AppState> {
-    let store = storage::connect(&config.database_url, config.db_max_connections)
+    let pool = storage::PoolSettings {
+        max_connections: config.db_max_connections,
+        acquire_timeout: std::time::Duration::from_secs(u64::from(
+            config.db_acquire_timeout_seconds,
+        )),
+        statement_timeout_ms: u64::from(config.db_statement_timeout_ms),
+    };
+    let store = storage::connect(&config.database_url, &pool)
         .await
         .with_context(|| {
             format!(

@@ -100,14 +100,14 @@ pub fn OverviewPage() -> impl IntoView {
                                         view! { <p class="empty">"No partners yet. " <a href="/partners">"Add a partner"</a> ", or send customers with a partner_key from Chargebee."</p> }.into_any()
                                     } else {
                                         view! {
-                                            <table class="table">
+                                            <div class="table-wrap"><table class="table">
                                                 <thead><tr><th scope="col">"Partner"</th><th scope="col">"Customers"</th><th scope="col" class="num">"Net revenue"</th></tr></thead>
                                                 <tbody>
                                                     {partners.into_iter().map(|p| { let currency = currency.clone(); view! {
                                                         <tr><td>{p.name.clone().unwrap_or(p.key.clone())}</td><td>{p.customers}</td><td class="num">{money(p.net_revenue, &currency)}</td></tr>
                                                     }}).collect_view()}
                                                 </tbody>
-                                            </table>
+                                            </table></div>
                                         }.into_any()
                                     }}
                                 </section>

@@ -5,4 +5,5 @@ mod helpers;
 
 mod accounts;
 mod api;
+mod multi_instance;
 mod webhooks;

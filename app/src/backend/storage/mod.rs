@@ -36,18 +36,24 @@ impl From<sqlx::Error> for StorageError {
     fn from(e: sqlx::Error) -> Self {
         use sqlx::Error as E;
         match &e {
-            E::PoolTimedOut | E::PoolClosed | E::Io(_) | E::Tls(_) | E::WorkerCrashed => {
-                StorageError::Unavailable(e)
-            }
+            E::PoolTimedOut
+            | E::PoolClosed
+            | E::Io(_)
+            | E::Tls(_)
+            | E::WorkerCrashed
+            | E::Protocol(_) => StorageError::Unavailable(e),
             E::Database(db) => {
                 let code = db.code().map(|c| c.to_string()).unwrap_or_default();
                 // PostgreSQL: class 08 (connection), 57P01-03 (shutdown / cannot connect now),
-                // 53 (insufficient resources), 57014 (statement timeout).
+                // 53 (insufficient resources), 57014 (statement timeout), 55000 (database not
+                // accepting connections), 55P03 (lock not available in time).
                 // SQLite: 5 SQLITE_BUSY, 6 SQLITE_LOCKED.
                 if code.starts_with("08")
                     || code.starts_with("57P")
                     || code.starts_with("53")
                     || code == "57014"
+                    || code == "55000"
+                    || code == "55P03"
                     || code == "5"
                     || code == "6"
                     || code == "517"
@@ -361,14 +367,32 @@ pub trait Storage: Send + Sync + 'static {
 
 pub type DynStorage = Arc<dyn Storage>;
 
+/// Connection pool limits.
+#[derive(Debug, Clone, Copy)]
+pub struct PoolSettings {
+    pub max_connections: u32,
+    /// How long a request waits for a connection before it fails (with a 503).
+    pub acquire_timeout: std::time::Duration,
+    /// PostgreSQL `statement_timeout` in milliseconds.
+    pub statement_timeout_ms: u64,
+}
+
+impl Default for PoolSettings {
+    fn default() -> Self {
+        Self {
+            max_connections: 16,
+            acquire_timeout: std::time::Duration::from_secs(5),
+            statement_timeout_ms: 15_000,
+        }
+    }
+}
+
 /// Connects to the database named by `url` (`sqlite://…` or `postgres://…`).
-pub async fn connect(url: &str, max_connections: u32) -> Result<DynStorage> {
+pub async fn connect(url: &str, pool: &PoolSettings) -> Result<DynStorage> {
     if url.starts_with("postgres://") || url.starts_with("postgresql://") {
-        Ok(Arc::new(PgStorage::connect(url, max_connections).await?))
+        Ok(Arc::new(PgStorage::connect(url, pool).await?))
     } else if url.starts_with("sqlite:") {
-        Ok(Arc::new(
-            SqliteStorage::connect(url, max_connections).await?,
-        ))
+        Ok(Arc::new(SqliteStorage::connect(url, pool).await?))
     } else {
         Err(StorageError::Other(format!(
             "DATABASE_URL must start with sqlite:// or postgres:// (got \"{}\")",

@@ -31,7 +31,7 @@ pub struct PgStorage {
 }
 
 impl SqliteStorage {
-    pub async fn connect(url: &str, max_connections: u32) -> Result<Self> {
+    pub async fn connect(url: &str, pool: &PoolSettings) -> Result<Self> {
         let opts = SqliteConnectOptions::from_str(url)
             .map_err(|e| StorageError::Other(format!("invalid DATABASE_URL: {e}")))?
             .create_if_missing(true)
@@ -54,12 +54,12 @@ impl SqliteStorage {
         }
         let write = SqlitePoolOptions::new()
             .max_connections(1)
-            .acquire_timeout(Duration::from_secs(10))
+            .acquire_timeout(pool.acquire_timeout)
             .connect_with(opts.clone())
             .await?;
         let read = SqlitePoolOptions::new()
-            .max_connections(max_connections.max(2))
-            .acquire_timeout(Duration::from_secs(10))
+            .max_connections(pool.max_connections.max(2))
+            .acquire_timeout(pool.acquire_timeout)
             .connect_with(opts)
             .await?;
         Ok(Self { read, write })
@@ -71,13 +71,17 @@ impl SqliteStorage {
 }
 
 impl PgStorage {
-    pub async fn connect(url: &str, max_connections: u32) -> Result<Self> {
+    pub async fn connect(url: &str, pool: &PoolSettings) -> Result<Self> {
+        let statement_timeout = format!("{}ms", pool.statement_timeout_ms);
         let opts = PgConnectOptions::from_str(url)
             .map_err(|e| StorageError::Other(format!("invalid DATABASE_URL: {e}")))?
-            .options([("statement_timeout", "15s"), ("lock_timeout", "10s")]);
+            .options([
+                ("statement_timeout", statement_timeout.as_str()),
+                ("lock_timeout", "10s"),
+            ]);
         let pool = PgPoolOptions::new()
-            .max_connections(max_connections)
-            .acquire_timeout(Duration::from_secs(5))
+            .max_connections(pool.max_connections)
+            .acquire_timeout(pool.acquire_timeout)
             .test_before_acquire(true)
             .connect_with(opts)
             .await?;
