@@ -57,9 +57,16 @@ mod ctx {
         session::client_ip(peer, forwarded, state.settings.trust_forwarded_for)
     }
 
-    /// Sets the HTTP status of a failed call (success stays 200).
+    /// Sets the HTTP status of a failed call (success stays 200). Plain HTML form posts (no
+    /// JavaScript yet) keep Leptos's redirect back to the form, which carries the error.
     pub fn status<T>(r: Result<T, AppError>) -> Result<T, AppError> {
-        if let Err(e) = &r {
+        let html_form = use_context::<axum::http::request::Parts>().is_some_and(|p| {
+            p.headers
+                .get(axum::http::header::ACCEPT)
+                .and_then(|v| v.to_str().ok())
+                .is_some_and(|v| v.contains("text/html"))
+        });
+        if let (Err(e), false) = (&r, html_form) {
             if let Some(opts) = use_context::<leptos_axum::ResponseOptions>() {
                 opts.set_status(
                     axum::http::StatusCode::from_u16(e.status())

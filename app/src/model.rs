@@ -105,6 +105,8 @@ pub struct Partner {
     pub created_at: i64,
     pub customers: i64,
     pub net_revenue: i64,
+    /// Currency of the attributed revenue (the first, when customers pay in several).
+    pub currency: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -224,6 +226,8 @@ pub struct ChargebeeIntegration {
     pub webhook_url: String,
     pub basic_auth_username: Option<String>,
     pub previous_url_valid_until: Option<i64>,
+    /// How many days a rotated-away URL keeps working.
+    pub grace_days: i64,
     pub last_event_at: Option<i64>,
     /// Events received in the last 24 hours, by outcome.
     pub counts_24h: Vec<(String, i64)>,

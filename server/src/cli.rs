@@ -26,6 +26,10 @@ pub enum Command {
     Serve,
     /// Apply database migrations and exit.
     Migrate,
+    /// Benchmark baseline: a minimal endpoint that only durably inserts the raw body (same
+    /// database settings and commit strategy as the real webhook endpoint).
+    #[command(hide = true)]
+    Baseline,
     /// Operator tasks.
     Admin {
         #[command(subcommand)]
@@ -54,6 +58,7 @@ pub async fn run(cli: Cli) -> ExitCode {
     let result = match cli.command.unwrap_or(Command::Serve) {
         Command::Serve => serve(config).await,
         Command::Migrate => migrate(config).await,
+        Command::Baseline => crate::http::baseline::serve(config).await,
         Command::Admin {
             command: AdminCommand::CreateOrg { name, email },
         } => create_org(config, &name, &email).await,

@@ -162,7 +162,10 @@ pub async fn receive(
     }
     let payload = value.to_string();
     let (event_id, event_type) = peek_id_and_type(&value);
-    let occurred_at = value.get("occurred_at").and_then(Value::as_i64);
+    let occurred_at = value.get("occurred_at").and_then(|v| {
+        v.as_i64()
+            .or_else(|| v.as_str().and_then(|s| s.trim().parse().ok()))
+    });
     let new_event = NewEvent {
         id: random_id("evt"),
         event_id,
@@ -255,7 +258,7 @@ pub async fn retry_due(state: &AppState) -> Result<usize, StorageError> {
                 let why = format!("processing failed: {e}");
                 state
                     .store
-                    .mark_failed(&org, &event.id, &why, retry_at(now, event.attempts))
+                    .mark_failed(&org, &event.id, &why, retry_at(now, event.attempts + 1))
                     .await?;
             }
         }

@@ -208,6 +208,7 @@ pub async fn integration(state: &AppState, org: &OrgId) -> Result<ChargebeeInteg
         webhook_url: state.settings.webhook_url(&token),
         basic_auth_username: row.basic_auth_username,
         previous_url_valid_until: row.previous_valid_until.filter(|t| *t > now),
+        grace_days: state.settings.webhook_grace_ms / DAY_MS,
         last_event_at: state.store.last_event_at(org).await?,
         counts_24h: state.store.event_counts_since(org, now - DAY_MS).await?,
     })
@@ -238,7 +239,16 @@ pub async fn set_basic_auth(
         None => state.store.set_basic_auth(org, None, None).await?,
         Some((user, password)) => {
             let mut v = Validator::default();
-            let user = v.check(Key::parse("username", user));
+            let user = v.check(Key::parse("username", user).and_then(|u| {
+                if u.as_str().contains(':') {
+                    Err(super::domain::FieldError::new(
+                        "username",
+                        "must not contain a colon (:)",
+                    ))
+                } else {
+                    Ok(u)
+                }
+            }));
             if password.chars().count() < 8 {
                 v.errors.push(super::domain::FieldError::new(
                     "password",

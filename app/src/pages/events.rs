@@ -103,7 +103,7 @@ pub fn EventPage() -> impl IntoView {
                     Err(e) => view! { <LoadError error=e/> }.into_any(),
                     Ok(e) => {
                         let row_id = e.id.clone();
-                        let replayable = e.outcome != "duplicate";
+                        let replayable = e.outcome != "duplicate" && !e.payload.is_empty();
                         view! {
                             <h1>{e.event_type.clone().unwrap_or_else(|| "Rejected delivery".into())}</h1>
                             <dl class="facts">

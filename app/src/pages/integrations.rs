@@ -54,6 +54,11 @@ pub fn ChargebeePage() -> impl IntoView {
                         let url = i.webhook_url.clone();
                         let counts = i.counts_24h.clone();
                         let total: i64 = counts.iter().map(|(_, n)| n).sum();
+                        let grace = match i.grace_days {
+                            0 => "stops at once".to_string(),
+                            1 => "keeps working for 1 day, then stops".to_string(),
+                            n => format!("keeps working for {n} days, then stops"),
+                        };
                         view! {
                             <section class="card">
                                 <h2>"Webhook URL"</h2>
@@ -65,7 +70,7 @@ pub fn ChargebeePage() -> impl IntoView {
                                     <ConfirmButton
                                         id="rotate-url".to_string()
                                         label="Rotate URL".to_string()
-                                        question="Create a new URL? The current one keeps working for 7 days, then stops.".to_string()
+                                        question=format!("Create a new URL? The current one {grace}.")
                                         confirm="Yes, rotate".to_string()
                                         on_confirm=move |_| { rotate.dispatch(RotateChargebee {}); }
                                     />

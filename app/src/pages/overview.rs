@@ -104,7 +104,7 @@ pub fn OverviewPage() -> impl IntoView {
                                                 <thead><tr><th scope="col">"Partner"</th><th scope="col">"Customers"</th><th scope="col" class="num">"Net revenue"</th></tr></thead>
                                                 <tbody>
                                                     {partners.into_iter().map(|p| { let currency = currency.clone(); view! {
-                                                        <tr><td>{p.name.clone().unwrap_or(p.key.clone())}</td><td>{p.customers}</td><td class="num">{money(p.net_revenue, &currency)}</td></tr>
+                                                        <tr><td>{p.name.clone().unwrap_or(p.key.clone())}</td><td>{p.customers}</td><td class="num">{money(p.net_revenue, p.currency.as_deref().unwrap_or(&currency))}</td></tr>
                                                     }}).collect_view()}
                                                 </tbody>
                                             </table></div>

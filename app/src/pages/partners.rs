@@ -22,6 +22,7 @@ fn PartnerForm(
         created_at: 0,
         customers: 0,
         net_revenue: 0,
+        currency: None,
     });
     let suffix = if create {
         "new".to_string()
@@ -95,10 +96,10 @@ pub fn PartnersPage() -> impl IntoView {
                                     let partner = p.clone();
                                     view! {
                                         <tr>
-                                            <td><code>{p.key.clone()}</code>{p.auto_created.then(|| view! { " " <span class="badge" title="Created from a Chargebee webhook; add a name">"from webhook"</span> })}</td>
+                                            <td><code>{p.key.clone()}</code>{p.auto_created.then(|| view! { " " <span class="badge" title="Created automatically from a partner_key (webhook or new customer); add a name">"auto-created"</span> })}</td>
                                             <td>{p.name.clone().unwrap_or_else(|| "—".into())}<br/><span class="muted small">{p.email.clone().unwrap_or_default()}</span></td>
                                             <td class="num">{p.customers}</td>
-                                            <td class="num">{money(p.net_revenue, "USD")}</td>
+                                            <td class="num">{p.currency.as_deref().map(|c| money(p.net_revenue, c)).unwrap_or_else(|| "—".into())}</td>
                                             <td>{writer.then(|| view! {
                                                 <button type="button" class="button small secondary" on:click=move |_| editing.set(Some(key.clone()))>"Edit"</button>
                                             })}</td>

@@ -98,6 +98,7 @@ fn partner_json(p: &Partner) -> Value {
         "auto_created": p.auto_created,
         "customers": p.customers,
         "net_revenue": p.net_revenue,
+        "currency": p.currency,
     })
 }
 

@@ -2,6 +2,7 @@
 //! and the layers around them (sessions, CSRF, request ids, tracing).
 
 mod api;
+pub mod baseline;
 mod csrf;
 mod error;
 mod webhooks;

@@ -23,6 +23,18 @@ fn basic_credentials(headers: &HeaderMap) -> Option<(String, String)> {
     Some((user.to_string(), pass.to_string()))
 }
 
+/// Whether reading the body stopped at the size limit (rather than failing otherwise).
+fn is_length_limit(err: &axum::Error) -> bool {
+    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(err);
+    while let Some(e) = source {
+        if e.to_string().contains("length limit exceeded") {
+            return true;
+        }
+        source = e.source();
+    }
+    false
+}
+
 fn error_response(e: DeliveryError) -> Response {
     let status = match e {
         DeliveryError::UnknownToken => StatusCode::NOT_FOUND,
@@ -80,6 +92,13 @@ pub async fn chargebee(
     }
     let bytes = match axum::body::to_bytes(body, max).await {
         Ok(b) => b,
+        Err(err) if !is_length_limit(&err) => {
+            let why = format!("could not read the request body: {err}");
+            if let Err(e) = ingest::record_rejection(&state, &org, None, &why, now).await {
+                return error_response(e);
+            }
+            return error_response(DeliveryError::Rejected(why));
+        }
         Err(_) => {
             let e = DeliveryError::TooLarge(max);
             if let Err(e) = ingest::record_rejection(&state, &org, None, &e.to_string(), now).await

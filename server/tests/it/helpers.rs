@@ -36,7 +36,7 @@ macro_rules! both_backends {
 
 pub const PG_ADMIN_URL: &str = "postgres://postgres@127.0.0.1:5432/postgres";
 
-fn pg_admin_url() -> String {
+pub fn pg_admin_url() -> String {
     std::env::var("TEST_POSTGRES_URL").unwrap_or_else(|_| PG_ADMIN_URL.to_string())
 }
 

@@ -49,7 +49,7 @@ async fn start_instance(db_url: &str, extra: &[(&str, &str)]) -> Instance {
 
 async fn admin_url() -> sqlx::PgConnection {
     use sqlx::Connection;
-    sqlx::PgConnection::connect(PG_ADMIN_URL).await.unwrap()
+    sqlx::PgConnection::connect(&pg_admin_url()).await.unwrap()
 }
 
 fn db_name(url: &str) -> String {

@@ -736,3 +736,83 @@ fn org_port(url: &str) -> u16 {
         .parse()
         .unwrap()
 }
+
+both_backends!(
+    a_payment_and_its_refund_arriving_at_the_same_moment_leave_it_refunded,
+    |b| async move {
+        let app = TestApp::spawn(b).await;
+        let org = app.org("Acme").await;
+        org.deliver_ok(&payment_succeeded(
+            "ev_seed",
+            "txn_seed",
+            1,
+            Some("c1"),
+            Some("p1"),
+        ))
+        .await;
+        let mut sends = vec![];
+        for i in 0..20 {
+            sends.push(payment_succeeded(
+                &format!("ev_p{i}"),
+                &format!("txn_{i}"),
+                5000,
+                Some("c1"),
+                Some("p1"),
+            ));
+            sends.push(payment_refunded(
+                &format!("ev_r{i}"),
+                &format!("txn_r{i}"),
+                &format!("txn_{i}"),
+                5000,
+                "c1",
+            ));
+        }
+        let results = futures::future::join_all(sends.iter().map(|ev| org.deliver(ev))).await;
+        assert!(results.iter().all(|r| r.status() == 200));
+        let left: Vec<String> = org
+            .transactions("c1")
+            .await
+            .iter()
+            .map(|t| t["id"].as_str().unwrap().to_string())
+            .collect();
+        assert_eq!(
+            left,
+            vec!["txn_seed".to_string()],
+            "refunded payments survived a race"
+        );
+    }
+);
+
+both_backends!(
+    replay_is_refused_for_deliveries_that_stored_nothing,
+    |b| async move {
+        let app = TestApp::spawn(b).await;
+        let org = app.org("Acme").await;
+        let big = "x".repeat(2 * 1024 * 1024 + 10);
+        let r = reqwest::Client::new()
+            .post(&org.webhook_url)
+            .body(big)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 413);
+        let (_, events) = org.get("/webhook-events?outcome=rejected").await;
+        let id = events["data"][0]["id"].as_str().unwrap().to_string();
+        let (s, body) = org
+            .send(
+                reqwest::Method::POST,
+                &format!("/webhook-events/{id}/replay"),
+                None,
+            )
+            .await;
+        assert_eq!(s, 409, "{body}");
+        let (_, e) = org.get(&format!("/webhook-events/{id}")).await;
+        assert!(
+            e["detail"]
+                .as_str()
+                .unwrap()
+                .contains("larger than the limit"),
+            "the original reason must stay"
+        );
+    }
+);

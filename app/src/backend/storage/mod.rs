@@ -46,13 +46,16 @@ impl From<sqlx::Error> for StorageError {
                 let code = db.code().map(|c| c.to_string()).unwrap_or_default();
                 // PostgreSQL: class 08 (connection), 57P01-03 (shutdown / cannot connect now),
                 // 53 (insufficient resources), 57014 (statement timeout), 55000 (database not
-                // accepting connections), 55P03 (lock not available in time).
+                // accepting connections), 55P03 (lock not available in time), 40P01 / 40001 (deadlock or
+                // serialization failure: the client retries).
                 // SQLite: 5 SQLITE_BUSY, 6 SQLITE_LOCKED.
                 if code.starts_with("08")
                     || code.starts_with("57P")
                     || code.starts_with("53")
                     || code == "57014"
                     || code == "55000"
+                    || code == "40P01"
+                    || code == "40001"
                     || code == "55P03"
                     || code == "5"
                     || code == "6"
@@ -199,7 +202,8 @@ pub trait Storage: Send + Sync + 'static {
     /// Creates an organization, its owner (a new user, or an existing one when `password_hash`
     /// is `None`), and its Chargebee integration, in one transaction.
     async fn create_org(&self, org: &NewOrgRow<'_>) -> Result<()>;
-    /// Deletes an organization and everything it owns.
+    /// Deletes an organization and everything it owns, and the accounts of members who
+    /// belong to no other organization.
     async fn delete_org(&self, org: &OrgId) -> Result<()>;
     async fn user_by_email(&self, email: &str) -> Result<Option<UserRow>>;
     async fn user_by_id(&self, id: &UserId) -> Result<Option<UserRow>>;
@@ -363,6 +367,12 @@ pub trait Storage: Send + Sync + 'static {
     /// Deletes a plan; returns how many subscriptions lose their plan name.
     async fn delete_plan(&self, org: &OrgId, key: &str) -> Result<i64>;
     async fn revenue_by_day(&self, org: &OrgId, since: i64) -> Result<Vec<RevenuePoint>>;
+
+    // ----- benchmark baseline -----
+    /// Creates the baseline benchmark's table (used only by `partner-ledger baseline`).
+    async fn baseline_setup(&self) -> Result<()>;
+    /// Durably inserts raw bodies in one transaction, through the same writer as `ingest`.
+    async fn baseline_insert(&self, bodies: &[&[u8]], now: i64) -> Result<()>;
 }
 
 pub type DynStorage = Arc<dyn Storage>;

@@ -120,6 +120,28 @@ fn like_pattern(search: &str) -> String {
     format!("%{escaped}%")
 }
 
+/// What concurrent transactions about the same things must not interleave on (PostgreSQL
+/// runs them in parallel; SQLite has one writer). Sorted, so locks are taken in one order.
+fn lock_keys(org: &OrgId, event: &BillingEvent) -> Vec<String> {
+    let mut keys = vec![];
+    let (customer_key, chargebee_id) = customer_ref(event);
+    if let Some(k) = customer_key {
+        keys.push(format!("{org}:customer:{k}"));
+    }
+    if let Some(c) = chargebee_id {
+        keys.push(format!("{org}:chargebee-customer:{c}"));
+    }
+    if let Some(t) = transaction_ref(event) {
+        keys.push(format!("{org}:txn:{t}"));
+    }
+    if let BillingEvent::Subscription { subscription, .. } = event {
+        keys.push(format!("{org}:sub:{}", subscription.id));
+    }
+    keys.sort();
+    keys.dedup();
+    keys
+}
+
 /// Processing result of one event inside a transaction.
 struct Applied {
     outcome: String,
@@ -142,7 +164,9 @@ const PARTNER_COLUMNS: &str = "p.id, p.key, p.name, p.email, p.auto_created, p.c
      (SELECT COUNT(*) FROM customers c WHERE c.org_id = p.org_id AND c.partner_id = p.id) AS customers, \
      CAST(COALESCE((SELECT SUM(t.amount - t.amount_refunded) FROM transactions t \
         JOIN customers c ON c.id = t.customer_id \
-        WHERE t.org_id = p.org_id AND c.partner_id = p.id AND t.recorded AND t.removed_reason IS NULL), 0) AS BIGINT) AS net_revenue";
+        WHERE t.org_id = p.org_id AND c.partner_id = p.id AND t.recorded AND t.removed_reason IS NULL), 0) AS BIGINT) AS net_revenue, \
+     (SELECT MIN(t.currency) FROM transactions t JOIN customers c ON c.id = t.customer_id \
+        WHERE t.org_id = p.org_id AND c.partner_id = p.id AND t.recorded) AS currency";
 
 const EVENT_SUMMARY_COLUMNS: &str = "id, event_id, event_type, occurred_at, received_at, outcome, \
      detail, customer_key, attempts";
@@ -536,6 +560,14 @@ macro_rules! impl_storage {
                 event: &BillingEvent,
                 now: i64,
             ) -> Result<Applied> {
+                if Self::IS_PG {
+                    for key in lock_keys(org, event) {
+                        sqlx::query("SELECT pg_advisory_xact_lock(hashtextextended($1, 0))")
+                            .bind(&key)
+                            .execute(&mut *conn)
+                            .await?;
+                    }
+                }
                 let state = Self::load_state(conn, org, event).await?;
                 // The planner is pure; a panic in it is a bug that must not lose the event.
                 let plan = std::panic::catch_unwind(|| chargebee::plan(event, &state))
@@ -587,6 +619,11 @@ macro_rules! impl_storage {
                 if outcome == "duplicate" {
                     return Err(StorageError::Conflict(
                         "a duplicate delivery cannot be replayed; replay the original event".into(),
+                    ));
+                }
+                if payload.is_empty() {
+                    return Err(StorageError::Conflict(
+                        "nothing was stored for this delivery (it was refused before reading it), so it cannot be replayed".into(),
                     ));
                 }
                 let parsed = parse_envelope(payload.as_bytes())
@@ -824,14 +861,32 @@ macro_rules! impl_storage {
             }
 
             async fn delete_org(&self, org: &OrgId) -> Result<()> {
+                let mut tx = self.write.begin().await?;
+                let members: Vec<String> =
+                    sqlx::query_scalar("SELECT user_id FROM memberships WHERE org_id = $1")
+                        .bind(org.as_str())
+                        .fetch_all(&mut *tx)
+                        .await?;
                 let n = sqlx::query("DELETE FROM organizations WHERE id = $1")
                     .bind(org.as_str())
-                    .execute(&self.write)
+                    .execute(&mut *tx)
                     .await?
                     .rows_affected();
                 if n == 0 {
                     return Err(StorageError::NotFound);
                 }
+                // Accounts that belonged only to this organization go with it, so their
+                // email addresses can sign up again.
+                for user in members {
+                    sqlx::query(
+                        "DELETE FROM users WHERE id = $1 AND NOT EXISTS \
+                           (SELECT 1 FROM memberships m WHERE m.user_id = $1)",
+                    )
+                    .bind(&user)
+                    .execute(&mut *tx)
+                    .await?;
+                }
+                tx.commit().await?;
                 Ok(())
             }
 
@@ -1451,6 +1506,14 @@ macro_rules! impl_storage {
                 now: i64,
             ) -> Result<(Customer, usize)> {
                 let mut tx = self.write.begin().await?;
+                if Self::IS_PG {
+                    // Same lock as an event for this customer key takes (see `lock_keys`), so a
+                    // concurrently parked event is either seen here or sees this customer.
+                    sqlx::query("SELECT pg_advisory_xact_lock(hashtextextended($1, 0))")
+                        .bind(format!("{org}:customer:{}", c.key))
+                        .execute(&mut *tx)
+                        .await?;
+                }
                 if let Some(pk) = &c.partner_key {
                     sqlx::query(
                         "INSERT INTO partners (id, org_id, key, auto_created, created_at) \
@@ -1725,6 +1788,30 @@ macro_rules! impl_storage {
                 }
                 tx.commit().await?;
                 Ok(affected)
+            }
+
+            async fn baseline_setup(&self) -> Result<()> {
+                sqlx::query(
+                    "CREATE TABLE IF NOT EXISTS baseline_events (id TEXT PRIMARY KEY, \
+                       received_at BIGINT NOT NULL, payload TEXT NOT NULL)",
+                )
+                .execute(&self.write)
+                .await?;
+                Ok(())
+            }
+
+            async fn baseline_insert(&self, bodies: &[&[u8]], now: i64) -> Result<()> {
+                let mut tx = self.write.begin().await?;
+                for body in bodies {
+                    sqlx::query("INSERT INTO baseline_events (id, received_at, payload) VALUES ($1, $2, $3)")
+                        .bind(random_id("evt"))
+                        .bind(now)
+                        .bind(String::from_utf8_lossy(body).as_ref())
+                        .execute(&mut *tx)
+                        .await?;
+                }
+                tx.commit().await?;
+                Ok(())
             }
 
             async fn revenue_by_day(&self, org: &OrgId, since: i64) -> Result<Vec<RevenuePoint>> {
