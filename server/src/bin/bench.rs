@@ -482,7 +482,8 @@ async fn dashboard(
     );
     let deep = format!("cust_{:07}", customers * 9 / 10);
     let detail = format!("cust_{:07}", customers / 2);
-    let cases: Vec<(&str, &str, Vec<(&str, String)>)> = vec![
+    type Case<'a> = (&'a str, &'a str, Vec<(&'a str, String)>);
+    let cases: Vec<Case> = vec![
         (
             "customers: first page",
             "customers",
