@@ -13,7 +13,6 @@ use config::Config;
 use leptos::prelude::LeptosOptions;
 use std::future::Future;
 use std::net::SocketAddr;
-use std::sync::Arc;
 use tokio::net::TcpListener;
 
 pub struct Application {
@@ -124,11 +123,7 @@ pub async fn build_state(
         .site_pkg_dir("pkg")
         .site_addr(addr)
         .build();
-    Ok(AppState {
-        leptos_options,
-        store,
-        settings: Arc::new(settings),
-    })
+    Ok(AppState::new(leptos_options, store, settings))
 }
 
 /// Completes on SIGINT or SIGTERM.

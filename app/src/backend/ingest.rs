@@ -10,7 +10,7 @@ use super::chargebee::{
     classify, envelope_from_value, peek_id_and_type, scrub_text, strip_card_data, BillingEvent,
 };
 use super::domain::{random_id, OrgId};
-use super::storage::{EventOutcome, NewEvent, StorageError};
+use super::storage::{EventOutcome, IngestItem, NewEvent, StorageError};
 use super::{now_ms, AppState};
 use serde_json::Value;
 
@@ -203,7 +203,12 @@ pub async fn receive(
                 .await?);
         }
     };
-    match store.ingest(org, &new_event, &billing).await {
+    let item = IngestItem {
+        org: org.clone(),
+        event: new_event.clone(),
+        billing,
+    };
+    match state.ingest(item).await {
         Ok(outcome) => Ok(outcome),
         Err(StorageError::Unavailable(cause)) => {
             tracing::warn!(org = %org, error = %cause, "database unavailable; asking Chargebee to retry");

@@ -2,6 +2,7 @@
 //! storage, and the services that combine them. Compiled only with the `ssr` feature.
 
 pub mod auth;
+pub mod batch;
 pub mod chargebee;
 pub mod domain;
 pub mod ingest;
@@ -75,6 +76,48 @@ pub struct AppState {
     pub leptos_options: LeptosOptions,
     pub store: DynStorage,
     pub settings: Arc<Settings>,
+    /// Group commit for webhook ingestion, when the backend has a single writer (SQLite).
+    pub ingest_queue: Option<Arc<IngestQueue>>,
+}
+
+pub type IngestQueue =
+    batch::GroupCommit<storage::IngestItem, Result<storage::EventOutcome, storage::StorageError>>;
+
+impl AppState {
+    pub fn new(leptos_options: LeptosOptions, store: DynStorage, settings: Settings) -> Self {
+        let ingest_queue = store.batches_writes().then(|| {
+            let store = store.clone();
+            batch::GroupCommit::spawn(128, move |items: Vec<storage::IngestItem>| {
+                let store = store.clone();
+                async move { store.ingest_batch(&items).await }
+            })
+        });
+        Self {
+            leptos_options,
+            store,
+            settings: Arc::new(settings),
+            ingest_queue,
+        }
+    }
+
+    /// Stores and applies one delivery (through group commit where the backend uses it).
+    pub async fn ingest(
+        &self,
+        item: storage::IngestItem,
+    ) -> Result<storage::EventOutcome, storage::StorageError> {
+        match &self.ingest_queue {
+            Some(queue) => queue.submit(item).await.unwrap_or_else(|| {
+                Err(storage::StorageError::Other(
+                    "the ingestion writer stopped".into(),
+                ))
+            }),
+            None => {
+                self.store
+                    .ingest(&item.org, &item.event, &item.billing)
+                    .await
+            }
+        }
+    }
 }
 
 impl axum::extract::FromRef<AppState> for LeptosOptions {

@@ -144,6 +144,14 @@ pub struct EventOutcome {
     pub released: usize,
 }
 
+/// One delivery for [`Storage::ingest_batch`].
+#[derive(Debug, Clone)]
+pub struct IngestItem {
+    pub org: OrgId,
+    pub event: NewEvent,
+    pub billing: BillingEvent,
+}
+
 #[derive(Debug, Clone, Default)]
 pub struct EventFilter {
     pub outcome: Option<String>,
@@ -283,6 +291,12 @@ pub trait Storage: Send + Sync + 'static {
         event: &NewEvent,
         billing: &BillingEvent,
     ) -> Result<EventOutcome>;
+    /// Whether concurrent deliveries should be written in one transaction (group commit):
+    /// true for SQLite's single writer; PostgreSQL commits concurrent transactions in parallel.
+    fn batches_writes(&self) -> bool;
+    /// [`ingest`](Self::ingest) for several deliveries in one transaction, one result each.
+    /// If the batch fails, each item is tried on its own so one bad event fails alone.
+    async fn ingest_batch(&self, items: &[IngestItem]) -> Vec<Result<EventOutcome>>;
     /// Stores an event that is not applied (rejected, ignored, or failed with `detail`);
     /// a known event id is left as it is (`duplicate`).
     async fn record_event(

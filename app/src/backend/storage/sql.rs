@@ -120,6 +120,92 @@ fn like_pattern(search: &str) -> String {
     format!("%{escaped}%")
 }
 
+/// Everything the planner needs, as one row: the customer by key and by Chargebee id, whether
+/// the partner exists, the transaction, refunds known, the subscription's stored version.
+/// Parameters: $1 org, $2 customer key, $3 Chargebee customer id, $4 partner key,
+/// $5 transaction id, $6 refund transaction id, $7 subscription id (absent ones are NULL).
+const STATE_SQL: &str = "SELECT \
+    ck.id AS k_id, ck.key AS k_key, ck.partner_id AS k_partner, ck.chargebee_id AS k_cb, \
+    ck.chargebee_version AS k_version, \
+    cc.id AS c_id, cc.key AS c_key, cc.partner_id AS c_partner, cc.chargebee_id AS c_cb, \
+    cc.chargebee_version AS c_version, \
+    (SELECT COUNT(*) FROM partners p WHERE p.org_id = $1 AND p.key = $4) AS partners, \
+    t.amount AS t_amount, t.amount_refunded AS t_refunded, t.recorded AS t_recorded, \
+    t.removed_reason AS t_removed, t.customer_id AS t_customer, \
+    CAST((SELECT COALESCE(SUM(r.amount), 0) FROM refunds r \
+      WHERE r.org_id = $1 AND r.original_txn_id = $5) AS BIGINT) AS refunded_so_far, \
+    (SELECT COUNT(*) FROM refunds r WHERE r.org_id = $1 AND r.chargebee_id = $6) AS refund_known, \
+    (SELECT s.version FROM subscriptions s WHERE s.org_id = $1 AND s.chargebee_id = $7) AS sub_version \
+  FROM (SELECT 1 AS one) AS base \
+  LEFT JOIN customers ck ON ck.org_id = $1 AND ck.key = $2 \
+  LEFT JOIN customers cc ON cc.id = (SELECT c2.id FROM customers c2 \
+    WHERE c2.org_id = $1 AND c2.chargebee_id = $3 ORDER BY c2.created_at, c2.id LIMIT 1) \
+  LEFT JOIN transactions t ON t.org_id = $1 AND t.chargebee_id = $5";
+
+#[derive(sqlx::FromRow)]
+struct StateRow {
+    k_id: Option<String>,
+    k_key: Option<String>,
+    k_partner: Option<String>,
+    k_cb: Option<String>,
+    k_version: Option<i64>,
+    c_id: Option<String>,
+    c_key: Option<String>,
+    c_partner: Option<String>,
+    c_cb: Option<String>,
+    c_version: Option<i64>,
+    partners: i64,
+    t_amount: Option<i64>,
+    t_refunded: Option<i64>,
+    t_recorded: Option<bool>,
+    t_removed: Option<String>,
+    t_customer: Option<String>,
+    refunded_so_far: i64,
+    refund_known: i64,
+    sub_version: Option<i64>,
+}
+
+impl StateRow {
+    fn into_state(self) -> State {
+        let customer = |id: Option<String>, key, partner: Option<String>, cb, version| {
+            id.map(|id| KnownCustomer {
+                id,
+                key: Option::<String>::unwrap_or_default(key),
+                has_partner: partner.is_some(),
+                chargebee_id: cb,
+                version,
+            })
+        };
+        State {
+            customer_by_key: customer(
+                self.k_id,
+                self.k_key,
+                self.k_partner,
+                self.k_cb,
+                self.k_version,
+            ),
+            customer_by_chargebee_id: customer(
+                self.c_id,
+                self.c_key,
+                self.c_partner,
+                self.c_cb,
+                self.c_version,
+            ),
+            partner_exists: self.partners > 0,
+            transaction: self.t_amount.map(|amount| KnownTransaction {
+                amount,
+                amount_refunded: self.t_refunded.unwrap_or(0),
+                recorded: self.t_recorded.unwrap_or(false),
+                removed_reason: self.t_removed,
+                customer_id: self.t_customer,
+            }),
+            refund_known: self.refund_known > 0,
+            refunded_so_far: self.refunded_so_far,
+            subscription_version: self.sub_version,
+        }
+    }
+}
+
 /// What concurrent transactions about the same things must not interleave on (PostgreSQL
 /// runs them in parallel; SQLite has one writer). Sorted, so locks are taken in one order.
 fn lock_keys(org: &OrgId, event: &BillingEvent) -> Vec<String> {
@@ -176,112 +262,40 @@ macro_rules! impl_storage {
         impl $ty {
             const IS_PG: bool = $is_pg;
 
-            async fn customer_where(
-                conn: &mut $conn,
-                org: &OrgId,
-                column: &str,
-                value: &str,
-            ) -> Result<Option<KnownCustomer>> {
-                let sql = format!(
-                    "SELECT id, key, partner_id IS NOT NULL, chargebee_id, chargebee_version \
-                     FROM customers WHERE org_id = $1 AND {column} = $2 LIMIT 1"
-                );
-                let row: Option<(String, String, bool, Option<String>, Option<i64>)> =
-                    sqlx::query_as(&sql)
-                        .bind(org.as_str())
-                        .bind(value)
-                        .fetch_optional(&mut *conn)
-                        .await?;
-                Ok(row.map(|(id, key, has_partner, chargebee_id, version)| KnownCustomer {
-                    id,
-                    key,
-                    has_partner,
-                    chargebee_id,
-                    version,
-                }))
-            }
-
-            /// Loads what `chargebee::plan` needs to decide about `event`.
+            /// Loads what `chargebee::plan` needs to decide about `event`, in one query (the
+            /// writer is the bottleneck, so each statement it runs counts).
             async fn load_state(
                 conn: &mut $conn,
                 org: &OrgId,
                 event: &BillingEvent,
             ) -> Result<State> {
-                let mut state = State::default();
                 let (key, cb_id) = customer_ref(event);
-                if let Some(key) = &key {
-                    state.customer_by_key = Self::customer_where(conn, org, "key", key).await?;
-                }
-                if let Some(cb_id) = &cb_id {
-                    state.customer_by_chargebee_id =
-                        Self::customer_where(conn, org, "chargebee_id", cb_id).await?;
-                }
                 let partner_key = match event {
                     BillingEvent::PaymentSucceeded { customer, .. }
                     | BillingEvent::Subscription { customer, .. }
                     | BillingEvent::Customer { customer } => customer.partner_key.clone(),
                     _ => None,
                 };
-                if let Some(pk) = partner_key {
-                    let n: i64 = sqlx::query_scalar(
-                        "SELECT COUNT(*) FROM partners WHERE org_id = $1 AND key = $2",
-                    )
+                let txn_id = transaction_ref(event);
+                let refund_id = match event {
+                    BillingEvent::PaymentRefunded { refund, .. } => Some(refund.id.as_str()),
+                    _ => None,
+                };
+                let sub_id = match event {
+                    BillingEvent::Subscription { subscription, .. } => Some(subscription.id.as_str()),
+                    _ => None,
+                };
+                let row: StateRow = sqlx::query_as(STATE_SQL)
                     .bind(org.as_str())
-                    .bind(&pk)
-                    .fetch_one(&mut *conn)
-                    .await?;
-                    state.partner_exists = n > 0;
-                }
-                if let Some(txn_id) = transaction_ref(event) {
-                    let row: Option<(i64, i64, bool, Option<String>, Option<String>)> =
-                        sqlx::query_as(
-                            "SELECT amount, amount_refunded, recorded, removed_reason, customer_id \
-                             FROM transactions WHERE org_id = $1 AND chargebee_id = $2",
-                        )
-                        .bind(org.as_str())
-                        .bind(txn_id)
-                        .fetch_optional(&mut *conn)
-                        .await?;
-                    state.transaction = row.map(
-                        |(amount, amount_refunded, recorded, removed_reason, customer_id)| {
-                            KnownTransaction {
-                                amount,
-                                amount_refunded,
-                                recorded,
-                                removed_reason,
-                                customer_id,
-                            }
-                        },
-                    );
-                    state.refunded_so_far = sqlx::query_scalar(
-                        "SELECT CAST(COALESCE(SUM(amount), 0) AS BIGINT) FROM refunds \
-                         WHERE org_id = $1 AND original_txn_id = $2",
-                    )
-                    .bind(org.as_str())
+                    .bind(&key)
+                    .bind(&cb_id)
+                    .bind(&partner_key)
                     .bind(txn_id)
+                    .bind(refund_id)
+                    .bind(sub_id)
                     .fetch_one(&mut *conn)
                     .await?;
-                }
-                if let BillingEvent::PaymentRefunded { refund, .. } = event {
-                    let n: i64 = sqlx::query_scalar(
-                        "SELECT COUNT(*) FROM refunds WHERE org_id = $1 AND chargebee_id = $2",
-                    )
-                    .bind(org.as_str())
-                    .bind(&refund.id)
-                    .fetch_one(&mut *conn)
-                    .await?;
-                    state.refund_known = n > 0;
-                }
-                if let BillingEvent::Subscription { subscription, .. } = event {
-                    state.subscription_version = sqlx::query_scalar(
-                        "SELECT version FROM subscriptions WHERE org_id = $1 AND chargebee_id = $2",
-                    )
-                    .bind(org.as_str())
-                    .bind(&subscription.id)
-                    .fetch_optional(&mut *conn)
-                    .await?;
-                }
-                Ok(state)
+                Ok(row.into_state())
             }
 
             async fn customer_id_for(
@@ -749,6 +763,31 @@ macro_rules! impl_storage {
                     id: original.0,
                     released: 0,
                 }))
+            }
+
+            /// All items in one transaction; any error fails the whole batch.
+            async fn try_batch(&self, items: &[IngestItem]) -> Result<Vec<EventOutcome>> {
+                let mut tx = self.write.begin().await?;
+                let mut out = Vec::with_capacity(items.len());
+                for it in items {
+                    if let Some(dup) =
+                        Self::insert_event(&mut tx, &it.org, &it.event, "received", None, None).await?
+                    {
+                        out.push(dup);
+                        continue;
+                    }
+                    let now = it.event.received_at;
+                    let applied = Self::process(&mut tx, &it.org, &it.event.id, &it.billing, now).await?;
+                    let released = Self::release_parked(&mut tx, &it.org, applied.releases, now).await?;
+                    out.push(EventOutcome {
+                        outcome: applied.outcome,
+                        detail: applied.detail,
+                        id: it.event.id.clone(),
+                        released,
+                    });
+                }
+                tx.commit().await?;
+                Ok(out)
             }
 
             async fn partner_by_key(&self, org: &OrgId, key: &str) -> Result<Option<Partner>> {
@@ -1341,6 +1380,24 @@ macro_rules! impl_storage {
                     id: event.id.clone(),
                     released,
                 })
+            }
+
+            fn batches_writes(&self) -> bool {
+                !Self::IS_PG
+            }
+
+            async fn ingest_batch(&self, items: &[IngestItem]) -> Vec<Result<EventOutcome>> {
+                if items.len() > 1 {
+                    match self.try_batch(items).await {
+                        Ok(outcomes) => return outcomes.into_iter().map(Ok).collect(),
+                        Err(e) => tracing::warn!(error = %e, items = items.len(), "batch failed; applying its events one by one"),
+                    }
+                }
+                let mut out = Vec::with_capacity(items.len());
+                for it in items {
+                    out.push(self.ingest(&it.org, &it.event, &it.billing).await);
+                }
+                out
             }
 
             async fn record_event(
