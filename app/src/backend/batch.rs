@@ -5,7 +5,7 @@
 
 use std::future::Future;
 use std::sync::Arc;
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::{mpsc, oneshot, Mutex};
 
 type Job<J, R> = (J, oneshot::Sender<R>);
 
@@ -14,32 +14,44 @@ pub struct GroupCommit<J, R> {
 }
 
 impl<J: Send + 'static, R: Send + 'static> GroupCommit<J, R> {
-    /// Starts the writer task. `flush` gets up to `max_batch` jobs and returns one result per
-    /// job, in order.
-    pub fn spawn<F, Fut>(max_batch: usize, flush: F) -> Arc<Self>
+    /// Starts `writers` writer tasks. `flush` gets up to `max_batch` jobs and returns one
+    /// result per job, in order.
+    pub fn spawn<F, Fut>(max_batch: usize, writers: usize, flush: F) -> Arc<Self>
     where
         F: Fn(Vec<J>) -> Fut + Send + Sync + 'static,
         Fut: Future<Output = Vec<R>> + Send,
     {
-        let (queue, mut rx) = mpsc::channel::<Job<J, R>>(max_batch * 16);
-        tokio::spawn(async move {
-            while let Some(first) = rx.recv().await {
-                let mut jobs = vec![first];
-                while jobs.len() < max_batch {
-                    match rx.try_recv() {
-                        Ok(job) => jobs.push(job),
-                        Err(_) => break,
+        let (queue, rx) = mpsc::channel::<Job<J, R>>(max_batch * writers.max(1) * 16);
+        let rx = Arc::new(Mutex::new(rx));
+        let flush = Arc::new(flush);
+        for _ in 0..writers.max(1) {
+            let (rx, flush) = (rx.clone(), flush.clone());
+            tokio::spawn(async move {
+                loop {
+                    // Take a batch; the queue is locked only while taking it.
+                    let jobs = {
+                        let mut rx = rx.lock().await;
+                        let Some(first) = rx.recv().await else { return };
+                        let mut jobs = vec![first];
+                        while jobs.len() < max_batch {
+                            match rx.try_recv() {
+                                Ok(job) => jobs.push(job),
+                                Err(_) => break,
+                            }
+                        }
+                        jobs
+                    };
+                    let (work, replies): (Vec<J>, Vec<oneshot::Sender<R>>) =
+                        jobs.into_iter().unzip();
+                    let results = flush(work).await;
+                    debug_assert_eq!(results.len(), replies.len());
+                    for (result, reply) in results.into_iter().zip(replies) {
+                        // The requester may have gone away (client disconnected); nothing to do.
+                        let _ = reply.send(result);
                     }
                 }
-                let (work, replies): (Vec<J>, Vec<oneshot::Sender<R>>) = jobs.into_iter().unzip();
-                let results = flush(work).await;
-                debug_assert_eq!(results.len(), replies.len());
-                for (result, reply) in results.into_iter().zip(replies) {
-                    // The requester may have gone away (client disconnected); nothing to do.
-                    let _ = reply.send(result);
-                }
-            }
-        });
+            });
+        }
         Arc::new(Self { queue })
     }
 
@@ -60,7 +72,7 @@ mod tests {
     async fn concurrent_jobs_are_answered_in_order_and_batched() {
         let flushes = Arc::new(AtomicUsize::new(0));
         let counter = flushes.clone();
-        let gc = GroupCommit::spawn(8, move |jobs: Vec<u32>| {
+        let gc = GroupCommit::spawn(8, 2, move |jobs: Vec<u32>| {
             let counter = counter.clone();
             async move {
                 counter.fetch_add(1, Ordering::SeqCst);

@@ -76,8 +76,8 @@ pub struct AppState {
     pub leptos_options: LeptosOptions,
     pub store: DynStorage,
     pub settings: Arc<Settings>,
-    /// Group commit for webhook ingestion, when the backend has a single writer (SQLite).
-    pub ingest_queue: Option<Arc<IngestQueue>>,
+    /// Group commit for webhook ingestion.
+    pub ingest_queue: Arc<IngestQueue>,
 }
 
 pub type IngestQueue =
@@ -85,13 +85,18 @@ pub type IngestQueue =
 
 impl AppState {
     pub fn new(leptos_options: LeptosOptions, store: DynStorage, settings: Settings) -> Self {
-        let ingest_queue = store.batches_writes().then(|| {
+        let (max_batch, writers) = store.write_batching();
+        let ingest_queue = {
             let store = store.clone();
-            batch::GroupCommit::spawn(128, move |items: Vec<storage::IngestItem>| {
-                let store = store.clone();
-                async move { store.ingest_batch(&items).await }
-            })
-        });
+            batch::GroupCommit::spawn(
+                max_batch,
+                writers,
+                move |items: Vec<storage::IngestItem>| {
+                    let store = store.clone();
+                    async move { store.ingest_batch(&items).await }
+                },
+            )
+        };
         Self {
             leptos_options,
             store,
@@ -100,23 +105,16 @@ impl AppState {
         }
     }
 
-    /// Stores and applies one delivery (through group commit where the backend uses it).
+    /// Stores and applies one delivery, through group commit.
     pub async fn ingest(
         &self,
         item: storage::IngestItem,
     ) -> Result<storage::EventOutcome, storage::StorageError> {
-        match &self.ingest_queue {
-            Some(queue) => queue.submit(item).await.unwrap_or_else(|| {
-                Err(storage::StorageError::Other(
-                    "the ingestion writer stopped".into(),
-                ))
-            }),
-            None => {
-                self.store
-                    .ingest(&item.org, &item.event, &item.billing)
-                    .await
-            }
-        }
+        self.ingest_queue.submit(item).await.unwrap_or_else(|| {
+            Err(storage::StorageError::Other(
+                "the ingestion writer stopped".into(),
+            ))
+        })
     }
 }
 

@@ -75,7 +75,10 @@ impl Server {
                 "bench-secret-key-that-is-long-enough-0123456789",
             )
             .env("LOG_LEVEL", "warn")
-            .env("DB_MAX_CONNECTIONS", "16")
+            .env(
+                "DB_MAX_CONNECTIONS",
+                std::env::var("BENCH_DB_MAX_CONNECTIONS").unwrap_or_else(|_| "16".into()),
+            )
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
             .kill_on_drop(true)

@@ -291,9 +291,9 @@ pub trait Storage: Send + Sync + 'static {
         event: &NewEvent,
         billing: &BillingEvent,
     ) -> Result<EventOutcome>;
-    /// Whether concurrent deliveries should be written in one transaction (group commit):
-    /// true for SQLite's single writer; PostgreSQL commits concurrent transactions in parallel.
-    fn batches_writes(&self) -> bool;
+    /// Group commit for concurrent deliveries: (largest batch, parallel writers). SQLite has
+    /// one writer, so one big batch at a time; PostgreSQL writes several smaller batches at once.
+    fn write_batching(&self) -> (usize, usize);
     /// [`ingest`](Self::ingest) for several deliveries in one transaction, one result each.
     /// If the batch fails, each item is tried on its own so one bad event fails alone.
     async fn ingest_batch(&self, items: &[IngestItem]) -> Vec<Result<EventOutcome>>;

@@ -78,6 +78,9 @@ impl PgStorage {
             .options([
                 ("statement_timeout", statement_timeout.as_str()),
                 ("lock_timeout", "10s"),
+                // One tenant's rows dominate small tables early on; a generic plan cached
+                // then (e.g. an org_id index plus a filter) stays slow as tables grow.
+                ("plan_cache_mode", "force_custom_plan"),
             ]);
         let pool = PgPoolOptions::new()
             .max_connections(pool.max_connections)
@@ -223,6 +226,7 @@ fn lock_keys(org: &OrgId, event: &BillingEvent) -> Vec<String> {
     if let BillingEvent::Subscription { subscription, .. } = event {
         keys.push(format!("{org}:sub:{}", subscription.id));
     }
+
     keys.sort();
     keys.dedup();
     keys
@@ -574,14 +578,7 @@ macro_rules! impl_storage {
                 event: &BillingEvent,
                 now: i64,
             ) -> Result<Applied> {
-                if Self::IS_PG {
-                    for key in lock_keys(org, event) {
-                        sqlx::query("SELECT pg_advisory_xact_lock(hashtextextended($1, 0))")
-                            .bind(&key)
-                            .execute(&mut *conn)
-                            .await?;
-                    }
-                }
+                Self::lock(conn, &lock_keys(org, event)).await?;
                 let state = Self::load_state(conn, org, event).await?;
                 // The planner is pure; a panic in it is a bug that must not lose the event.
                 let plan = std::panic::catch_unwind(|| chargebee::plan(event, &state))
@@ -613,6 +610,21 @@ macro_rules! impl_storage {
                     detail,
                     releases,
                 })
+            }
+
+            /// PostgreSQL: takes the advisory locks for `keys` (sorted) in one round trip; held
+            /// until the transaction ends. A no-op on SQLite (one writer).
+            async fn lock(conn: &mut $conn, keys: &[String]) -> Result<()> {
+                if Self::IS_PG && !keys.is_empty() {
+                    sqlx::query(
+                        "SELECT pg_advisory_xact_lock(hashtextextended(k, 0)) \
+                         FROM unnest(string_to_array($1, chr(10))) AS k ORDER BY k",
+                    )
+                    .bind(keys.join("\n"))
+                    .execute(&mut *conn)
+                    .await?;
+                }
+                Ok(())
             }
 
             /// Re-parses a stored event's payload and processes it.
@@ -768,6 +780,22 @@ macro_rules! impl_storage {
             /// All items in one transaction; any error fails the whole batch.
             async fn try_batch(&self, items: &[IngestItem]) -> Result<Vec<EventOutcome>> {
                 let mut tx = self.write.begin().await?;
+                // Every lock the batch needs, up front and in one order, so that concurrent
+                // batches cannot deadlock (re-taking them per event is then free).
+                let mut keys: Vec<String> = items
+                    .iter()
+                    .flat_map(|it| {
+                        let mut k = lock_keys(&it.org, &it.billing);
+                        // Re-deliveries of one event in two batches meet on its unique index.
+                        if let Some(id) = &it.event.event_id {
+                            k.push(format!("{}:event:{id}", it.org));
+                        }
+                        k
+                    })
+                    .collect();
+                keys.sort();
+                keys.dedup();
+                Self::lock(&mut tx, &keys).await?;
                 let mut out = Vec::with_capacity(items.len());
                 for it in items {
                     if let Some(dup) =
@@ -1382,8 +1410,12 @@ macro_rules! impl_storage {
                 })
             }
 
-            fn batches_writes(&self) -> bool {
-                !Self::IS_PG
+            fn write_batching(&self) -> (usize, usize) {
+                if Self::IS_PG {
+                    (16, 4)
+                } else {
+                    (128, 1)
+                }
             }
 
             async fn ingest_batch(&self, items: &[IngestItem]) -> Vec<Result<EventOutcome>> {
