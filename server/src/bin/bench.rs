@@ -502,6 +502,14 @@ async fn dashboard(
             "customers",
             vec![("search", "customer0004".into()), ("cursor", String::new())],
         ),
+        (
+            "customers: search (one match, at the end)",
+            "customers",
+            vec![
+                ("search", format!("customer{:07}@", customers - 1)),
+                ("cursor", String::new()),
+            ],
+        ),
         ("customer detail", "customer", vec![("key", detail.clone())]),
     ];
     println!("| request | p50 ms | p99 ms | max ms |");
