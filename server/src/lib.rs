@@ -9,6 +9,7 @@ pub mod telemetry;
 
 use anyhow::Context;
 use app::backend::{storage, AppState, Secret, Settings};
+use axum::serve::ListenerExt;
 use config::Config;
 use leptos::prelude::LeptosOptions;
 use std::future::Future;
@@ -70,8 +71,15 @@ impl Application {
             database = self.state.store.backend_name(),
             "Partner Ledger is listening"
         );
+        // No Nagle delay: responses are written in several pieces (headers, streamed HTML),
+        // and waiting for the peer's delayed ACK would add ~40 ms to them.
+        let listener = self.listener.tap_io(|tcp| {
+            if let Err(e) = tcp.set_nodelay(true) {
+                tracing::debug!(error = %e, "could not set TCP_NODELAY");
+            }
+        });
         axum::serve(
-            self.listener,
+            listener,
             router.into_make_service_with_connect_info::<SocketAddr>(),
         )
         .with_graceful_shutdown(shutdown)

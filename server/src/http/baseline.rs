@@ -43,6 +43,9 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
     });
     let listener = tokio::net::TcpListener::bind(validated.listen).await?;
     let addr = listener.local_addr()?;
+    let listener = axum::serve::ListenerExt::tap_io(listener, |tcp| {
+        let _ = tcp.set_nodelay(true);
+    });
     println!("Baseline is running: open http://{addr} in your browser (Ctrl-C stops it)");
     let app = Router::new()
         .route("/webhooks/chargebee/{token}", post(insert))

@@ -304,3 +304,53 @@ async fn deliveries_get_503_while_postgres_is_unreachable_and_succeed_after_with
         200
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_statement_timeout_or_an_exhausted_pool_answers_503_and_the_server_carries_on() {
+    let db = TestDb::new(Backend::Postgres).await;
+    let mut config = test_config(&db.url);
+    config.db_statement_timeout_ms = 300;
+    config.db_acquire_timeout_seconds = 1;
+    config.db_max_connections = 2;
+    let app = TestApp::spawn_with(config).await;
+    let org = app.org("Acme").await;
+    org.deliver_ok(&payment_succeeded(
+        "ev_0",
+        "txn_0",
+        100,
+        Some("c1"),
+        Some("p1"),
+    ))
+    .await;
+    // Another session holds a lock that every delivery's first query waits on.
+    use sqlx::Connection;
+    let mut locker = sqlx::PgConnection::connect(&db.url).await.unwrap();
+    let mut tx = locker.begin().await.unwrap();
+    sqlx::query("LOCK TABLE chargebee_integrations IN ACCESS EXCLUSIVE MODE")
+        .execute(&mut *tx)
+        .await
+        .unwrap();
+    // Several at once: some hit the statement timeout, the rest cannot get one of the two
+    // connections in time. Either way: 503, so Chargebee retries.
+    let evs: Vec<Value> = (1..=4)
+        .map(|i| {
+            payment_succeeded(
+                &format!("ev_{i}"),
+                &format!("txn_{i}"),
+                100,
+                Some("c1"),
+                None,
+            )
+        })
+        .collect();
+    let responses = futures::future::join_all(evs.iter().map(|ev| org.deliver(ev))).await;
+    for r in &responses {
+        assert_eq!(r.status(), 503);
+    }
+    tx.rollback().await.unwrap();
+    // The lock is gone: the retries are applied by the same server.
+    for ev in &evs {
+        assert_eq!(org.deliver_ok(ev).await["outcome"], "processed");
+    }
+    assert_eq!(org.transactions("c1").await.len(), 5);
+}

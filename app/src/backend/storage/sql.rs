@@ -258,6 +258,16 @@ const PARTNER_COLUMNS: &str = "p.id, p.key, p.name, p.email, p.auto_created, p.c
      (SELECT MIN(t.currency) FROM transactions t JOIN customers c ON c.id = t.customer_id \
         WHERE t.org_id = p.org_id AND c.partner_id = p.id AND t.recorded) AS currency";
 
+const CUSTOMER_LIST_SELECT: &str = "SELECT c.id, c.key, c.email, c.name, p.key AS partner_key, \
+   CAST(COALESCE((SELECT SUM(t.amount - t.amount_refunded) FROM transactions t \
+     WHERE t.org_id = c.org_id AND t.customer_id = c.id AND t.recorded \
+       AND t.removed_reason IS NULL), 0) AS BIGINT) AS net_revenue, \
+   (SELECT MIN(t.currency) FROM transactions t WHERE t.org_id = c.org_id \
+     AND t.customer_id = c.id AND t.recorded) AS currency, \
+   (SELECT COUNT(*) FROM subscriptions s WHERE s.org_id = c.org_id \
+     AND s.customer_id = c.id AND NOT s.deleted \
+     AND s.status IN ('active', 'in_trial', 'non_renewing', 'future')) AS active_subscriptions";
+
 const EVENT_SUMMARY_COLUMNS: &str = "id, event_id, event_type, occurred_at, received_at, outcome, \
      detail, customer_key, attempts";
 
@@ -1663,22 +1673,23 @@ macro_rules! impl_storage {
                 limit: i64,
             ) -> Result<Page<CustomerListRow>> {
                 let pattern = search.filter(|s| !s.trim().is_empty()).map(like_pattern);
-                let rows: Vec<CustomerListRow> = sqlx::query_as(
-                    "SELECT c.id, c.key, c.email, c.name, p.key AS partner_key, \
-                       CAST(COALESCE((SELECT SUM(t.amount - t.amount_refunded) FROM transactions t \
-                         WHERE t.org_id = c.org_id AND t.customer_id = c.id AND t.recorded \
-                           AND t.removed_reason IS NULL), 0) AS BIGINT) AS net_revenue, \
-                       (SELECT MIN(t.currency) FROM transactions t WHERE t.org_id = c.org_id \
-                         AND t.customer_id = c.id AND t.recorded) AS currency, \
-                       (SELECT COUNT(*) FROM subscriptions s WHERE s.org_id = c.org_id \
-                         AND s.customer_id = c.id AND NOT s.deleted \
-                         AND s.status IN ('active', 'in_trial', 'non_renewing', 'future')) AS active_subscriptions \
-                     FROM customers c LEFT JOIN partners p ON p.id = c.partner_id \
-                     WHERE c.org_id = $1 AND c.key > $2 \
-                       AND ($3 IS NULL OR lower(c.key) LIKE $3 ESCAPE '\\' \
-                            OR lower(c.email) LIKE $3 ESCAPE '\\' OR lower(c.name) LIKE $3 ESCAPE '\\') \
-                     ORDER BY c.key LIMIT $4",
-                )
+                // With a search term, the matching customers are found first (trigram indexes
+                // on PostgreSQL) and only then ordered and paged; otherwise a planner walking
+                // the key index for a LIMIT can scan every customer for a rare term.
+                let sql = format!(
+                    "{} {CUSTOMER_LIST_SELECT} FROM {} c LEFT JOIN partners p ON p.id = c.partner_id \
+                     WHERE c.org_id = $1 AND c.key > $2 ORDER BY c.key LIMIT $4",
+                    if pattern.is_some() {
+                        "WITH matches AS MATERIALIZED (SELECT * FROM customers m WHERE m.org_id = $1 \
+                           AND (lower(m.key) LIKE $3 ESCAPE '\\' OR lower(m.email) LIKE $3 ESCAPE '\\' \
+                                OR lower(m.name) LIKE $3 ESCAPE '\\'))"
+                    } else {
+                        // $3 is bound either way; compare it to itself so both variants use it.
+                        "WITH matches AS (SELECT 1 WHERE $3 IS NULL)"
+                    },
+                    if pattern.is_some() { "matches" } else { "customers" },
+                );
+                let rows: Vec<CustomerListRow> = sqlx::query_as(&sql)
                 .bind(org.as_str())
                 .bind(cursor.unwrap_or(""))
                 .bind(&pattern)
