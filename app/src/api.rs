@@ -42,6 +42,15 @@ mod ctx {
         Ok((state, ctx))
     }
 
+    /// How many owners the current organization has.
+    pub async fn owner_count(state: &AppState, ctx: &Ctx) -> Result<usize, AppError> {
+        let members = state.store.members(&ctx.org).await?;
+        Ok(members
+            .iter()
+            .filter(|m| m.role == Role::Owner.as_str())
+            .count())
+    }
+
     pub async fn client_ip(state: &AppState) -> String {
         use axum::extract::ConnectInfo;
         use std::net::SocketAddr;
@@ -325,13 +334,7 @@ pub async fn set_role(user_id: String, role: String) -> Result<(), AppError> {
                 ));
             }
             if current == Role::Owner && role != Role::Owner {
-                let owners = state
-                    .store
-                    .members(&ctx.org)
-                    .await?
-                    .iter()
-                    .filter(|m| m.role == "owner")
-                    .count();
+                let owners = ctx::owner_count(&state, &ctx).await?;
                 if owners <= 1 {
                     return Err(AppError::Conflict(
                         "An organization needs at least one owner; make someone else owner first."
@@ -363,13 +366,7 @@ pub async fn remove_member(user_id: String) -> Result<(), AppError> {
                         "Only an owner can remove an owner.".into(),
                     ));
                 }
-                let owners = state
-                    .store
-                    .members(&ctx.org)
-                    .await?
-                    .iter()
-                    .filter(|m| m.role == "owner")
-                    .count();
+                let owners = ctx::owner_count(&state, &ctx).await?;
                 if owners <= 1 {
                     return Err(AppError::Conflict(
                         "An organization needs at least one owner.".into(),

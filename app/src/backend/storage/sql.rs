@@ -113,6 +113,15 @@ fn paginate<T>(mut rows: Vec<T>, limit: i64, cursor: impl Fn(&T) -> String) -> P
     }
 }
 
+/// A uniqueness violation becomes a `Conflict` with `message`; other errors pass through.
+fn conflict_if_unique(e: sqlx::Error, message: impl FnOnce() -> String) -> StorageError {
+    if is_unique_violation(&e) {
+        StorageError::Conflict(message())
+    } else {
+        e.into()
+    }
+}
+
 fn like_pattern(search: &str) -> String {
     let escaped = search
         .trim()
@@ -338,6 +347,21 @@ macro_rules! impl_storage {
                 }
             }
 
+            /// Creates a partner known only by its key (named later), unless it exists.
+            async fn insert_auto_partner(conn: &mut $conn, org: &OrgId, key: &str, now: i64) -> Result<()> {
+                sqlx::query(
+                    "INSERT INTO partners (id, org_id, key, auto_created, created_at) \
+                     VALUES ($1, $2, $3, TRUE, $4) ON CONFLICT (org_id, key) DO NOTHING",
+                )
+                .bind(random_id("prt"))
+                .bind(org.as_str())
+                .bind(key)
+                .bind(now)
+                .execute(&mut *conn)
+                .await?;
+                Ok(())
+            }
+
             /// Applies planned changes. Returns the customer the event concerned (if any) and
             /// the parked-event releases to run next.
             async fn apply(
@@ -352,16 +376,7 @@ macro_rules! impl_storage {
                 for change in changes {
                     match change {
                         Change::CreatePartner { key } => {
-                            sqlx::query(
-                                "INSERT INTO partners (id, org_id, key, auto_created, created_at) \
-                                 VALUES ($1, $2, $3, TRUE, $4) ON CONFLICT (org_id, key) DO NOTHING",
-                            )
-                            .bind(random_id("prt"))
-                            .bind(org.as_str())
-                            .bind(key)
-                            .bind(now)
-                            .execute(&mut *conn)
-                            .await?;
+                            Self::insert_auto_partner(conn, org, key, now).await?;
                         }
                         Change::SaveCustomer {
                             target,
@@ -907,13 +922,7 @@ macro_rules! impl_storage {
                     .bind(now)
                     .execute(&mut *tx)
                     .await;
-                    if let Err(e) = r {
-                        return Err(if is_unique_violation(&e) {
-                            StorageError::Conflict("email already registered".into())
-                        } else {
-                            e.into()
-                        });
-                    }
+                    r.map_err(|e| conflict_if_unique(e, || "email already registered".into()))?;
                 }
                 sqlx::query(
                     "INSERT INTO memberships (org_id, user_id, role, created_at) VALUES ($1, $2, 'owner', $3)",
@@ -1614,16 +1623,7 @@ macro_rules! impl_storage {
                         .await?;
                 }
                 if let Some(pk) = &c.partner_key {
-                    sqlx::query(
-                        "INSERT INTO partners (id, org_id, key, auto_created, created_at) \
-                         VALUES ($1, $2, $3, TRUE, $4) ON CONFLICT (org_id, key) DO NOTHING",
-                    )
-                    .bind(random_id("prt"))
-                    .bind(org.as_str())
-                    .bind(pk)
-                    .bind(now)
-                    .execute(&mut *tx)
-                    .await?;
+                    Self::insert_auto_partner(&mut tx, org, pk, now).await?;
                 }
                 let r = sqlx::query(
                     "INSERT INTO customers (id, org_id, key, email, name, partner_id, created_at) \
@@ -1638,13 +1638,7 @@ macro_rules! impl_storage {
                 .bind(now)
                 .execute(&mut *tx)
                 .await;
-                if let Err(e) = r {
-                    return Err(if is_unique_violation(&e) {
-                        StorageError::Conflict(format!("a customer with key \"{}\" already exists", c.key))
-                    } else {
-                        e.into()
-                    });
-                }
+                r.map_err(|e| conflict_if_unique(e, || format!("a customer with key \"{}\" already exists", c.key)))?;
                 let released =
                     Self::release_parked(&mut tx, org, vec![(c.key.clone(), None)], now).await?;
                 tx.commit().await?;
@@ -1749,13 +1743,7 @@ macro_rules! impl_storage {
                 .bind(now)
                 .execute(&self.write)
                 .await;
-                if let Err(e) = r {
-                    return Err(if is_unique_violation(&e) {
-                        StorageError::Conflict(format!("a partner with key \"{key}\" already exists"))
-                    } else {
-                        e.into()
-                    });
-                }
+                r.map_err(|e| conflict_if_unique(e, || format!("a partner with key \"{key}\" already exists")))?;
                 self.partner_by_key(org, key).await?.ok_or(StorageError::NotFound)
             }
 
@@ -1830,13 +1818,7 @@ macro_rules! impl_storage {
                 .bind(now)
                 .execute(&self.write)
                 .await;
-                if let Err(e) = r {
-                    return Err(if is_unique_violation(&e) {
-                        StorageError::Conflict(format!("a plan with key \"{key}\" already exists"))
-                    } else {
-                        e.into()
-                    });
-                }
+                r.map_err(|e| conflict_if_unique(e, || format!("a plan with key \"{key}\" already exists")))?;
                 self.plan_by_key(org, key).await
             }
 
