@@ -257,3 +257,94 @@ both_backends!(webhook_events_are_paginated_with_a_cursor, |b| async move {
     let (_, filtered) = org.get("/webhook-events?type=payment_succeeded").await;
     assert!(filtered["data"].as_array().unwrap().is_empty());
 });
+
+both_backends!(
+    customer_search_matches_key_email_or_name_substrings,
+    |b| async move {
+        let app = TestApp::spawn(b).await;
+        let org = app.org("Acme").await;
+        for (key, email, name) in [
+            ("acme-001", "ada@lovelace.example", "Ada Lovelace"),
+            ("acme-002", "grace@hopper.example", "Grace Hopper"),
+            ("zz-100%", "alan@turing.example", "Alan Turing"),
+            ("ab", "x@y.example", "Short Key"),
+        ] {
+            let (s, body) = org
+                .send(
+                    Method::POST,
+                    "/customers",
+                    Some(json!({"key": key, "email": email, "name": name})),
+                )
+                .await;
+            assert_eq!(s, 201, "{body}");
+        }
+        // The dashboard's search, through its server function.
+        let client = browser_client(&app.address);
+        let (s, _) = app
+            .rpc(
+                &client,
+                "login",
+                &[("email", &org.email), ("password", "correct horse battery")],
+            )
+            .await;
+        assert_eq!(s, 200);
+        let search = |term: &'static str| {
+            let client = client.clone();
+            let app = &app;
+            async move {
+                let (s, page) = app
+                    .rpc(&client, "customers", &[("search", term), ("cursor", "")])
+                    .await;
+                assert_eq!(s, 200, "{page}");
+                let mut keys: Vec<String> = page["items"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|c| c["key"].as_str().unwrap().to_string())
+                    .collect();
+                keys.sort();
+                keys
+            }
+        };
+        assert_eq!(search("LOVELACE").await, vec!["acme-001"], "name, any case");
+        assert_eq!(
+            search("hopper.ex").await,
+            vec!["acme-002"],
+            "email substring"
+        );
+        assert_eq!(
+            search("acme-00").await,
+            vec!["acme-001", "acme-002"],
+            "key substring"
+        );
+        assert_eq!(
+            search("100%").await,
+            vec!["zz-100%"],
+            "a % in the term is literal"
+        );
+        assert_eq!(
+            search("ab").await,
+            vec!["ab"],
+            "two characters still search (by key)"
+        );
+        assert!(search("nobody-here").await.is_empty());
+        // A term spanning two fields does not match (fields are searched one by one).
+        assert!(search("001 ada").await.is_empty());
+        // Changed details are found under the new value, not the old.
+        let ev = envelope(
+            "ev_1",
+            "customer_changed",
+            1_700_000_000,
+            json!({
+                "customer": {"id": "cb_9", "email": "ada@analytical.example", "first_name": "Ada", "last_name": "King",
+                             "meta_data": {"customer_key": "acme-001"}, "object": "customer"}
+            }),
+        );
+        org.deliver_ok(&ev).await;
+        assert_eq!(search("analytical").await, vec!["acme-001"]);
+        assert!(
+            search("lovelace").await.is_empty(),
+            "the old name still matched"
+        );
+    }
+);

@@ -237,6 +237,7 @@ impl TestApp {
             .await
             .expect("create key");
         TestOrg {
+            email,
             webhook_url: org.webhook_url,
             api: api_client(&api_key),
             api_key,
@@ -289,6 +290,8 @@ pub fn api_client(key: &str) -> reqwest::Client {
 }
 
 pub struct TestOrg {
+    /// The owner's email (password "correct horse battery").
+    pub email: String,
     pub webhook_url: String,
     pub api_key: String,
     pub api: reqwest::Client,

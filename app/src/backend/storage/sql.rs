@@ -1666,30 +1666,45 @@ macro_rules! impl_storage {
                 cursor: Option<&str>,
                 limit: i64,
             ) -> Result<Page<CustomerListRow>> {
-                let pattern = search.filter(|s| !s.trim().is_empty()).map(like_pattern);
+                let term = search.map(str::trim).filter(|s| !s.is_empty());
+                let pattern = term.map(like_pattern);
+                // SQLite: candidates from the FTS5 trigram index (terms of 3+ characters); the
+                // LIKE conditions below still decide, field by field.
+                let fts = term
+                    .filter(|t| !Self::IS_PG && t.chars().count() >= 3)
+                    .map(|t| format!("\"{}\"", t.to_lowercase().replace('"', "\"\"")));
                 // With a search term, the matching customers are found first (trigram indexes
-                // on PostgreSQL) and only then ordered and paged; otherwise a planner walking
+                // on both backends) and only then ordered and paged; otherwise a planner walking
                 // the key index for a LIMIT can scan every customer for a rare term.
                 let sql = format!(
                     "{} {CUSTOMER_LIST_SELECT} FROM {} c LEFT JOIN partners p ON p.id = c.partner_id \
                      WHERE c.org_id = $1 AND c.key > $2 ORDER BY c.key LIMIT $4",
-                    if pattern.is_some() {
-                        "WITH matches AS MATERIALIZED (SELECT * FROM customers m WHERE m.org_id = $1 \
-                           AND (lower(m.key) LIKE $3 ESCAPE '\\' OR lower(m.email) LIKE $3 ESCAPE '\\' \
-                                OR lower(m.name) LIKE $3 ESCAPE '\\'))"
-                    } else {
-                        // $3 is bound either way; compare it to itself so both variants use it.
-                        "WITH matches AS (SELECT 1 WHERE $3 IS NULL)"
+                    match (&pattern, &fts) {
+                        (Some(_), Some(_)) => {
+                            "WITH matches AS MATERIALIZED (SELECT * FROM customers m WHERE m.org_id = $1 \
+                               AND m.rowid IN (SELECT rowid FROM customers_search WHERE customers_search MATCH $5) \
+                               AND (lower(m.key) LIKE $3 ESCAPE '\\' OR lower(m.email) LIKE $3 ESCAPE '\\' \
+                                    OR lower(m.name) LIKE $3 ESCAPE '\\'))"
+                        }
+                        (Some(_), None) => {
+                            "WITH matches AS MATERIALIZED (SELECT * FROM customers m WHERE m.org_id = $1 \
+                               AND (lower(m.key) LIKE $3 ESCAPE '\\' OR lower(m.email) LIKE $3 ESCAPE '\\' \
+                                    OR lower(m.name) LIKE $3 ESCAPE '\\'))"
+                        }
+                        // $3 is bound either way; mention it so both variants use it.
+                        (None, _) => "WITH matches AS (SELECT 1 WHERE $3 IS NULL)",
                     },
                     if pattern.is_some() { "matches" } else { "customers" },
                 );
-                let rows: Vec<CustomerListRow> = sqlx::query_as(&sql)
-                .bind(org.as_str())
-                .bind(cursor.unwrap_or(""))
-                .bind(&pattern)
-                .bind(limit + 1)
-                .fetch_all(&self.read)
-                .await?;
+                let mut query = sqlx::query_as(&sql)
+                    .bind(org.as_str())
+                    .bind(cursor.unwrap_or(""))
+                    .bind(&pattern)
+                    .bind(limit + 1);
+                if let Some(f) = &fts {
+                    query = query.bind(f);
+                }
+                let rows: Vec<CustomerListRow> = query.fetch_all(&self.read).await?;
                 Ok(paginate(rows, limit, |c| c.key.clone()))
             }
 
