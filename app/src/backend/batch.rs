@@ -3,7 +3,9 @@
 //! writer (SQLite) this turns many small fsyncs into one without delaying a lone request:
 //! a batch is simply everything that arrived while the previous one was being written.
 
+use futures::FutureExt;
 use std::future::Future;
+use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
 use tokio::sync::{mpsc, oneshot, Mutex};
 
@@ -43,7 +45,14 @@ impl<J: Send + 'static, R: Send + 'static> GroupCommit<J, R> {
                     };
                     let (work, replies): (Vec<J>, Vec<oneshot::Sender<R>>) =
                         jobs.into_iter().unzip();
-                    let results = flush(work).await;
+                    // A panic while writing must not stop the writer: its batch's requesters
+                    // get no result (`submit` answers `None`) and the next batch goes on.
+                    let Ok(results) = AssertUnwindSafe(flush(work)).catch_unwind().await else {
+                        tracing::error!(
+                            "a group-commit writer panicked; its batch was not applied"
+                        );
+                        continue;
+                    };
                     debug_assert_eq!(results.len(), replies.len());
                     for (result, reply) in results.into_iter().zip(replies) {
                         // The requester may have gone away (client disconnected); nothing to do.
@@ -94,5 +103,15 @@ mod tests {
             (4..32).contains(&n),
             "32 jobs in batches of ≤ 8 took {n} flushes"
         );
+    }
+
+    #[tokio::test]
+    async fn a_panicking_batch_fails_its_jobs_and_the_writer_carries_on() {
+        let gc = GroupCommit::spawn(1, 1, |jobs: Vec<u32>| async move {
+            assert!(!jobs.contains(&13), "unlucky");
+            jobs
+        });
+        assert_eq!(gc.submit(13).await, None);
+        assert_eq!(gc.submit(14).await, Some(14));
     }
 }

@@ -2,7 +2,8 @@
 //!
 //! The SQL is portable on purpose: `$n` placeholders (both drivers accept them), `ON CONFLICT`,
 //! `RETURNING`, `CAST(… AS BIGINT)` around sums, times as BIGINT milliseconds. The few places
-//! that differ (claiming due work with `FOR UPDATE SKIP LOCKED`) test `IS_PG`.
+//! that differ test `IS_PG`: advisory locks, claiming due work with `FOR UPDATE SKIP LOCKED`,
+//! the cleanup lock, group-commit sizes, and the SQLite FTS5 prefilter in customer search.
 //!
 //! SQLite writes go through a one-connection pool so writers queue in-process instead of
 //! failing with SQLITE_BUSY; reads use a separate pool (WAL lets them run during writes).
@@ -802,18 +803,21 @@ macro_rules! impl_storage {
                 }))
             }
 
-            /// All items in one transaction; any error fails the whole batch.
-            async fn try_batch(&self, items: &[IngestItem]) -> Result<Vec<EventOutcome>> {
+            /// Stores and applies deliveries in one transaction; any error fails them all.
+            /// On PostgreSQL every lock they need is taken first, in one sorted order, so that
+            /// concurrent transactions (batches or single deliveries) cannot deadlock.
+            async fn apply_deliveries(
+                &self,
+                items: &[(&OrgId, &NewEvent, &BillingEvent)],
+            ) -> Result<Vec<EventOutcome>> {
                 let mut tx = self.write.begin().await?;
-                // Every lock the batch needs, up front and in one order, so that concurrent
-                // batches cannot deadlock (re-taking them per event is then free).
                 let mut keys: Vec<String> = items
                     .iter()
-                    .flat_map(|it| {
-                        let mut k = lock_keys(&it.org, &it.billing);
-                        // Re-deliveries of one event in two batches meet on its unique index.
-                        if let Some(id) = &it.event.event_id {
-                            k.push(format!("{}:event:{id}", it.org));
+                    .flat_map(|(org, event, billing)| {
+                        let mut k = lock_keys(org, billing);
+                        // Re-deliveries of one event meet on its unique index.
+                        if let Some(id) = &event.event_id {
+                            k.push(format!("{org}:event:{id}"));
                         }
                         k
                     })
@@ -822,20 +826,20 @@ macro_rules! impl_storage {
                 keys.dedup();
                 Self::lock(&mut tx, &keys).await?;
                 let mut out = Vec::with_capacity(items.len());
-                for it in items {
+                for (org, event, billing) in items {
                     if let Some(dup) =
-                        Self::insert_event(&mut tx, &it.org, &it.event, "received", None, None).await?
+                        Self::insert_event(&mut tx, org, event, "received", None, None).await?
                     {
                         out.push(dup);
                         continue;
                     }
-                    let now = it.event.received_at;
-                    let applied = Self::process(&mut tx, &it.org, &it.event.id, &it.billing, now).await?;
-                    let released = Self::release_parked(&mut tx, &it.org, applied.releases, now).await?;
+                    let now = event.received_at;
+                    let applied = Self::process(&mut tx, org, &event.id, billing, now).await?;
+                    let released = Self::release_parked(&mut tx, org, applied.releases, now).await?;
                     out.push(EventOutcome {
                         outcome: applied.outcome,
                         detail: applied.detail,
-                        id: it.event.id.clone(),
+                        id: event.id.clone(),
                         released,
                     });
                 }
@@ -1411,22 +1415,8 @@ macro_rules! impl_storage {
                 event: &NewEvent,
                 billing: &BillingEvent,
             ) -> Result<EventOutcome> {
-                let mut tx = self.write.begin().await?;
-                if let Some(dup) =
-                    Self::insert_event(&mut tx, org, event, "received", None, None).await?
-                {
-                    tx.commit().await?;
-                    return Ok(dup);
-                }
-                let applied = Self::process(&mut tx, org, &event.id, billing, event.received_at).await?;
-                let released = Self::release_parked(&mut tx, org, applied.releases, event.received_at).await?;
-                tx.commit().await?;
-                Ok(EventOutcome {
-                    outcome: applied.outcome,
-                    detail: applied.detail,
-                    id: event.id.clone(),
-                    released,
-                })
+                let mut out = self.apply_deliveries(&[(org, event, billing)]).await?;
+                out.pop().ok_or_else(|| StorageError::Other("no outcome for a delivery".into()))
             }
 
             fn write_batching(&self) -> (usize, usize) {
@@ -1439,8 +1429,19 @@ macro_rules! impl_storage {
 
             async fn ingest_batch(&self, items: &[IngestItem]) -> Vec<Result<EventOutcome>> {
                 if items.len() > 1 {
-                    match self.try_batch(items).await {
+                    let refs: Vec<(&OrgId, &NewEvent, &BillingEvent)> =
+                        items.iter().map(|it| (&it.org, &it.event, &it.billing)).collect();
+                    match self.apply_deliveries(&refs).await {
                         Ok(outcomes) => return outcomes.into_iter().map(Ok).collect(),
+                        // The database is away: every item would wait for it again. Answer
+                        // them all now (503, so Chargebee retries).
+                        Err(StorageError::Unavailable(e)) => {
+                            tracing::warn!(error = %e, items = items.len(), "database unavailable for a batch");
+                            return items
+                                .iter()
+                                .map(|_| Err(StorageError::Unavailable(sqlx::Error::Protocol(e.to_string()))))
+                                .collect();
+                        }
                         Err(e) => tracing::warn!(error = %e, items = items.len(), "batch failed; applying its events one by one"),
                     }
                 }
