@@ -553,26 +553,47 @@ pub async fn set_basic_auth(
     )
 }
 
-/// Sends a harmless event through the ingestion pipeline and returns how it was recorded.
+/// Sends a harmless event to this organization's webhook URL, over HTTP to this server's own
+/// listener (the real endpoint), and returns how it was recorded. Basic Auth, if configured, is
+/// replaced by a signature of the body that only this server can make.
 #[server(prefix = "/rpc", endpoint = "send_test_event")]
 pub async fn send_test_event() -> Result<EventSummary, AppError> {
     ctx::status(
         async {
-            use crate::backend::{ingest, now_ms};
+            use crate::backend::{auth, ingest, now_ms};
             let (state, ctx) = ctx::writer().await?;
-            let now = now_ms();
-            let body = ingest::test_event_body(now);
-            let outcome = ingest::receive(&state, &ctx.org, body.as_bytes(), now)
+            let row = state.store.integration(&ctx.org).await?;
+            let token = auth::webhook_token(&state.settings.secret_key, &ctx.org, &row.token_nonce);
+            let body = ingest::test_event_body(now_ms());
+            let signature = auth::test_event_signature(&state.settings.secret_key, &ctx.org, body.as_bytes());
+            let addr = state.leptos_options.site_addr;
+            let url = format!("http://{addr}/webhooks/chargebee/{token}");
+            let response = reqwest::Client::new()
+                .post(&url)
+                .header("content-type", "application/json")
+                .header(ingest::TEST_SIGNATURE_HEADER, signature)
+                .body(body)
+                .timeout(std::time::Duration::from_secs(20))
+                .send()
                 .await
-                .map_err(|e| match e {
-                    ingest::DeliveryError::Unavailable => AppError::Unavailable,
-                    _ => AppError::Internal,
+                .map_err(|e| {
+                    tracing::error!(error = %e, %url, "test event could not reach the webhook endpoint");
+                    AppError::Unavailable
                 })?;
-            let e = state
-                .store
-                .event(&ctx.org, &outcome.id)
-                .await?
-                .ok_or(AppError::Internal)?;
+            let status = response.status();
+            let answer: serde_json::Value = response.json().await.unwrap_or_default();
+            if !status.is_success() {
+                tracing::warn!(%status, %answer, "test event refused by the webhook endpoint");
+                return Err(match status.as_u16() {
+                    503 => AppError::Unavailable,
+                    _ => AppError::Conflict(format!(
+                        "The webhook endpoint answered {status}: {}",
+                        answer["error"].as_str().unwrap_or("no details")
+                    )),
+                });
+            }
+            let id = answer["event"].as_str().ok_or(AppError::Internal)?;
+            let e = state.store.event(&ctx.org, id).await?.ok_or(AppError::Internal)?;
             Ok(EventSummary {
                 id: e.id,
                 event_id: e.event_id,

@@ -5,7 +5,7 @@
 //! data → classify → one transaction that stores the event and applies it. Anything that
 //! goes wrong after the tenant is known is recorded as an event the admin can see.
 
-use super::auth::{basic_auth_mac, constant_time_eq, sha256_hex};
+use super::auth::{basic_auth_mac, constant_time_eq, sha256_hex, test_event_signature};
 use super::chargebee::{
     classify, envelope_from_value, peek_id_and_type, scrub_text, strip_card_data, BillingEvent,
 };
@@ -62,12 +62,41 @@ pub fn retry_at(now: i64, attempts: i64) -> Option<i64> {
 }
 
 /// Finds the tenant of a webhook token and checks its Basic Auth.
+/// How a delivery proves it may use a webhook URL that has Basic Auth configured.
+#[derive(Debug, Clone, Copy)]
+pub enum Credentials<'a> {
+    /// The `Authorization: Basic …` credentials sent, if any.
+    Basic(Option<(&'a str, &'a str)>),
+    /// The dashboard's test event, signed over its body: the caller must check the signature
+    /// with [`test_event_signature_ok`] once the body is read.
+    TestSignature,
+}
+
+/// Header carrying the dashboard's signature of a test event's body.
+pub const TEST_SIGNATURE_HEADER: &str = "x-partner-ledger-test-signature";
+
+pub fn test_event_signature_ok(
+    state: &AppState,
+    org: &OrgId,
+    body: &[u8],
+    signature: &str,
+) -> bool {
+    constant_time_eq(
+        &test_event_signature(&state.settings.secret_key, org, body),
+        signature,
+    )
+}
+
 pub async fn authenticate(
     state: &AppState,
     token: &str,
-    basic: Option<(&str, &str)>,
+    credentials: Credentials<'_>,
     now: i64,
 ) -> Result<OrgId, DeliveryError> {
+    let basic = match credentials {
+        Credentials::Basic(b) => b,
+        Credentials::TestSignature => None,
+    };
     // Tokens are 43 base64url characters; anything else cannot match.
     if token.len() > 128 {
         return Err(DeliveryError::UnknownToken);
@@ -82,9 +111,10 @@ pub async fn authenticate(
         return Err(DeliveryError::UnknownToken);
     }
     let org = OrgId::from_trusted(integration.org_id);
-    if let (Some(user), Some(mac)) = (
+    if let (Some(user), Some(mac), Credentials::Basic(_)) = (
         integration.basic_auth_username.as_deref(),
         integration.basic_auth_password_mac.as_deref(),
+        credentials,
     ) {
         let ok = match basic {
             Some((u, p)) => {

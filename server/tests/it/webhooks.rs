@@ -816,3 +816,38 @@ both_backends!(
         );
     }
 );
+
+both_backends!(
+    the_dashboard_test_event_goes_through_the_endpoint_even_with_basic_auth,
+    |b| async move {
+        let app = TestApp::spawn(b).await;
+        let org = app.org("Acme").await;
+        let (s, _) = org
+            .send(
+                reqwest::Method::PUT,
+                "/integrations/chargebee",
+                Some(json!({"basic_auth": {"username": "cb", "password": "s3cret-pass"}})),
+            )
+            .await;
+        assert_eq!(s, 200);
+        let owner = app.signed_in(&org.email, "correct horse battery").await;
+        let (s, ev) = app.rpc(&owner, "send_test_event", &[]).await;
+        assert_eq!(s, 200, "{ev}");
+        assert_eq!(ev["outcome"], "ignored");
+        assert_eq!(ev["event_type"], "partner_ledger_test");
+        // A forged signature is refused like wrong Basic Auth credentials.
+        let body =
+            json!({"id": "ev_forged", "event_type": "payment_succeeded", "api_version": "v2"})
+                .to_string();
+        let r = reqwest::Client::new()
+            .post(&org.webhook_url)
+            .header(app::backend::ingest::TEST_SIGNATURE_HEADER, "00".repeat(32))
+            .body(body)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 401);
+        let (s, _) = org.get("/webhook-events/ev_forged").await;
+        assert_eq!(s, 404, "a forged delivery must not be stored as an event");
+    }
+);
