@@ -1,19 +1,7 @@
 // Accounts: sign up, sign out, sign in, protected pages, invites and the viewer role.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { startServer, launchBrowser, newPage, waitForHydration, signUp } from './harness.mjs';
-
-/** Starts a server and a browser for one test, and always stops both. */
-async function withApp(fn) {
-  const server = await startServer();
-  const browser = await launchBrowser();
-  try {
-    await fn({ server, browser, base: server.base });
-  } finally {
-    await browser.close();
-    await server.stop();
-  }
-}
+import { withApp, newPage, waitForHydration, signUp } from './harness.mjs';
 
 async function signIn(page, base, email, password) {
   await page.goto(`${base}/login`);

@@ -3,24 +3,10 @@
 // screenshots of every page at desktop and phone widths.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import {
-  startServer, launchBrowser, newPage, waitForHydration, signUp, screenshot,
-} from './harness.mjs';
+import { withApp, newPage, waitForHydration, signUp, screenshot } from './harness.mjs';
 
 const DESKTOP = { width: 1280, height: 900 };
 const PHONE = { width: 390, height: 844 };
-
-/** Starts a server and a browser for one test, and always stops both. */
-async function withApp(fn) {
-  const server = await startServer();
-  const browser = await launchBrowser();
-  try {
-    await fn({ server, browser, base: server.base });
-  } finally {
-    await browser.close();
-    await server.stop();
-  }
-}
 
 async function open(page, url) {
   await page.goto(url);

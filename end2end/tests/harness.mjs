@@ -69,6 +69,18 @@ export async function launchBrowser() {
   });
 }
 
+/** Starts a server and a browser for one test, and always stops both. */
+export async function withApp(fn) {
+  const server = await startServer();
+  const browser = await launchBrowser();
+  try {
+    await fn({ server, browser, base: server.base });
+  } finally {
+    await browser.close();
+    await server.stop();
+  }
+}
+
 /** A page that fails the test on uncaught errors in the browser. */
 export async function newPage(browser, { base, viewport = { width: 1280, height: 900 } } = {}) {
   const context = await browser.newContext({ viewport });

@@ -2,13 +2,10 @@
 // work), and server functions make the round trip from the browser to the server and back.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { startServer, launchBrowser, newPage, waitForHydration, signUp } from './harness.mjs';
+import { withApp, newPage, waitForHydration, signUp } from './harness.mjs';
 
 test('a signed-in page hydrates and a server function round-trips from the browser', async () => {
-  const server = await startServer();
-  const browser = await launchBrowser();
-  try {
-    const { base } = server;
+  await withApp(async ({ browser, base }) => {
     const page = await newPage(browser, { base });
     await signUp(page, base, 'Skeleton Co');
 
@@ -36,8 +33,5 @@ test('a signed-in page hydrates and a server function round-trips from the brows
     assert.match(href, /^\/events\/[^/]+$/);
 
     assert.deepEqual(page.errors, [], 'no uncaught errors in the browser');
-  } finally {
-    await browser.close();
-    await server.stop();
-  }
+  });
 });
