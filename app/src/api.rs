@@ -594,17 +594,7 @@ pub async fn send_test_event() -> Result<EventSummary, AppError> {
             }
             let id = answer["event"].as_str().ok_or(AppError::Internal)?;
             let e = state.store.event(&ctx.org, id).await?.ok_or(AppError::Internal)?;
-            Ok(EventSummary {
-                id: e.id,
-                event_id: e.event_id,
-                event_type: e.event_type,
-                occurred_at: e.occurred_at,
-                received_at: e.received_at,
-                outcome: e.outcome,
-                detail: e.detail,
-                customer_key: e.customer_key,
-                attempts: e.attempts,
-            })
+            Ok(e.into())
         }
         .await,
     )

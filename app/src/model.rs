@@ -214,6 +214,22 @@ pub struct EventDetail {
     pub payload: String,
 }
 
+impl From<EventDetail> for EventSummary {
+    fn from(e: EventDetail) -> Self {
+        EventSummary {
+            id: e.id,
+            event_id: e.event_id,
+            event_type: e.event_type,
+            occurred_at: e.occurred_at,
+            received_at: e.received_at,
+            outcome: e.outcome,
+            detail: e.detail,
+            customer_key: e.customer_key,
+            attempts: e.attempts,
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Page<T> {
     pub items: Vec<T>,

@@ -7,7 +7,7 @@ use app::backend::auth::sha256_hex;
 use app::backend::domain::OrgId;
 use app::backend::storage::EventFilter;
 use app::backend::{ingest, now_ms, service, AppState};
-use app::model::{ChargebeeIntegration, Customer, Partner, Plan, OUTCOMES};
+use app::model::{ChargebeeIntegration, Customer, EventSummary, Partner, Plan, OUTCOMES};
 use axum::extract::rejection::{JsonRejection, QueryRejection};
 use axum::extract::{FromRequestParts, Path, Query, State};
 use axum::http::request::Parts;
@@ -406,17 +406,10 @@ async fn list_events(
         .store
         .events(&org, &filter, q.cursor.as_deref(), limit)
         .await?;
-    Ok(Json(json!({"data": page.items.iter().map(|e| json!({
-        "id": e.id,
-        "event_id": e.event_id,
-        "event_type": e.event_type,
-        "occurred_at": e.occurred_at,
-        "received_at": e.received_at,
-        "outcome": e.outcome,
-        "detail": e.detail,
-        "customer_key": e.customer_key,
-        "attempts": e.attempts,
-    })).collect::<Vec<_>>(), "next_cursor": page.next_cursor})))
+    // An event's JSON is the `EventSummary` shape (its field names are the API's).
+    Ok(Json(
+        json!({"data": page.items, "next_cursor": page.next_cursor}),
+    ))
 }
 
 async fn get_event(
@@ -431,18 +424,9 @@ async fn get_event(
         .ok_or_else(ApiError::not_found)?;
     let payload: Value =
         serde_json::from_str(&e.payload).unwrap_or(Value::String(e.payload.clone()));
-    Ok(Json(json!({
-        "id": e.id,
-        "event_id": e.event_id,
-        "event_type": e.event_type,
-        "occurred_at": e.occurred_at,
-        "received_at": e.received_at,
-        "outcome": e.outcome,
-        "detail": e.detail,
-        "customer_key": e.customer_key,
-        "attempts": e.attempts,
-        "payload": payload,
-    })))
+    let mut body = json!(EventSummary::from(e));
+    body["payload"] = payload;
+    Ok(Json(body))
 }
 
 async fn replay_event(
