@@ -322,11 +322,12 @@ async fn a_statement_timeout_or_an_exhausted_pool_answers_503_and_the_server_car
         Some("p1"),
     ))
     .await;
-    // Another session holds a lock that every delivery's first query waits on.
+    // Another session holds a lock that every delivery's transaction waits on (its state
+    // query reads the events table; the webhook token itself is cached by now).
     use sqlx::Connection;
     let mut locker = sqlx::PgConnection::connect(&db.url).await.unwrap();
     let mut tx = locker.begin().await.unwrap();
-    sqlx::query("LOCK TABLE chargebee_integrations IN ACCESS EXCLUSIVE MODE")
+    sqlx::query("LOCK TABLE webhook_events IN ACCESS EXCLUSIVE MODE")
         .execute(&mut *tx)
         .await
         .unwrap();

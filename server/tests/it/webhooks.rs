@@ -784,6 +784,168 @@ both_backends!(
 );
 
 both_backends!(
+    a_burst_of_related_deliveries_ends_as_if_applied_one_by_one,
+    |b| async move {
+        // One burst (so the writer gets large batches): per customer a payment that creates
+        // it, a re-delivery of that payment, a partial refund of it, and a second payment
+        // without a partner key, which is parked when it comes first and released by the one
+        // that creates the customer.
+        let app = TestApp::spawn(b).await;
+        let org = app.org("Acme").await;
+        // Each customer is its own Chargebee customer.
+        let own = |mut ev: Value, i: usize| {
+            ev["content"]["customer"]["id"] = json!(format!("cb_{i}"));
+            ev["content"]["transaction"]["customer_id"] = json!(format!("cb_{i}"));
+            ev
+        };
+        let mut sends = vec![];
+        for i in 0..12 {
+            let (key, partner) = (format!("c{i}"), format!("p{}", i % 3));
+            let first = own(
+                payment_succeeded(
+                    &format!("ev_a{i}"),
+                    &format!("txn_a{i}"),
+                    1000,
+                    Some(&key),
+                    Some(&partner),
+                ),
+                i,
+            );
+            sends.push(first.clone());
+            sends.push(first);
+            sends.push(own(
+                payment_refunded(
+                    &format!("ev_r{i}"),
+                    &format!("txn_r{i}"),
+                    &format!("txn_a{i}"),
+                    400,
+                    &key,
+                ),
+                i,
+            ));
+            sends.push(own(
+                payment_succeeded(
+                    &format!("ev_b{i}"),
+                    &format!("txn_b{i}"),
+                    2000,
+                    Some(&key),
+                    None,
+                ),
+                i,
+            ));
+        }
+        let results = futures::future::join_all(sends.iter().map(|ev| org.deliver(ev))).await;
+        let mut duplicates = 0;
+        for r in results {
+            assert_eq!(r.status(), 200);
+            let body: Value = r.json().await.unwrap();
+            assert_ne!(body["outcome"], "failed", "{body}");
+            duplicates += usize::from(body["outcome"] == "duplicate");
+        }
+        assert_eq!(duplicates, 12);
+        for i in 0..12 {
+            let mut txns = org.transactions(&format!("c{i}")).await;
+            txns.sort_by_key(|t| t["id"].as_str().unwrap().to_string());
+            let got: Vec<(String, i64)> = txns
+                .iter()
+                .map(|t| {
+                    (
+                        t["id"].as_str().unwrap().to_string(),
+                        t["net_amount"].as_i64().unwrap(),
+                    )
+                })
+                .collect();
+            assert_eq!(
+                got,
+                vec![(format!("txn_a{i}"), 600), (format!("txn_b{i}"), 2000)],
+                "customer c{i}"
+            );
+        }
+        let (_, parked) = org.get("/webhook-events?outcome=unmatched").await;
+        assert_eq!(parked["data"].as_array().unwrap().len(), 0, "{parked}");
+    }
+);
+
+both_backends!(
+    one_batch_applies_related_events_in_arrival_order,
+    |b| async move {
+        // Straight to the storage's batch entry point, so all four are one batch for certain.
+        use app::backend::chargebee::{classify, parse_envelope};
+        use app::backend::domain::{random_id, OrgId, UserId};
+        use app::backend::storage::{IngestItem, NewEvent};
+        let app = TestApp::spawn(b).await;
+        let org = app.org("Acme").await;
+        let store = &app.state.store;
+        let user = store.user_by_email(&org.email).await.unwrap().unwrap();
+        let orgs = store
+            .user_orgs(&UserId::from_trusted(user.id))
+            .await
+            .unwrap();
+        let org_id = OrgId::from_trusted(orgs[0].id.clone());
+        let item = |ev: &Value| {
+            let body = serde_json::to_vec(ev).unwrap();
+            let env = parse_envelope(&body).unwrap();
+            IngestItem {
+                org: org_id.clone(),
+                event: NewEvent {
+                    id: random_id("evt"),
+                    event_id: Some(env.id.clone()),
+                    event_type: Some(env.event_type.clone()),
+                    occurred_at: Some(env.occurred_at * 1000),
+                    received_at: 1,
+                    payload: String::from_utf8(body).unwrap(),
+                },
+                billing: classify(&env).unwrap(),
+            }
+        };
+        let paid = payment_succeeded("ev_a", "txn_a", 1000, Some("c1"), Some("p1"));
+        let batch = [
+            // No partner key and no such customer yet: parked...
+            item(&payment_succeeded("ev_b", "txn_b", 2000, Some("c1"), None)),
+            // ...until this one creates the customer and releases it.
+            item(&paid),
+            item(&paid),
+            // Must see the payment before it.
+            item(&payment_refunded("ev_r", "txn_r", "txn_a", 400, "c1")),
+        ];
+        let outcomes: Vec<(String, usize)> = store
+            .ingest_batch(&batch)
+            .await
+            .into_iter()
+            .map(|o| {
+                let o = o.unwrap();
+                (o.outcome, o.released)
+            })
+            .collect();
+        let expected = [
+            ("unmatched", 0),
+            ("processed", 1),
+            ("duplicate", 0),
+            ("processed", 0),
+        ];
+        assert_eq!(outcomes, expected.map(|(o, n)| (o.to_string(), n)).to_vec());
+        let mut txns: Vec<(String, i64)> = org
+            .transactions("c1")
+            .await
+            .iter()
+            .map(|t| {
+                (
+                    t["id"].as_str().unwrap().to_string(),
+                    t["net_amount"].as_i64().unwrap(),
+                )
+            })
+            .collect();
+        txns.sort();
+        assert_eq!(
+            txns,
+            vec![("txn_a".to_string(), 600), ("txn_b".to_string(), 2000)]
+        );
+        let (_, ev_b) = org.get("/webhook-events/ev_b").await;
+        assert_eq!(ev_b["outcome"], "processed", "{ev_b}");
+    }
+);
+
+both_backends!(
     replay_is_refused_for_deliveries_that_stored_nothing,
     |b| async move {
         let app = TestApp::spawn(b).await;

@@ -4,8 +4,12 @@
 //! change a tenant's rows without naming the tenant. Both backends share the SQL text (written
 //! once in `sql.rs` and expanded per backend by a macro); each has its own migrations folder.
 
+mod apply;
 mod sessions;
 mod sql;
+mod token_cache;
+mod wave_db;
+mod waves;
 
 pub use sessions::AnySessionStore;
 pub use sql::{PgStorage, SqliteStorage};
@@ -86,7 +90,7 @@ pub struct UserRow {
     pub session_epoch: i64,
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 #[cfg_attr(feature = "ssr", derive(sqlx::FromRow))]
 pub struct IntegrationRow {
     pub org_id: String,
@@ -97,7 +101,7 @@ pub struct IntegrationRow {
 }
 
 /// Which webhook token matched.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct TokenMatch {
     pub integration: IntegrationRow,
     /// True when the previous (rotated-away) token matched; check `previous_valid_until`.

@@ -8,27 +8,32 @@
 //! SQLite writes go through a one-connection pool so writers queue in-process instead of
 //! failing with SQLITE_BUSY; reads use a separate pool (WAL lets them run during writes).
 
+use super::apply::{RunWaves, WaveOp};
+use super::token_cache::TokenCache;
+use super::waves::{Item, Row};
 use super::*;
-use crate::backend::chargebee::{
-    self, classify, customer_ref, parse_envelope, transaction_ref, BillingEvent, Change,
-    CustomerTarget, KnownCustomer, KnownTransaction, Outcome, State,
-};
+use crate::backend::chargebee::BillingEvent;
 use crate::backend::domain::random_id;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{PgPool, SqlitePool};
-use std::collections::{HashMap, HashSet};
+use std::borrow::Cow;
 use std::str::FromStr;
 use std::time::Duration;
+
+/// Prepared statements kept per connection (sqlx's default is 100).
+const STATEMENT_CACHE: usize = 400;
 
 pub struct SqliteStorage {
     read: SqlitePool,
     write: SqlitePool,
+    tokens: TokenCache,
 }
 
 pub struct PgStorage {
     read: PgPool,
     write: PgPool,
+    tokens: TokenCache,
 }
 
 impl SqliteStorage {
@@ -42,7 +47,10 @@ impl SqliteStorage {
             .busy_timeout(Duration::from_secs(10))
             .foreign_keys(true)
             .pragma("temp_store", "memory")
-            .pragma("cache_size", "-32000");
+            .pragma("cache_size", "-32000")
+            // Batched writes use a few statement texts per kind and size (see `waves.rs`);
+            // all of them, and the dashboard's, stay prepared.
+            .statement_cache_capacity(STATEMENT_CACHE);
         if let Some(parent) = opts.get_filename().parent() {
             if !parent.as_os_str().is_empty() {
                 std::fs::create_dir_all(parent).map_err(|e| {
@@ -53,17 +61,24 @@ impl SqliteStorage {
                 })?;
             }
         }
+        // A local file does not drop connections: no ping before each use.
         let write = SqlitePoolOptions::new()
             .max_connections(1)
+            .test_before_acquire(false)
             .acquire_timeout(pool.acquire_timeout)
             .connect_with(opts.clone())
             .await?;
         let read = SqlitePoolOptions::new()
             .max_connections(pool.max_connections.max(2))
+            .test_before_acquire(false)
             .acquire_timeout(pool.acquire_timeout)
             .connect_with(opts)
             .await?;
-        Ok(Self { read, write })
+        Ok(Self {
+            read,
+            write,
+            tokens: TokenCache::default(),
+        })
     }
 
     pub fn pool(&self) -> &SqlitePool {
@@ -82,7 +97,8 @@ impl PgStorage {
                 // One tenant's rows dominate small tables early on; a generic plan cached
                 // then (e.g. an org_id index plus a filter) stays slow as tables grow.
                 ("plan_cache_mode", "force_custom_plan"),
-            ]);
+            ])
+            .statement_cache_capacity(STATEMENT_CACHE);
         let pool = PgPoolOptions::new()
             .max_connections(pool.max_connections)
             .acquire_timeout(pool.acquire_timeout)
@@ -92,6 +108,7 @@ impl PgStorage {
         Ok(Self {
             read: pool.clone(),
             write: pool,
+            tokens: TokenCache::default(),
         })
     }
 
@@ -133,130 +150,6 @@ fn like_pattern(search: &str) -> String {
     format!("%{escaped}%")
 }
 
-/// Everything the planner needs, as one row: the customer by key and by Chargebee id, whether
-/// the partner exists, the transaction, refunds known, the subscription's stored version.
-/// Parameters: $1 org, $2 customer key, $3 Chargebee customer id, $4 partner key,
-/// $5 transaction id, $6 refund transaction id, $7 subscription id (absent ones are NULL).
-const STATE_SQL: &str = "SELECT \
-    ck.id AS k_id, ck.key AS k_key, ck.partner_id AS k_partner, ck.chargebee_id AS k_cb, \
-    ck.chargebee_version AS k_version, \
-    cc.id AS c_id, cc.key AS c_key, cc.partner_id AS c_partner, cc.chargebee_id AS c_cb, \
-    cc.chargebee_version AS c_version, \
-    (SELECT COUNT(*) FROM partners p WHERE p.org_id = $1 AND p.key = $4) AS partners, \
-    t.amount AS t_amount, t.amount_refunded AS t_refunded, t.recorded AS t_recorded, \
-    t.removed_reason AS t_removed, t.customer_id AS t_customer, \
-    CAST((SELECT COALESCE(SUM(r.amount), 0) FROM refunds r \
-      WHERE r.org_id = $1 AND r.original_txn_id = $5) AS BIGINT) AS refunded_so_far, \
-    (SELECT COUNT(*) FROM refunds r WHERE r.org_id = $1 AND r.chargebee_id = $6) AS refund_known, \
-    (SELECT s.version FROM subscriptions s WHERE s.org_id = $1 AND s.chargebee_id = $7) AS sub_version \
-  FROM (SELECT 1 AS one) AS base \
-  LEFT JOIN customers ck ON ck.org_id = $1 AND ck.key = $2 \
-  LEFT JOIN customers cc ON cc.id = (SELECT c2.id FROM customers c2 \
-    WHERE c2.org_id = $1 AND c2.chargebee_id = $3 ORDER BY c2.created_at, c2.id LIMIT 1) \
-  LEFT JOIN transactions t ON t.org_id = $1 AND t.chargebee_id = $5";
-
-#[derive(sqlx::FromRow)]
-struct StateRow {
-    k_id: Option<String>,
-    k_key: Option<String>,
-    k_partner: Option<String>,
-    k_cb: Option<String>,
-    k_version: Option<i64>,
-    c_id: Option<String>,
-    c_key: Option<String>,
-    c_partner: Option<String>,
-    c_cb: Option<String>,
-    c_version: Option<i64>,
-    partners: i64,
-    t_amount: Option<i64>,
-    t_refunded: Option<i64>,
-    t_recorded: Option<bool>,
-    t_removed: Option<String>,
-    t_customer: Option<String>,
-    refunded_so_far: i64,
-    refund_known: i64,
-    sub_version: Option<i64>,
-}
-
-impl StateRow {
-    fn into_state(self) -> State {
-        let customer = |id: Option<String>, key, partner: Option<String>, cb, version| {
-            id.map(|id| KnownCustomer {
-                id,
-                key: Option::<String>::unwrap_or_default(key),
-                has_partner: partner.is_some(),
-                chargebee_id: cb,
-                version,
-            })
-        };
-        State {
-            customer_by_key: customer(
-                self.k_id,
-                self.k_key,
-                self.k_partner,
-                self.k_cb,
-                self.k_version,
-            ),
-            customer_by_chargebee_id: customer(
-                self.c_id,
-                self.c_key,
-                self.c_partner,
-                self.c_cb,
-                self.c_version,
-            ),
-            partner_exists: self.partners > 0,
-            transaction: self.t_amount.map(|amount| KnownTransaction {
-                amount,
-                amount_refunded: self.t_refunded.unwrap_or(0),
-                recorded: self.t_recorded.unwrap_or(false),
-                removed_reason: self.t_removed,
-                customer_id: self.t_customer,
-            }),
-            refund_known: self.refund_known > 0,
-            refunded_so_far: self.refunded_so_far,
-            subscription_version: self.sub_version,
-        }
-    }
-}
-
-/// What concurrent transactions about the same things must not interleave on (PostgreSQL
-/// runs them in parallel; SQLite has one writer). Sorted, so locks are taken in one order.
-fn lock_keys(org: &OrgId, event: &BillingEvent) -> Vec<String> {
-    let mut keys = vec![];
-    let (customer_key, chargebee_id) = customer_ref(event);
-    if let Some(k) = customer_key {
-        keys.push(format!("{org}:customer:{k}"));
-    }
-    if let Some(c) = chargebee_id {
-        keys.push(format!("{org}:chargebee-customer:{c}"));
-    }
-    if let Some(t) = transaction_ref(event) {
-        keys.push(format!("{org}:txn:{t}"));
-    }
-    if let BillingEvent::Subscription { subscription, .. } = event {
-        keys.push(format!("{org}:sub:{}", subscription.id));
-    }
-
-    keys.sort();
-    keys.dedup();
-    keys
-}
-
-/// Processing result of one event inside a transaction.
-struct Applied {
-    outcome: String,
-    detail: Option<String>,
-    releases: Vec<(String, Option<String>)>,
-}
-
-fn outcome_parts(o: &Outcome) -> (&'static str, Option<String>) {
-    match o {
-        Outcome::Processed => ("processed", None),
-        Outcome::Ignored(why) => ("ignored", Some(why.clone())),
-        Outcome::Unmatched(why) => ("unmatched", Some(why.clone())),
-    }
-}
-
 const CUSTOMER_COLUMNS: &str = "c.id, c.key, c.email, c.name, p.key AS partner_key, \
      p.name AS partner_name, c.chargebee_id, c.created_at";
 
@@ -285,459 +178,6 @@ macro_rules! impl_storage {
     ($ty:ident, $conn:ty, $is_pg:expr, $name:literal) => {
         impl $ty {
             const IS_PG: bool = $is_pg;
-
-            /// Loads what `chargebee::plan` needs to decide about `event`, in one query (the
-            /// writer is the bottleneck, so each statement it runs counts).
-            async fn load_state(
-                conn: &mut $conn,
-                org: &OrgId,
-                event: &BillingEvent,
-            ) -> Result<State> {
-                let (key, cb_id) = customer_ref(event);
-                let partner_key = match event {
-                    BillingEvent::PaymentSucceeded { customer, .. }
-                    | BillingEvent::Subscription { customer, .. }
-                    | BillingEvent::Customer { customer } => customer.partner_key.clone(),
-                    _ => None,
-                };
-                let txn_id = transaction_ref(event);
-                let refund_id = match event {
-                    BillingEvent::PaymentRefunded { refund, .. } => Some(refund.id.as_str()),
-                    _ => None,
-                };
-                let sub_id = match event {
-                    BillingEvent::Subscription { subscription, .. } => Some(subscription.id.as_str()),
-                    _ => None,
-                };
-                let row: StateRow = sqlx::query_as(STATE_SQL)
-                    .bind(org.as_str())
-                    .bind(&key)
-                    .bind(&cb_id)
-                    .bind(&partner_key)
-                    .bind(txn_id)
-                    .bind(refund_id)
-                    .bind(sub_id)
-                    .fetch_one(&mut *conn)
-                    .await?;
-                Ok(row.into_state())
-            }
-
-            async fn customer_id_for(
-                conn: &mut $conn,
-                org: &OrgId,
-                target: &CustomerTarget,
-                created: &HashMap<String, String>,
-            ) -> Result<String> {
-                match target {
-                    CustomerTarget::Existing(id) => Ok(id.clone()),
-                    CustomerTarget::New { key } => {
-                        if let Some(id) = created.get(key) {
-                            return Ok(id.clone());
-                        }
-                        sqlx::query_scalar("SELECT id FROM customers WHERE org_id = $1 AND key = $2")
-                            .bind(org.as_str())
-                            .bind(key)
-                            .fetch_optional(&mut *conn)
-                            .await?
-                            .ok_or_else(|| {
-                                StorageError::Other(format!(
-                                    "customer {key} was planned but not created"
-                                ))
-                            })
-                    }
-                }
-            }
-
-            /// Creates a partner known only by its key (named later), unless it exists.
-            async fn insert_auto_partner(conn: &mut $conn, org: &OrgId, key: &str, now: i64) -> Result<()> {
-                sqlx::query(
-                    "INSERT INTO partners (id, org_id, key, auto_created, created_at) \
-                     VALUES ($1, $2, $3, TRUE, $4) ON CONFLICT (org_id, key) DO NOTHING",
-                )
-                .bind(random_id("prt"))
-                .bind(org.as_str())
-                .bind(key)
-                .bind(now)
-                .execute(&mut *conn)
-                .await?;
-                Ok(())
-            }
-
-            /// Applies planned changes. Returns the customer the event concerned (if any) and
-            /// the parked-event releases to run next.
-            async fn apply(
-                conn: &mut $conn,
-                org: &OrgId,
-                changes: &[Change],
-                now: i64,
-            ) -> Result<(Option<String>, Vec<(String, Option<String>)>)> {
-                let mut created: HashMap<String, String> = HashMap::new();
-                let mut customer_id: Option<String> = None;
-                let mut releases = vec![];
-                for change in changes {
-                    match change {
-                        Change::CreatePartner { key } => {
-                            Self::insert_auto_partner(conn, org, key, now).await?;
-                        }
-                        Change::SaveCustomer {
-                            target,
-                            email,
-                            name,
-                            chargebee_id,
-                            partner_key,
-                            version,
-                        } => match target {
-                            CustomerTarget::New { key } => {
-                                let id = random_id("cus");
-                                sqlx::query(
-                                    "INSERT INTO customers (id, org_id, key, email, name, partner_id, \
-                                       chargebee_id, chargebee_version, created_at) \
-                                     VALUES ($1, $2, $3, $4, $5, \
-                                       (SELECT id FROM partners WHERE org_id = $2 AND key = $6), \
-                                       $7, $8, $9) \
-                                     ON CONFLICT (org_id, key) DO NOTHING",
-                                )
-                                .bind(&id)
-                                .bind(org.as_str())
-                                .bind(key)
-                                .bind(email)
-                                .bind(name)
-                                .bind(partner_key)
-                                .bind(chargebee_id)
-                                .bind(version)
-                                .bind(now)
-                                .execute(&mut *conn)
-                                .await?;
-                                let id = Self::customer_id_for(
-                                    conn,
-                                    org,
-                                    &CustomerTarget::New { key: key.clone() },
-                                    &HashMap::new(),
-                                )
-                                .await?;
-                                created.insert(key.clone(), id.clone());
-                                customer_id.get_or_insert(id);
-                            }
-                            CustomerTarget::Existing(id) => {
-                                sqlx::query(
-                                    "UPDATE customers SET email = COALESCE($3, email), \
-                                       name = COALESCE($4, name), \
-                                       chargebee_id = COALESCE($5, chargebee_id), \
-                                       chargebee_version = COALESCE($6, chargebee_version), \
-                                       partner_id = COALESCE(partner_id, \
-                                         (SELECT p.id FROM partners p WHERE p.org_id = $1 AND p.key = $7)) \
-                                     WHERE org_id = $1 AND id = $2",
-                                )
-                                .bind(org.as_str())
-                                .bind(id)
-                                .bind(email)
-                                .bind(name)
-                                .bind(chargebee_id)
-                                .bind(version)
-                                .bind(partner_key)
-                                .execute(&mut *conn)
-                                .await?;
-                                customer_id.get_or_insert(id.clone());
-                            }
-                        },
-                        Change::RecordTransaction {
-                            customer,
-                            txn,
-                            amount_refunded,
-                            removed_reason,
-                        } => {
-                            let cid = Self::customer_id_for(conn, org, customer, &created).await?;
-                            sqlx::query(
-                                "INSERT INTO transactions (id, org_id, chargebee_id, customer_id, \
-                                   recorded, amount, amount_refunded, currency, occurred_at, \
-                                   subscription_id, invoice_id, removed_reason, created_at) \
-                                 VALUES ($1, $2, $3, $4, TRUE, $5, $6, $7, $8, $9, $10, $11, $12) \
-                                 ON CONFLICT (org_id, chargebee_id) DO UPDATE SET \
-                                   customer_id = excluded.customer_id, recorded = TRUE, \
-                                   amount = excluded.amount, amount_refunded = excluded.amount_refunded, \
-                                   currency = excluded.currency, occurred_at = excluded.occurred_at, \
-                                   subscription_id = excluded.subscription_id, \
-                                   invoice_id = excluded.invoice_id, \
-                                   removed_reason = excluded.removed_reason",
-                            )
-                            .bind(random_id("txn"))
-                            .bind(org.as_str())
-                            .bind(&txn.id)
-                            .bind(&cid)
-                            .bind(txn.amount)
-                            .bind(amount_refunded)
-                            .bind(&txn.currency)
-                            .bind(txn.date.saturating_mul(1000))
-                            .bind(&txn.subscription_id)
-                            .bind(&txn.invoice_id)
-                            .bind(removed_reason)
-                            .bind(now)
-                            .execute(&mut *conn)
-                            .await?;
-                            customer_id.get_or_insert(cid);
-                        }
-                        Change::RecordRefund {
-                            refund_txn_id,
-                            original_txn_id,
-                            amount,
-                            currency,
-                            date,
-                        } => {
-                            sqlx::query(
-                                "INSERT INTO refunds (org_id, chargebee_id, original_txn_id, amount, \
-                                   currency, occurred_at) VALUES ($1, $2, $3, $4, $5, $6) \
-                                 ON CONFLICT (org_id, chargebee_id) DO NOTHING",
-                            )
-                            .bind(org.as_str())
-                            .bind(refund_txn_id)
-                            .bind(original_txn_id)
-                            .bind(amount)
-                            .bind(currency)
-                            .bind(date.saturating_mul(1000))
-                            .execute(&mut *conn)
-                            .await?;
-                        }
-                        Change::AdjustTransaction {
-                            txn_id,
-                            amount_refunded,
-                            removed_reason,
-                        } => {
-                            let cid: Option<Option<String>> = sqlx::query_scalar(
-                                "UPDATE transactions SET amount_refunded = $3, removed_reason = $4 \
-                                 WHERE org_id = $1 AND chargebee_id = $2 RETURNING customer_id",
-                            )
-                            .bind(org.as_str())
-                            .bind(txn_id)
-                            .bind(amount_refunded)
-                            .bind(removed_reason)
-                            .fetch_optional(&mut *conn)
-                            .await?;
-                            if let Some(Some(cid)) = cid {
-                                customer_id.get_or_insert(cid);
-                            }
-                        }
-                        Change::MarkFailed { txn_id } => {
-                            sqlx::query(
-                                "INSERT INTO transactions (id, org_id, chargebee_id, recorded, amount, \
-                                   currency, occurred_at, removed_reason, created_at) \
-                                 VALUES ($1, $2, $3, FALSE, 0, '', 0, 'failed', $4) \
-                                 ON CONFLICT (org_id, chargebee_id) DO UPDATE SET removed_reason = 'failed'",
-                            )
-                            .bind(random_id("txn"))
-                            .bind(org.as_str())
-                            .bind(txn_id)
-                            .bind(now)
-                            .execute(&mut *conn)
-                            .await?;
-                        }
-                        Change::UpsertSubscription {
-                            customer,
-                            subscription: s,
-                        } => {
-                            let cid = Self::customer_id_for(conn, org, customer, &created).await?;
-                            sqlx::query(
-                                "INSERT INTO subscriptions (id, org_id, chargebee_id, customer_id, \
-                                   plan_key, plan_item_id, status, mrr, currency, current_term_start, \
-                                   current_term_end, version, deleted, updated_at) \
-                                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, FALSE, $13) \
-                                 ON CONFLICT (org_id, chargebee_id) DO UPDATE SET \
-                                   customer_id = excluded.customer_id, plan_key = excluded.plan_key, \
-                                   plan_item_id = excluded.plan_item_id, status = excluded.status, \
-                                   mrr = excluded.mrr, currency = excluded.currency, \
-                                   current_term_start = excluded.current_term_start, \
-                                   current_term_end = excluded.current_term_end, \
-                                   version = excluded.version, deleted = FALSE, \
-                                   updated_at = excluded.updated_at \
-                                 WHERE subscriptions.version <= excluded.version",
-                            )
-                            .bind(random_id("sub"))
-                            .bind(org.as_str())
-                            .bind(&s.id)
-                            .bind(&cid)
-                            .bind(&s.plan_key)
-                            .bind(&s.plan_item_id)
-                            .bind(&s.status)
-                            .bind(s.mrr)
-                            .bind(&s.currency)
-                            .bind(s.current_term_start.map(|t| t.saturating_mul(1000)))
-                            .bind(s.current_term_end.map(|t| t.saturating_mul(1000)))
-                            .bind(s.version)
-                            .bind(now)
-                            .execute(&mut *conn)
-                            .await?;
-                            customer_id.get_or_insert(cid);
-                        }
-                        Change::DeleteSubscription {
-                            subscription_id,
-                            version,
-                        } => {
-                            sqlx::query(
-                                "INSERT INTO subscriptions (id, org_id, chargebee_id, status, version, \
-                                   deleted, updated_at) VALUES ($1, $2, $3, 'deleted', $4, TRUE, $5) \
-                                 ON CONFLICT (org_id, chargebee_id) DO UPDATE SET deleted = TRUE, \
-                                   status = 'deleted', version = excluded.version, \
-                                   updated_at = excluded.updated_at \
-                                 WHERE subscriptions.version <= excluded.version",
-                            )
-                            .bind(random_id("sub"))
-                            .bind(org.as_str())
-                            .bind(subscription_id)
-                            .bind(version)
-                            .bind(now)
-                            .execute(&mut *conn)
-                            .await?;
-                        }
-                        Change::ReleaseParked {
-                            customer_key,
-                            chargebee_id,
-                        } => releases.push((customer_key.clone(), chargebee_id.clone())),
-                    }
-                }
-                Ok((customer_id, releases))
-            }
-
-            /// Plans and applies one billing event; records the outcome on its event row.
-            async fn process(
-                conn: &mut $conn,
-                org: &OrgId,
-                row_id: &str,
-                event: &BillingEvent,
-                now: i64,
-            ) -> Result<Applied> {
-                Self::lock(conn, &lock_keys(org, event)).await?;
-                let state = Self::load_state(conn, org, event).await?;
-                // The planner is pure; a panic in it is a bug that must not lose the event.
-                let plan = std::panic::catch_unwind(|| chargebee::plan(event, &state))
-                    .map_err(|_| StorageError::Other("the ledger planner panicked".into()))?;
-                let (customer_id, releases) = Self::apply(conn, org, &plan.changes, now).await?;
-                let customer_id = customer_id
-                    .or_else(|| state.customer_by_key.as_ref().map(|c| c.id.clone()))
-                    .or_else(|| state.customer_by_chargebee_id.as_ref().map(|c| c.id.clone()))
-                    .or_else(|| state.transaction.as_ref().and_then(|t| t.customer_id.clone()));
-                let (outcome, detail) = outcome_parts(&plan.outcome);
-                let (key, cb_id) = customer_ref(event);
-                sqlx::query(
-                    "UPDATE webhook_events SET outcome = $3, detail = $4, customer_key = $5, \
-                       chargebee_customer = $6, customer_id = $7, next_attempt_at = NULL, \
-                       attempts = attempts + 1 \
-                     WHERE org_id = $1 AND id = $2",
-                )
-                .bind(org.as_str())
-                .bind(row_id)
-                .bind(outcome)
-                .bind(&detail)
-                .bind(&key)
-                .bind(&cb_id)
-                .bind(&customer_id)
-                .execute(&mut *conn)
-                .await?;
-                Ok(Applied {
-                    outcome: outcome.to_string(),
-                    detail,
-                    releases,
-                })
-            }
-
-            /// PostgreSQL: takes the advisory locks for `keys` (sorted) in one round trip; held
-            /// until the transaction ends. A no-op on SQLite (one writer).
-            async fn lock(conn: &mut $conn, keys: &[String]) -> Result<()> {
-                if Self::IS_PG && !keys.is_empty() {
-                    sqlx::query(
-                        "SELECT pg_advisory_xact_lock(hashtextextended(k, 0)) \
-                         FROM unnest(string_to_array($1, chr(10))) AS k ORDER BY k",
-                    )
-                    .bind(keys.join("\n"))
-                    .execute(&mut *conn)
-                    .await?;
-                }
-                Ok(())
-            }
-
-            /// Re-parses a stored event's payload and processes it.
-            async fn process_stored(
-                conn: &mut $conn,
-                org: &OrgId,
-                row_id: &str,
-                now: i64,
-            ) -> Result<Applied> {
-                let row: Option<(String, String)> = sqlx::query_as(
-                    "SELECT payload, outcome FROM webhook_events WHERE org_id = $1 AND id = $2",
-                )
-                .bind(org.as_str())
-                .bind(row_id)
-                .fetch_optional(&mut *conn)
-                .await?;
-                let (payload, outcome) = row.ok_or(StorageError::NotFound)?;
-                if outcome == "duplicate" {
-                    return Err(StorageError::Conflict(
-                        "a duplicate delivery cannot be replayed; replay the original event".into(),
-                    ));
-                }
-                if payload.is_empty() {
-                    return Err(StorageError::Conflict(
-                        "nothing was stored for this delivery (it was refused before reading it), so it cannot be replayed".into(),
-                    ));
-                }
-                let parsed = parse_envelope(payload.as_bytes())
-                    .map_err(|(r, _)| r.to_string())
-                    .and_then(|env| classify(&env).map_err(|e| e.to_string()));
-                match parsed {
-                    Ok(event) => Self::process(conn, org, row_id, &event, now).await,
-                    Err(why) => {
-                        sqlx::query(
-                            "UPDATE webhook_events SET outcome = 'rejected', detail = $3, \
-                               next_attempt_at = NULL, attempts = attempts + 1 \
-                             WHERE org_id = $1 AND id = $2",
-                        )
-                        .bind(org.as_str())
-                        .bind(row_id)
-                        .bind(&why)
-                        .execute(&mut *conn)
-                        .await?;
-                        Ok(Applied {
-                            outcome: "rejected".into(),
-                            detail: Some(why),
-                            releases: vec![],
-                        })
-                    }
-                }
-            }
-
-            /// Applies events parked as unmatched for these customers, oldest first, until no
-            /// more are released. Returns how many were applied.
-            async fn release_parked(
-                conn: &mut $conn,
-                org: &OrgId,
-                mut queue: Vec<(String, Option<String>)>,
-                now: i64,
-            ) -> Result<usize> {
-                let mut seen: HashSet<(String, Option<String>)> = HashSet::new();
-                let mut applied = 0;
-                while let Some(release) = queue.pop() {
-                    if !seen.insert(release.clone()) {
-                        continue;
-                    }
-                    let (key, cb_id) = release;
-                    let ids: Vec<String> = sqlx::query_scalar(
-                        "SELECT id FROM webhook_events WHERE org_id = $1 AND outcome = 'unmatched' \
-                           AND (customer_key = $2 OR ($3 IS NOT NULL AND chargebee_customer = $3)) \
-                         ORDER BY occurred_at, received_at, id",
-                    )
-                    .bind(org.as_str())
-                    .bind(&key)
-                    .bind(&cb_id)
-                    .fetch_all(&mut *conn)
-                    .await?;
-                    for id in ids {
-                        let done = Self::process_stored(conn, org, &id, now).await?;
-                        if done.outcome == "processed" {
-                            applied += 1;
-                        }
-                        queue.extend(done.releases);
-                    }
-                }
-                Ok(applied)
-            }
 
             async fn insert_event(
                 conn: &mut $conn,
@@ -810,39 +250,19 @@ macro_rules! impl_storage {
                 &self,
                 items: &[(&OrgId, &NewEvent, &BillingEvent)],
             ) -> Result<Vec<EventOutcome>> {
-                let mut tx = self.write.begin().await?;
-                let mut keys: Vec<String> = items
+                let work: Vec<Item<'_>> = items
                     .iter()
-                    .flat_map(|(org, event, billing)| {
-                        let mut k = lock_keys(org, billing);
-                        // Re-deliveries of one event meet on its unique index.
-                        if let Some(id) = &event.event_id {
-                            k.push(format!("{org}:event:{id}"));
-                        }
-                        k
+                    .enumerate()
+                    .map(|(i, (org, event, billing))| Item {
+                        org,
+                        row: Row::New(event),
+                        billing: Cow::Borrowed(billing),
+                        now: event.received_at,
+                        origin: i,
                     })
                     .collect();
-                keys.sort();
-                keys.dedup();
-                Self::lock(&mut tx, &keys).await?;
-                let mut out = Vec::with_capacity(items.len());
-                for (org, event, billing) in items {
-                    if let Some(dup) =
-                        Self::insert_event(&mut tx, org, event, "received", None, None).await?
-                    {
-                        out.push(dup);
-                        continue;
-                    }
-                    let now = event.received_at;
-                    let applied = Self::process(&mut tx, org, &event.id, billing, now).await?;
-                    let released = Self::release_parked(&mut tx, org, applied.releases, now).await?;
-                    out.push(EventOutcome {
-                        outcome: applied.outcome,
-                        detail: applied.detail,
-                        id: event.id.clone(),
-                        released,
-                    });
-                }
+                let mut tx = self.write.begin().await?;
+                let out = tx.run_waves(WaveOp::Deliveries(work)).await?;
                 tx.commit().await?;
                 Ok(out)
             }
@@ -977,6 +397,7 @@ macro_rules! impl_storage {
                     .await?;
                 }
                 tx.commit().await?;
+                self.tokens.clear();
                 Ok(())
             }
 
@@ -1190,6 +611,7 @@ macro_rules! impl_storage {
                 .execute(&self.write)
                 .await?
                 .rows_affected();
+                self.tokens.clear();
                 if n == 0 {
                     return Err(StorageError::NotFound);
                 }
@@ -1300,6 +722,7 @@ macro_rules! impl_storage {
                 .execute(&self.write)
                 .await?
                 .rows_affected();
+                self.tokens.clear();
                 if n == 0 {
                     return Err(StorageError::NotFound);
                 }
@@ -1341,6 +764,11 @@ macro_rules! impl_storage {
             }
 
             async fn integration_by_token_hash(&self, token_hash: &str) -> Result<Option<TokenMatch>> {
+                let now = std::time::Instant::now();
+                let generation = match self.tokens.get(token_hash, now) {
+                    Ok(found) => return Ok(Some(found)),
+                    Err(generation) => generation,
+                };
                 let row: Option<(IntegrationRow, bool)> = sqlx::query_as::<_, (String, String, Option<i64>, Option<String>, Option<String>, bool)>(
                     "SELECT org_id, token_nonce, previous_valid_until, basic_auth_username, \
                        basic_auth_password_mac, token_hash <> $1 FROM chargebee_integrations \
@@ -1361,7 +789,11 @@ macro_rules! impl_storage {
                         previous,
                     )
                 });
-                Ok(row.map(|(integration, previous)| TokenMatch { integration, previous }))
+                let found = row.map(|(integration, previous)| TokenMatch { integration, previous });
+                if let Some(found) = &found {
+                    self.tokens.put(token_hash, found, now, generation);
+                }
+                Ok(found)
             }
 
             async fn rotate_token(
@@ -1385,6 +817,7 @@ macro_rules! impl_storage {
                 .execute(&self.write)
                 .await?
                 .rows_affected();
+                self.tokens.clear();
                 if n == 0 {
                     return Err(StorageError::NotFound);
                 }
@@ -1406,6 +839,7 @@ macro_rules! impl_storage {
                 .bind(password_mac)
                 .execute(&self.write)
                 .await?;
+                self.tokens.clear();
                 Ok(())
             }
 
@@ -1473,15 +907,13 @@ macro_rules! impl_storage {
 
             async fn reprocess(&self, org: &OrgId, id: &str, now: i64) -> Result<EventOutcome> {
                 let mut tx = self.write.begin().await?;
-                let applied = Self::process_stored(&mut tx, org, id, now).await?;
-                let released = Self::release_parked(&mut tx, org, applied.releases, now).await?;
+                let outcome = tx
+                    .run_waves(WaveOp::Replay { org, id, now })
+                    .await?
+                    .pop()
+                    .ok_or_else(|| StorageError::Other("no outcome for a replay".into()))?;
                 tx.commit().await?;
-                Ok(EventOutcome {
-                    outcome: applied.outcome,
-                    detail: applied.detail,
-                    id: id.to_string(),
-                    released,
-                })
+                Ok(outcome)
             }
 
             async fn mark_failed(
@@ -1624,7 +1056,16 @@ macro_rules! impl_storage {
                         .await?;
                 }
                 if let Some(pk) = &c.partner_key {
-                    Self::insert_auto_partner(&mut tx, org, pk, now).await?;
+                    sqlx::query(
+                        "INSERT INTO partners (id, org_id, key, auto_created, created_at) \
+                         VALUES ($1, $2, $3, TRUE, $4) ON CONFLICT (org_id, key) DO NOTHING",
+                    )
+                    .bind(random_id("prt"))
+                    .bind(org.as_str())
+                    .bind(pk)
+                    .bind(now)
+                    .execute(&mut *tx)
+                    .await?;
                 }
                 let r = sqlx::query(
                     "INSERT INTO customers (id, org_id, key, email, name, partner_id, created_at) \
@@ -1640,8 +1081,12 @@ macro_rules! impl_storage {
                 .execute(&mut *tx)
                 .await;
                 r.map_err(|e| conflict_if_unique(e, || format!("a customer with key \"{}\" already exists", c.key)))?;
-                let released =
-                    Self::release_parked(&mut tx, org, vec![(c.key.clone(), None)], now).await?;
+                let released: usize = tx
+                    .run_waves(WaveOp::Release { org, customer_key: &c.key, now })
+                    .await?
+                    .iter()
+                    .map(|o| usize::from(o.outcome == "processed") + o.released)
+                    .sum();
                 tx.commit().await?;
                 let customer = self.customer(org, &c.key).await?.ok_or(StorageError::NotFound)?;
                 Ok((customer, released))

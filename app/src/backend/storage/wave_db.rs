@@ -1,0 +1,204 @@
+//! The two [`WaveDb`]s. PostgreSQL: statements over the wire with sqlx. SQLite: statements
+//! on the write connection's own handle through `rusqlite`, synchronously. sqlx runs each
+//! SQLite statement on the connection's worker thread, and on two busy cores every such
+//! hand-off costs about as much as the statement; a whole wave run on the handle costs none.
+
+use super::apply::{perform, RunWaves, WaveDb, WaveOp};
+use super::waves::{Arg, StateRow};
+use super::{EventOutcome, OrgId, Result, StorageError};
+use futures::FutureExt;
+use sqlx::{FromRow, Row as _};
+
+const STORED_SQL: &str =
+    "SELECT payload, outcome FROM webhook_events WHERE org_id = $1 AND id = $2";
+
+/// Binds [`Arg`]s in order.
+fn bind_args<'q, DB>(
+    mut q: sqlx::query::Query<'q, DB, <DB as sqlx::Database>::Arguments<'q>>,
+    args: &'q [Arg<'q>],
+) -> sqlx::query::Query<'q, DB, <DB as sqlx::Database>::Arguments<'q>>
+where
+    DB: sqlx::Database,
+    Option<&'q str>: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
+    Option<i64>: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
+{
+    for a in args {
+        q = match a {
+            Arg::Text(s) => q.bind(s.as_deref()),
+            Arg::Int(i) => q.bind(*i),
+        };
+    }
+    q
+}
+
+/// [`WaveDb`] over a PostgreSQL connection.
+struct PgWaves<'c>(&'c mut sqlx::PgConnection);
+
+impl WaveDb for PgWaves<'_> {
+    async fn states(&mut self, sql: &str, args: &[Arg<'_>]) -> Result<Vec<StateRow>> {
+        let rows = bind_args(sqlx::query(sql), args)
+            .fetch_all(&mut *self.0)
+            .await?;
+        Ok(rows
+            .iter()
+            .map(StateRow::from_row)
+            .collect::<std::result::Result<_, _>>()?)
+    }
+
+    async fn execute(&mut self, sql: &str, args: &[Arg<'_>]) -> Result<u64> {
+        Ok(bind_args(sqlx::query(sql), args)
+            .execute(&mut *self.0)
+            .await?
+            .rows_affected())
+    }
+
+    async fn parked(&mut self, sql: &str, args: &[Arg<'_>]) -> Result<Vec<(i64, String)>> {
+        let rows = bind_args(sqlx::query(sql), args)
+            .fetch_all(&mut *self.0)
+            .await?;
+        Ok(rows
+            .iter()
+            .map(|r| Ok((r.try_get("i")?, r.try_get("id")?)))
+            .collect::<std::result::Result<_, sqlx::Error>>()?)
+    }
+
+    async fn stored(&mut self, org: &OrgId, id: &str) -> Result<Option<(String, String)>> {
+        Ok(sqlx::query_as(STORED_SQL)
+            .bind(org.as_str())
+            .bind(id)
+            .fetch_optional(&mut *self.0)
+            .await?)
+    }
+
+    async fn lock(&mut self, keys: &[String]) -> Result<()> {
+        if !keys.is_empty() {
+            sqlx::query(
+                "SELECT pg_advisory_xact_lock(hashtextextended(k, 0)) \
+                 FROM unnest(string_to_array($1, chr(10))) AS k ORDER BY k",
+            )
+            .bind(keys.join("\n"))
+            .execute(&mut *self.0)
+            .await?;
+        }
+        Ok(())
+    }
+}
+
+impl RunWaves for sqlx::PgConnection {
+    async fn run_waves<'a>(&'a mut self, op: WaveOp<'a>) -> Result<Vec<EventOutcome>> {
+        perform(&mut PgWaves(self), op).await
+    }
+}
+
+/// [`WaveDb`] on a SQLite connection's raw handle. Every method completes without waiting.
+struct LiteWaves(rusqlite::Connection);
+
+/// SQLite busy or locked is the database being unavailable (503, Chargebee retries), as for
+/// sqlx's errors; anything else is an error of the batch.
+fn lite_err(e: rusqlite::Error) -> StorageError {
+    use rusqlite::ErrorCode::{DatabaseBusy, DatabaseLocked};
+    match e.sqlite_error_code() {
+        Some(DatabaseBusy | DatabaseLocked) => {
+            StorageError::Unavailable(sqlx::Error::Protocol(format!("SQLite: {e}")))
+        }
+        _ => StorageError::Other(format!("SQLite: {e}")),
+    }
+}
+
+impl LiteWaves {
+    /// Prepares (cached for this wave run) and binds `args` to `$1…$n` by position.
+    fn prepare(&self, sql: &str, args: &[Arg<'_>]) -> Result<rusqlite::CachedStatement<'_>> {
+        let mut stmt = self.0.prepare_cached(sql).map_err(lite_err)?;
+        let n = args.len();
+        let in_order = stmt.parameter_count() == n
+            && (n == 0
+                || (stmt.parameter_name(1) == Some("$1")
+                    && stmt.parameter_name(n) == Some(format!("${n}").as_str())));
+        if !in_order {
+            return Err(StorageError::Other(format!(
+                "statement placeholders are not $1…${n} in order: {sql}"
+            )));
+        }
+        for (i, a) in args.iter().enumerate() {
+            match a {
+                Arg::Text(s) => stmt.raw_bind_parameter(i + 1, s.as_deref()),
+                Arg::Int(v) => stmt.raw_bind_parameter(i + 1, *v),
+            }
+            .map_err(lite_err)?;
+        }
+        Ok(stmt)
+    }
+}
+
+impl WaveDb for LiteWaves {
+    async fn states(&mut self, sql: &str, args: &[Arg<'_>]) -> Result<Vec<StateRow>> {
+        let mut stmt = self.prepare(sql, args)?;
+        let mut rows = stmt.raw_query();
+        let mut out = vec![];
+        while let Some(row) = rows.next().map_err(lite_err)? {
+            out.push(StateRow::from_lite(row).map_err(lite_err)?);
+        }
+        Ok(out)
+    }
+
+    async fn execute(&mut self, sql: &str, args: &[Arg<'_>]) -> Result<u64> {
+        let mut stmt = self.prepare(sql, args)?;
+        Ok(stmt.raw_execute().map_err(lite_err)? as u64)
+    }
+
+    async fn parked(&mut self, sql: &str, args: &[Arg<'_>]) -> Result<Vec<(i64, String)>> {
+        let mut stmt = self.prepare(sql, args)?;
+        let mut rows = stmt.raw_query();
+        let mut out = vec![];
+        while let Some(row) = rows.next().map_err(lite_err)? {
+            out.push((
+                row.get("i").map_err(lite_err)?,
+                row.get("id").map_err(lite_err)?,
+            ));
+        }
+        Ok(out)
+    }
+
+    async fn stored(&mut self, org: &OrgId, id: &str) -> Result<Option<(String, String)>> {
+        let args = [
+            Arg::Text(Some(org.as_str().into())),
+            Arg::Text(Some(id.into())),
+        ];
+        let mut stmt = self.prepare(STORED_SQL, &args)?;
+        let mut rows = stmt.raw_query();
+        match rows.next().map_err(lite_err)? {
+            Some(row) => Ok(Some((
+                row.get(0).map_err(lite_err)?,
+                row.get(1).map_err(lite_err)?,
+            ))),
+            None => Ok(None),
+        }
+    }
+
+    async fn lock(&mut self, _keys: &[String]) -> Result<()> {
+        // One writer: the transaction itself excludes every other.
+        Ok(())
+    }
+}
+
+impl RunWaves for sqlx::SqliteConnection {
+    async fn run_waves<'a>(&'a mut self, op: WaveOp<'a>) -> Result<Vec<EventOutcome>> {
+        let mut handle = self.lock_handle().await?;
+        // SAFETY: `handle` keeps the connection locked for us (its worker thread waits) until
+        // it drops. `from_handle` wraps the pointer without taking ownership: the rusqlite
+        // connection never closes it, and it is dropped (finalizing its statements) before
+        // `handle`. No await happens in between.
+        #[allow(unsafe_code)]
+        let conn = unsafe { rusqlite::Connection::from_handle(handle.as_raw_handle().as_ptr()) }
+            .map_err(lite_err)?;
+        let mut db = LiteWaves(conn);
+        let out = perform(&mut db, op).now_or_never().unwrap_or_else(|| {
+            Err(StorageError::Other(
+                "SQLite work did not complete synchronously".into(),
+            ))
+        });
+        drop(db);
+        drop(handle);
+        out
+    }
+}
