@@ -1,6 +1,6 @@
 //! Runs waves (see `waves.rs`) against a database, written once for both backends over the
 //! small [`WaveDb`] interface. PostgreSQL implements it over the wire (sqlx); SQLite on the
-//! write connection's own handle, synchronously (`sqlite_sync.rs`), so a batch costs no
+//! write connection's own handle, synchronously (`wave_db.rs`), so a batch costs no
 //! thread hand-off per statement.
 
 use super::waves::{

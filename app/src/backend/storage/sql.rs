@@ -7,6 +7,9 @@
 //!
 //! SQLite writes go through a one-connection pool so writers queue in-process instead of
 //! failing with SQLITE_BUSY; reads use a separate pool (WAL lets them run during writes).
+//!
+//! Applying webhook events (a batch, a replay, a release) is not here: see `waves.rs` (what
+//! is written, pure), `apply.rs` (the steps) and `wave_db.rs` (how each backend runs them).
 
 use super::apply::{RunWaves, WaveOp};
 use super::token_cache::TokenCache;

@@ -7,7 +7,7 @@
 //! event (pure), collect the planned changes as rows per statement kind ([`Writes`]) and write
 //! each kind with one multi-row statement. Events that must see an earlier event's writes wait
 //! for a later wave, in arrival order. This module is the pure part: keys, waves, rows and
-//! statement text. `sql.rs` runs them.
+//! statement text. `apply.rs` runs them.
 
 use super::{NewEvent, OrgId};
 use crate::backend::chargebee::{
