@@ -225,6 +225,18 @@ impl TestApp {
     }
 
     /// A new organization with an owner, an API key and the webhook URL.
+    /// The id of a test organization (for calling storage directly).
+    pub async fn org_id(&self, org: &TestOrg) -> app::backend::domain::OrgId {
+        use app::backend::domain::{OrgId, UserId};
+        let store = &self.state.store;
+        let user = store.user_by_email(&org.email).await.unwrap().unwrap();
+        let orgs = store
+            .user_orgs(&UserId::from_trusted(user.id))
+            .await
+            .unwrap();
+        OrgId::from_trusted(orgs[0].id.clone())
+    }
+
     pub async fn org(&self, name: &str) -> TestOrg {
         let email = format!(
             "owner-{}@example.com",

@@ -871,17 +871,12 @@ both_backends!(
     |b| async move {
         // Straight to the storage's batch entry point, so all four are one batch for certain.
         use app::backend::chargebee::{classify, parse_envelope};
-        use app::backend::domain::{random_id, OrgId, UserId};
+        use app::backend::domain::random_id;
         use app::backend::storage::{IngestItem, NewEvent};
         let app = TestApp::spawn(b).await;
         let org = app.org("Acme").await;
         let store = &app.state.store;
-        let user = store.user_by_email(&org.email).await.unwrap().unwrap();
-        let orgs = store
-            .user_orgs(&UserId::from_trusted(user.id))
-            .await
-            .unwrap();
-        let org_id = OrgId::from_trusted(orgs[0].id.clone());
+        let org_id = app.org_id(&org).await;
         let item = |ev: &Value| {
             let body = serde_json::to_vec(ev).unwrap();
             let env = parse_envelope(&body).unwrap();
@@ -942,6 +937,33 @@ both_backends!(
         );
         let (_, ev_b) = org.get("/webhook-events/ev_b").await;
         assert_eq!(ev_b["outcome"], "processed", "{ev_b}");
+    }
+);
+
+both_backends!(
+    a_refund_is_logged_under_the_customer_who_owns_the_refunded_payment,
+    |b| async move {
+        let app = TestApp::spawn(b).await;
+        let org = app.org("Acme").await;
+        let with_cb = |mut ev: Value, cb: &str| {
+            ev["content"]["customer"]["id"] = json!(cb);
+            ev["content"]["transaction"]["customer_id"] = json!(cb);
+            ev
+        };
+        let paid_a = payment_succeeded("ev_1", "txn_1", 5000, Some("a"), Some("p1"));
+        org.deliver_ok(&with_cb(paid_a, "cb_a")).await;
+        let paid_b = payment_succeeded("ev_2", "txn_2", 5000, Some("b"), Some("p1"));
+        org.deliver_ok(&with_cb(paid_b, "cb_b")).await;
+        // A refund of a's payment whose customer content names b.
+        let refund = payment_refunded("ev_3", "txn_r", "txn_1", 1000, "b");
+        org.deliver_ok(&with_cb(refund, "cb_b")).await;
+        let org_id = app.org_id(&org).await;
+        let store = &app.state.store;
+        let a = store.customer(&org_id, "a").await.unwrap().unwrap();
+        let logged = store.event(&org_id, "ev_3").await.unwrap().unwrap();
+        assert_eq!(logged.outcome, "processed");
+        assert_eq!(logged.customer_id, Some(a.id));
+        assert_eq!(org.transactions("a").await[0]["net_amount"], 4000);
     }
 );
 

@@ -4,8 +4,8 @@
 //! thread hand-off per statement.
 
 use super::waves::{
-    chunks, lock_keys, next_wave, outcome_parts, padded, state_customer, written_rows, Arg, Item,
-    Loaded, Release, Row, StateRow, Stmt, Writes, PARKED, STATE, STATE_PADDING,
+    chunks, lock_keys, next_wave, outcome_parts, padded, read_rows, state_customer, written_rows,
+    Arg, Item, Loaded, Release, Row, StateRow, Stmt, Writes, PARKED, STATE, STATE_PADDING,
 };
 use super::{EventOutcome, OrgId, Result, StorageError};
 use crate::backend::chargebee::{self, classify, parse_envelope};
@@ -257,7 +257,8 @@ async fn run_items<'a, D: WaveDb>(
             Row::New(_) => None,
         })
         .collect();
-    let mut asked: HashSet<(String, String, Option<String>)> = HashSet::new();
+    // Releases already run, per delivery that caused them (as if each delivery were alone).
+    let mut asked: HashSet<(usize, String, String, Option<String>)> = HashSet::new();
     let mut pending: Vec<usize> = (0..given).collect();
     while !pending.is_empty() {
         let (wave, rest) = next_wave(&pending, &keys);
@@ -288,16 +289,24 @@ async fn run_items<'a, D: WaveDb>(
             // The planner is pure; a panic in it is a bug that must not lose the event.
             let plan = std::panic::catch_unwind(|| chargebee::plan(billing, &state))
                 .map_err(|_| StorageError::Other("the ledger planner panicked".into()))?;
-            // Writes a row an earlier event of this wave writes: it and every event after it
-            // wait for the next wave.
-            if !writes.claim(written_rows(org, &plan.changes)) {
+            // Writes a row an earlier event of this wave writes, or read one: it and every
+            // event after it wait for the next wave.
+            if !writes.claim(&read_rows(&state), written_rows(org, &plan.changes)) {
                 deferred.push(i);
                 continue;
             }
             let (outcome, detail) = outcome_parts(&plan.outcome);
+            let txn_owner = state
+                .transaction
+                .as_ref()
+                .and_then(|t| t.customer_id.as_deref());
             let (customer_id, asks) = writes
-                .add_changes(org, plan.changes, now)
+                .add_changes(org, plan.changes, now, txn_owner)
                 .map_err(StorageError::Other)?;
+            if let Row::Stored(id) = &items[i].row {
+                // Applied: a later release may find it again only if it is still parked.
+                known.remove(id);
+            }
             let customer_id = customer_id.or_else(|| state_customer(&state));
             writes.record(
                 org,
@@ -339,6 +348,7 @@ async fn run_items<'a, D: WaveDb>(
         drop(writes);
         releases.retain(|r| {
             asked.insert((
+                r.origin,
                 r.org.to_string(),
                 r.customer_key.clone(),
                 r.chargebee_id.clone(),

@@ -614,7 +614,6 @@ macro_rules! impl_storage {
                 .execute(&self.write)
                 .await?
                 .rows_affected();
-                self.tokens.clear();
                 if n == 0 {
                     return Err(StorageError::NotFound);
                 }
@@ -725,7 +724,6 @@ macro_rules! impl_storage {
                 .execute(&self.write)
                 .await?
                 .rows_affected();
-                self.tokens.clear();
                 if n == 0 {
                     return Err(StorageError::NotFound);
                 }

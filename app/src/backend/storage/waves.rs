@@ -429,6 +429,16 @@ pub(super) fn written_rows(org: &OrgId, changes: &[Change]) -> Vec<String> {
         .collect()
 }
 
+/// The stored customers an event's state was read from, named as in [`written_rows`]: an
+/// event of the wave that changes one of them (say, its Chargebee id) must come first.
+pub(super) fn read_rows(state: &State) -> Vec<String> {
+    [&state.customer_by_key, &state.customer_by_chargebee_id]
+        .into_iter()
+        .flatten()
+        .map(|c| format!("customer:{}", c.id))
+        .collect()
+}
+
 pub(super) fn outcome_parts(o: &Outcome) -> (&'static str, Option<String>) {
     match o {
         Outcome::Processed => ("processed", None),
@@ -499,10 +509,10 @@ impl<'a> Writes<'a> {
         ]
     }
 
-    /// Claims the rows a plan writes; false (nothing claimed) when another event of the wave
-    /// writes one of them already.
-    pub fn claim(&mut self, rows: Vec<String>) -> bool {
-        if rows.iter().any(|r| self.written.contains(r)) {
+    /// Claims the rows a plan writes; false (nothing claimed) when an earlier event of the
+    /// wave writes one of them, or one of the rows its state was read from (`read`).
+    pub fn claim(&mut self, read: &[String], rows: Vec<String>) -> bool {
+        if read.iter().chain(&rows).any(|r| self.written.contains(r)) {
             return false;
         }
         self.written.extend(rows);
@@ -522,11 +532,14 @@ impl<'a> Writes<'a> {
 
     /// Adds a plan's changes. Returns the customer the event concerned (if the changes name
     /// one) and the parked-event releases it asks for.
+    /// `txn_owner` is the stored transaction's customer (an adjusted transaction's owner is
+    /// the customer the event concerns).
     pub fn add_changes(
         &mut self,
         org: &'a OrgId,
         changes: Vec<Change>,
         now: i64,
+        txn_owner: Option<&str>,
     ) -> Result<(Option<String>, Releases), String> {
         let mut customer_id: Option<String> = None;
         let mut releases = vec![];
@@ -623,12 +636,17 @@ impl<'a> Writes<'a> {
                     txn_id,
                     amount_refunded,
                     removed_reason,
-                } => self.adjustments.extend([
-                    o(),
-                    owned(txn_id),
-                    Arg::Int(Some(amount_refunded)),
-                    opt(removed_reason),
-                ]),
+                } => {
+                    self.adjustments.extend([
+                        o(),
+                        owned(txn_id),
+                        Arg::Int(Some(amount_refunded)),
+                        opt(removed_reason),
+                    ]);
+                    if let Some(owner) = txn_owner {
+                        customer_id.get_or_insert_with(|| owner.to_string());
+                    }
+                }
                 Change::MarkFailed { txn_id } => self.failed.extend([
                     owned(random_id("txn")),
                     o(),
@@ -1006,14 +1024,34 @@ mod tests {
             amount_refunded: 1,
             removed_reason: None,
         };
-        assert!(w.claim(written_rows(&org, &[adjust("t1")])));
-        assert!(!w.claim(written_rows(
-            &org,
-            &[Change::MarkFailed {
-                txn_id: "t1".into()
-            }]
-        )));
-        assert!(w.claim(written_rows(&org, &[adjust("t2")])));
+        assert!(w.claim(&[], written_rows(&org, &[adjust("t1")])));
+        let failed = Change::MarkFailed {
+            txn_id: "t1".into(),
+        };
+        assert!(!w.claim(&[], written_rows(&org, &[failed])));
+        assert!(w.claim(&[], written_rows(&org, &[adjust("t2")])));
+        // A customer changed earlier in the wave cannot be read from by a later event.
+        let save = Change::SaveCustomer {
+            target: CustomerTarget::Existing("cus_x".into()),
+            email: None,
+            name: None,
+            chargebee_id: Some("cb_new".into()),
+            partner_key: None,
+            version: None,
+        };
+        assert!(w.claim(&[], written_rows(&org, &[save])));
+        let state = State {
+            customer_by_chargebee_id: Some(KnownCustomer {
+                id: "cus_x".into(),
+                key: "k".into(),
+                has_partner: true,
+                chargebee_id: Some("cb_old".into()),
+                version: None,
+            }),
+            ..State::default()
+        };
+        assert_eq!(read_rows(&state), vec!["customer:cus_x".to_string()]);
+        assert!(!w.claim(&read_rows(&state), vec![]));
     }
 
     #[test]
@@ -1089,7 +1127,7 @@ mod tests {
                 chargebee_id: None,
             },
         ];
-        let (customer, releases) = w.add_changes(&org, changes, 5).unwrap();
+        let (customer, releases) = w.add_changes(&org, changes, 5, Some("cus_owner")).unwrap();
         // The first customer named is the one created.
         assert_eq!(
             customer.as_deref(),
@@ -1139,6 +1177,7 @@ mod tests {
                     }
                 }],
                 1,
+                None,
             )
             .unwrap_err();
         assert!(err.contains("nobody"), "{err}");
