@@ -239,11 +239,14 @@ async fn background_retries_run_once_across_instances() {
     assert_eq!(c1.len() + c2.len(), 40.min(c1.len() + c2.len()));
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn deliveries_get_503_while_postgres_is_unreachable_and_succeed_after_without_a_restart() {
+/// A server on a fresh PostgreSQL database, its configuration adjusted by `tune`, with an
+/// organization that has received one payment (customer `c1`).
+async fn seeded_pg_app(
+    tune: impl FnOnce(&mut server::config::Config),
+) -> (TestDb, TestApp, TestOrg) {
     let db = TestDb::new(Backend::Postgres).await;
     let mut config = test_config(&db.url);
-    config.db_acquire_timeout_seconds = 1;
+    tune(&mut config);
     let app = TestApp::spawn_with(config).await;
     let org = app.org("Acme").await;
     org.deliver_ok(&payment_succeeded(
@@ -254,6 +257,12 @@ async fn deliveries_get_503_while_postgres_is_unreachable_and_succeed_after_with
         Some("p1"),
     ))
     .await;
+    (db, app, org)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn deliveries_get_503_while_postgres_is_unreachable_and_succeed_after_without_a_restart() {
+    let (db, app, org) = seeded_pg_app(|config| config.db_acquire_timeout_seconds = 1).await;
     let name = db_name(&db.url);
     let mut admin = admin_url().await;
     // The database stops accepting connections and every open one is cut.
@@ -307,20 +316,11 @@ async fn deliveries_get_503_while_postgres_is_unreachable_and_succeed_after_with
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_statement_timeout_or_an_exhausted_pool_answers_503_and_the_server_carries_on() {
-    let db = TestDb::new(Backend::Postgres).await;
-    let mut config = test_config(&db.url);
-    config.db_statement_timeout_ms = 300;
-    config.db_acquire_timeout_seconds = 1;
-    config.db_max_connections = 2;
-    let app = TestApp::spawn_with(config).await;
-    let org = app.org("Acme").await;
-    org.deliver_ok(&payment_succeeded(
-        "ev_0",
-        "txn_0",
-        100,
-        Some("c1"),
-        Some("p1"),
-    ))
+    let (db, _app, org) = seeded_pg_app(|config| {
+        config.db_statement_timeout_ms = 300;
+        config.db_acquire_timeout_seconds = 1;
+        config.db_max_connections = 2;
+    })
     .await;
     // Another session holds a lock that every delivery's transaction waits on (its state
     // query reads the events table; the webhook token itself is cached by now).

@@ -102,14 +102,10 @@ pub(super) async fn perform<D: WaveDb>(db: &mut D, op: WaveOp<'_>) -> Result<Vec
                 origin: 0,
                 now,
             };
-            let mut items = vec![];
-            let mut seen = HashSet::new();
-            for (_, id) in parked(db, &[ask]).await? {
-                if seen.insert(id.clone()) {
-                    if let Ok(item) = load_stored(db, org, &id, now, items.len()).await? {
-                        items.push(item);
-                    }
-                }
+            let mut items = freed(db, &[ask], &mut HashSet::new()).await?;
+            // Each released event counts as a delivery of its own here.
+            for (i, item) in items.iter_mut().enumerate() {
+                item.origin = i;
             }
             if items.is_empty() {
                 return Ok(vec![]);
@@ -189,6 +185,27 @@ async fn parked<D: WaveDb>(db: &mut D, releases: &[Release<'_>]) -> Result<Vec<(
         start = end;
     }
     Ok(found)
+}
+
+/// Reads back the parked events that `releases` find, oldest first, each once (`known` holds
+/// the stored events already pending), as events of the release that found them. Events whose
+/// payload no longer parses are marked rejected instead.
+async fn freed<'a, D: WaveDb>(
+    db: &mut D,
+    releases: &[Release<'a>],
+    known: &mut HashSet<String>,
+) -> Result<Vec<Item<'a>>> {
+    let mut items = vec![];
+    for (r, id) in parked(db, releases).await? {
+        if !known.insert(id.clone()) {
+            continue;
+        }
+        let r = &releases[r];
+        if let Ok(item) = load_stored(db, r.org, &id, r.now, r.origin).await? {
+            items.push(item);
+        }
+    }
+    Ok(items)
 }
 
 /// Reads a stored event back for replay. A payload that no longer parses is marked rejected
@@ -354,19 +371,17 @@ async fn run_items<'a, D: WaveDb>(
                 r.chargebee_id.clone(),
             ))
         });
-        let mut freed = vec![];
-        for (r, id) in parked(db, &releases).await? {
-            if !known.insert(id.clone()) {
-                continue;
-            }
-            let r = &releases[r];
-            if let Ok(item) = load_stored(db, r.org, &id, r.now, r.origin).await? {
-                keys.push(item.keys());
-                items.push(item);
-                freed.push(items.len() - 1);
-            }
+        let mut released_now = vec![];
+        for item in freed(db, &releases, &mut known).await? {
+            keys.push(item.keys());
+            items.push(item);
+            released_now.push(items.len() - 1);
         }
-        pending = deferred.into_iter().chain(freed).chain(rest).collect();
+        pending = deferred
+            .into_iter()
+            .chain(released_now)
+            .chain(rest)
+            .collect();
     }
     out.into_iter()
         .zip(released)

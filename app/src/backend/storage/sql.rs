@@ -13,7 +13,7 @@
 
 use super::apply::{RunWaves, WaveOp};
 use super::token_cache::TokenCache;
-use super::waves::{Item, Row};
+use super::waves::{duplicate_detail, Item, Row, PARTNERS};
 use super::*;
 use crate::backend::chargebee::BillingEvent;
 use crate::backend::domain::random_id;
@@ -219,12 +219,7 @@ macro_rules! impl_storage {
                 .bind(&e.event_id)
                 .fetch_one(&mut *conn)
                 .await?;
-                let detail = format!(
-                    "re-delivery of event {} (first stored as {}, outcome {})",
-                    e.event_id.as_deref().unwrap_or_default(),
-                    original.0,
-                    original.1
-                );
+                let detail = duplicate_detail(e, &original.0, &original.1);
                 sqlx::query(
                     "INSERT INTO webhook_events (id, org_id, event_id, event_type, occurred_at, \
                        received_at, outcome, detail, payload) \
@@ -1057,10 +1052,7 @@ macro_rules! impl_storage {
                         .await?;
                 }
                 if let Some(pk) = &c.partner_key {
-                    sqlx::query(
-                        "INSERT INTO partners (id, org_id, key, auto_created, created_at) \
-                         VALUES ($1, $2, $3, TRUE, $4) ON CONFLICT (org_id, key) DO NOTHING",
-                    )
+                    sqlx::query(&PARTNERS.render(1))
                     .bind(random_id("prt"))
                     .bind(org.as_str())
                     .bind(pk)

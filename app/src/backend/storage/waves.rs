@@ -167,7 +167,8 @@ pub(super) const PARKED: Stmt = Stmt {
     all_rows: None,
 };
 
-const PARTNERS: Stmt = Stmt {
+/// Partners known only by their key (named later), unless they exist.
+pub(super) const PARTNERS: Stmt = Stmt {
     head: "INSERT INTO partners (id, org_id, key, auto_created, created_at) VALUES ",
     row: "(?, ?, ?, TRUE, ?)",
     tail: " ON CONFLICT (org_id, key) DO NOTHING",
@@ -744,10 +745,7 @@ impl<'a> Writes<'a> {
         original_id: &str,
         original_outcome: &str,
     ) -> String {
-        let detail = format!(
-            "re-delivery of event {} (first stored as {original_id}, outcome {original_outcome})",
-            e.event_id.as_deref().unwrap_or_default(),
-        );
+        let detail = duplicate_detail(e, original_id, original_outcome);
         self.new_events.extend([
             owned(random_id("evt")),
             text(org.as_str()),
@@ -765,6 +763,14 @@ impl<'a> Writes<'a> {
         ]);
         detail
     }
+}
+
+/// The detail logged on a re-delivery of a stored event.
+pub(super) fn duplicate_detail(e: &NewEvent, original_id: &str, original_outcome: &str) -> String {
+    format!(
+        "re-delivery of event {} (first stored as {original_id}, outcome {original_outcome})",
+        e.event_id.as_deref().unwrap_or_default(),
+    )
 }
 
 /// The customer an event concerns when its changes name none: who the state found.
