@@ -42,15 +42,6 @@ mod ctx {
         Ok((state, ctx))
     }
 
-    /// How many owners the current organization has.
-    pub async fn owner_count(state: &AppState, ctx: &Ctx) -> Result<usize, AppError> {
-        let members = state.store.members(&ctx.org).await?;
-        Ok(members
-            .iter()
-            .filter(|m| m.role == Role::Owner.as_str())
-            .count())
-    }
-
     pub async fn client_ip(state: &AppState) -> String {
         use axum::extract::ConnectInfo;
         use std::net::SocketAddr;
@@ -63,7 +54,7 @@ mod ctx {
             .as_ref()
             .and_then(|h| h.get("x-forwarded-for"))
             .and_then(|v| v.to_str().ok());
-        session::client_ip(peer, forwarded, state.settings.trust_forwarded_for)
+        session::client_ip(peer, forwarded, state.settings.trusted_proxies)
     }
 
     /// Sets the HTTP status of a failed call (success stays 200). Plain HTML form posts (no
@@ -81,6 +72,13 @@ mod ctx {
                     axum::http::StatusCode::from_u16(e.status())
                         .unwrap_or(axum::http::StatusCode::INTERNAL_SERVER_ERROR),
                 );
+                // Busy (password work at its bound) or the database away: come back soon.
+                if e.status() == 503 {
+                    opts.insert_header(
+                        axum::http::header::RETRY_AFTER,
+                        axum::http::HeaderValue::from_static("5"),
+                    );
+                }
             }
         }
         r
@@ -105,7 +103,15 @@ pub async fn get_me() -> Result<Option<Me>, AppError> {
 pub async fn signup(organization: String, email: String, password: String) -> Result<(), AppError> {
     ctx::status(
         async {
+            use crate::backend::session::{Attempt, Limit};
             let state = ctx::state();
+            let ip = ctx::client_ip(&state).await;
+            // Every sign-up from an address counts, whatever its outcome.
+            let limit = Limit {
+                scope: format!("signup:{ip}"),
+                max: state.settings.signup_limit_per_ip,
+            };
+            Attempt::reserve(&state, vec![limit], "sign-ups from your network").await?;
             let org = crate::backend::service::create_org(&state, &organization, &email, &password)
                 .await?;
             let user = state
@@ -113,8 +119,13 @@ pub async fn signup(organization: String, email: String, password: String) -> Re
                 .user_by_id(&org.user_id)
                 .await?
                 .ok_or(AppError::Internal)?;
-            crate::backend::session::start(&ctx::session().await?, &user, org.org_id.as_str())
-                .await?;
+            crate::backend::session::start(
+                &ctx::session().await?,
+                &state,
+                &user,
+                org.org_id.as_str(),
+            )
+            .await?;
             leptos_axum::redirect("/");
             Ok(())
         }
@@ -122,8 +133,13 @@ pub async fn signup(organization: String, email: String, password: String) -> Re
     )
 }
 
+/// Signs in. `next` (a local path, e.g. an invite link) is where to go afterwards.
 #[server(prefix = "/rpc", endpoint = "login")]
-pub async fn login(email: String, password: String) -> Result<(), AppError> {
+pub async fn login(
+    email: String,
+    password: String,
+    #[server(default)] next: Option<String>,
+) -> Result<(), AppError> {
     ctx::status(
         async {
             let state = ctx::state();
@@ -137,8 +153,9 @@ pub async fn login(email: String, password: String) -> Result<(), AppError> {
                     "Your account is not a member of any organization any more.".into(),
                 ));
             };
-            crate::backend::session::start(&ctx::session().await?, &user, &first.id).await?;
-            leptos_axum::redirect("/");
+            crate::backend::session::start(&ctx::session().await?, &state, &user, &first.id)
+                .await?;
+            leptos_axum::redirect(&crate::backend::session::local_path(next.as_deref()));
             Ok(())
         }
         .await,
@@ -159,6 +176,7 @@ pub async fn change_password(
 ) -> Result<(), AppError> {
     ctx::status(
         async {
+            use crate::backend::session::{checked_password, password_limits};
             let (state, ctx) = ctx::user().await?;
             let new = crate::backend::domain::Password::parse("new_password", &new_password)?;
             let user = state
@@ -166,16 +184,18 @@ pub async fn change_password(
                 .user_by_id(&ctx.user)
                 .await?
                 .ok_or(AppError::Unauthorized)?;
-            let ok =
-                crate::backend::auth::verify_password(Some(user.password_hash), current_password)
-                    .await?;
+            // The same limits as signing in: a stolen session cannot guess the password.
+            let ip = ctx::client_ip(&state).await;
+            let limits = password_limits(&state, &user.email, &ip);
+            let ok = checked_password(&state, limits, Some(user.password_hash), &current_password)
+                .await?;
             if !ok {
                 return Err(AppError::field(
                     "current_password",
                     "this is not your current password",
                 ));
             }
-            let hash = crate::backend::auth::hash_password(new.expose().to_string()).await?;
+            let hash = state.passwords.hash(new.expose().to_string()).await?;
             let epoch = state.store.set_password(&ctx.user, &hash).await?;
             crate::backend::session::set_epoch(&ctx::session().await?, epoch).await?;
             Ok(())
@@ -270,7 +290,7 @@ pub async fn get_team() -> Result<Team, AppError> {
 pub async fn invite_member(email: String, role: String) -> Result<String, AppError> {
     ctx::status(
         async {
-            use crate::backend::{auth, domain::Email, now_ms};
+            use crate::backend::{auth, domain::Email};
             let (state, ctx) = ctx::writer().await?;
             let mut v = crate::backend::domain::Validator::default();
             let email = v.check(Email::parse("email", &email));
@@ -285,7 +305,7 @@ pub async fn invite_member(email: String, role: String) -> Result<String, AppErr
             v.finish()?;
             let (email, role) = (email.unwrap(), role.unwrap());
             let token = auth::random_token(24);
-            let now = now_ms();
+            let now = state.now();
             let token_hash = auth::sha256_hex(&token);
             let invite = crate::backend::storage::NewInvite {
                 email: email.as_str(),
@@ -333,15 +353,8 @@ pub async fn set_role(user_id: String, role: String) -> Result<(), AppError> {
                     "Only an owner can change who owns this organization.".into(),
                 ));
             }
-            if current == Role::Owner && role != Role::Owner {
-                let owners = ctx::owner_count(&state, &ctx).await?;
-                if owners <= 1 {
-                    return Err(AppError::Conflict(
-                        "An organization needs at least one owner; make someone else owner first."
-                            .into(),
-                    ));
-                }
-            }
+            // Storage keeps at least one owner, atomically (two owners stepping down at once
+            // cannot both succeed), and revokes the invites of a member who becomes a viewer.
             Ok(state.store.set_member_role(&ctx.org, &target, role).await?)
         }
         .await,
@@ -360,19 +373,12 @@ pub async fn remove_member(user_id: String) -> Result<(), AppError> {
                 .member_role(&ctx.org, &target)
                 .await?
                 .ok_or(AppError::NotFound)?;
-            if current == Role::Owner {
-                if ctx.role != Role::Owner {
-                    return Err(AppError::Forbidden(
-                        "Only an owner can remove an owner.".into(),
-                    ));
-                }
-                let owners = ctx::owner_count(&state, &ctx).await?;
-                if owners <= 1 {
-                    return Err(AppError::Conflict(
-                        "An organization needs at least one owner.".into(),
-                    ));
-                }
+            if current == Role::Owner && ctx.role != Role::Owner {
+                return Err(AppError::Forbidden(
+                    "Only an owner can remove an owner.".into(),
+                ));
             }
+            // Atomic: the last owner stays; the member's pending invites are revoked with them.
             Ok(state.store.remove_member(&ctx.org, &target).await?)
         }
         .await,
@@ -383,80 +389,106 @@ pub async fn remove_member(user_id: String) -> Result<(), AppError> {
 pub struct InviteDetails {
     pub email: String,
     pub role: String,
-    /// The email already has an account: accept with its existing password.
-    pub existing_user: bool,
+    /// Who the visitor is signed in as, if anyone. Whether the invited address has an account
+    /// is not said: an invite for an existing account is accepted by signing in as it.
+    pub signed_in_as: Option<String>,
 }
 
 #[server(prefix = "/rpc", endpoint = "invite_info")]
 pub async fn invite_info(token: String) -> Result<InviteDetails, AppError> {
     ctx::status(
         async {
-            use crate::backend::{auth::sha256_hex, now_ms};
+            use crate::backend::auth::sha256_hex;
             let state = ctx::state();
+            let now = state.now();
             let invite = state
                 .store
                 .invite_by_token_hash(&sha256_hex(&token))
                 .await?
-                .filter(|i| i.accepted_at.is_none() && i.expires_at > now_ms())
+                .filter(|i| i.accepted_at.is_none() && i.expires_at > now)
                 .ok_or(AppError::NotFound)?;
-            let existing_user = state.store.user_by_email(&invite.email).await?.is_some();
+            let signed_in_as =
+                match crate::backend::session::current(&ctx::session().await?, &state).await {
+                    Ok(me) => Some(me.email),
+                    Err(_) => None,
+                };
             Ok(InviteDetails {
                 email: invite.email,
                 role: invite.role,
-                existing_user,
+                signed_in_as,
             })
         }
         .await,
     )
 }
 
+/// Accepts an invite. Signed in as the invited address: joins with that account (no password).
+/// Not signed in: creates the account with `password`; an address that already has an account
+/// must sign in first. Limited per client address like sign-in.
 #[server(prefix = "/rpc", endpoint = "accept_invite")]
-pub async fn accept_invite(token: String, password: String) -> Result<(), AppError> {
+pub async fn accept_invite(
+    token: String,
+    #[server(default)] password: String,
+) -> Result<(), AppError> {
     ctx::status(
         async {
-            use crate::backend::{
-                auth,
-                domain::{Password, UserId},
-                now_ms,
-            };
+            use crate::backend::session::{Attempt, Limit};
+            use crate::backend::storage::InviteAcceptor;
+            use crate::backend::{auth, domain::{Password, UserId}};
             let state = ctx::state();
-            let invite = state
-                .store
-                .invite_by_token_hash(&auth::sha256_hex(&token))
-                .await?
-                .filter(|i| i.accepted_at.is_none() && i.expires_at > now_ms())
-                .ok_or(AppError::NotFound)?;
-            let hash = match state.store.user_by_email(&invite.email).await? {
-                Some(existing) => {
-                    // Joining with an existing account proves it with that account's password.
-                    if !auth::verify_password(
-                        Some(existing.password_hash.clone()),
-                        password.clone(),
-                    )
-                    .await?
-                    {
-                        return Err(AppError::field(
-                            "password",
-                            "this is not the password of your existing account",
+            let session = ctx::session().await?;
+            let ip = ctx::client_ip(&state).await;
+            let limit = Limit {
+                scope: format!("invite:{ip}"),
+                max: state.settings.login_limit_per_ip,
+            };
+            Attempt::reserve(&state, vec![limit], "invite attempts").await?;
+            let token_hash = auth::sha256_hex(&token);
+            let signed_in = crate::backend::session::current(&session, &state).await.ok();
+            let new_user = UserId::generate();
+            let hash;
+            let acceptor = match &signed_in {
+                Some(me) => InviteAcceptor::SignedIn(&me.user),
+                None => {
+                    let invite = state
+                        .store
+                        .invite_by_token_hash(&token_hash)
+                        .await?
+                        .filter(|i| i.accepted_at.is_none() && i.expires_at > state.now())
+                        .ok_or(AppError::NotFound)?;
+                    // Checked before the costly hash (and again, atomically, when accepting).
+                    if state.store.user_by_email(&invite.email).await?.is_some() {
+                        return Err(AppError::Conflict(
+                            "An account with this email already exists. Sign in with it, then open this invite link again to join.".into(),
                         ));
                     }
-                    existing.password_hash
-                }
-                None => {
                     let p = Password::parse("password", &password)?;
-                    auth::hash_password(p.expose().to_string()).await?
+                    hash = state.passwords.hash(p.expose().to_string()).await?;
+                    InviteAcceptor::NewUser {
+                        id: &new_user,
+                        password_hash: &hash,
+                    }
                 }
             };
-            let user_id = state
+            let accepted = state
                 .store
-                .accept_invite(&invite, &UserId::generate(), &hash, now_ms())
+                .accept_invite(&token_hash, acceptor, state.now())
                 .await?;
             let user = state
                 .store
-                .user_by_id(&user_id)
+                .user_by_id(&accepted.user)
                 .await?
                 .ok_or(AppError::Internal)?;
-            crate::backend::session::start(&ctx::session().await?, &user, &invite.org_id).await?;
+            match signed_in {
+                // Already signed in: switch to the organization just joined.
+                Some(_) => {
+                    crate::backend::session::switch_org(&session, &state, &accepted.org_id).await?
+                }
+                None => {
+                    crate::backend::session::start(&session, &state, &user, &accepted.org_id)
+                        .await?
+                }
+            }
             leptos_axum::redirect("/");
             Ok(())
         }
@@ -480,13 +512,30 @@ pub async fn list_api_keys() -> Result<Vec<ApiKey>, AppError> {
 }
 
 /// Returns the new key's secret, shown once.
+/// `scope`: `read` (reads only) or `full` (also changes data and sees the webhook URL);
+/// `full` when not given, as before scopes existed.
 #[server(prefix = "/rpc", endpoint = "create_api_key")]
-pub async fn create_api_key(name: String) -> Result<String, AppError> {
+pub async fn create_api_key(
+    name: String,
+    #[server(default)] scope: Option<String>,
+) -> Result<String, AppError> {
     ctx::status(
         async {
             let (state, ctx) = ctx::writer().await?;
-            let (_, secret) =
-                crate::backend::service::create_api_key(&state, &ctx.org, &name).await?;
+            let scope = match scope.as_deref().map(str::trim).filter(|s| !s.is_empty()) {
+                None => ApiScope::Full,
+                Some(s) => s
+                    .parse::<ApiScope>()
+                    .map_err(|m| AppError::field("scope", m))?,
+            };
+            let (_, secret) = crate::backend::service::create_api_key(
+                &state,
+                &ctx.org,
+                &name,
+                scope,
+                Some(&ctx.user),
+            )
+            .await?;
             Ok(secret)
         }
         .await,
@@ -516,18 +565,22 @@ pub async fn get_chargebee() -> Result<ChargebeeIntegration, AppError> {
     ctx::status(
         async {
             let (state, ctx) = ctx::user().await?;
-            crate::backend::service::integration(&state, &ctx.org).await
+            crate::backend::service::integration(&state, &ctx.org, ctx.role).await
         }
         .await,
     )
 }
 
+/// A new webhook URL; the old one keeps working for the grace period, or stops at once with
+/// `revoke_previous`.
 #[server(prefix = "/rpc", endpoint = "rotate_chargebee")]
-pub async fn rotate_chargebee() -> Result<ChargebeeIntegration, AppError> {
+pub async fn rotate_chargebee(
+    #[server(default)] revoke_previous: bool,
+) -> Result<ChargebeeIntegration, AppError> {
     ctx::status(
         async {
             let (state, ctx) = ctx::writer().await?;
-            crate::backend::service::rotate_webhook_url(&state, &ctx.org).await
+            crate::backend::service::rotate_webhook_url(&state, &ctx.org, revoke_previous).await
         }
         .await,
     )
@@ -577,7 +630,8 @@ pub async fn send_test_event() -> Result<EventSummary, AppError> {
                 .send()
                 .await
                 .map_err(|e| {
-                    tracing::error!(error = %e, %url, "test event could not reach the webhook endpoint");
+                    // Never the URL: it carries the tenant's webhook token.
+                    tracing::error!(error = %e.without_url(), "test event could not reach the webhook endpoint");
                     AppError::Unavailable
                 })?;
             let status = response.status();
@@ -880,10 +934,11 @@ pub async fn get_overview() -> Result<Overview, AppError> {
         async {
             use crate::backend::storage::EventFilter;
             let (state, ctx) = ctx::user().await?;
-            let now = crate::backend::now_ms();
+            let now = state.now();
             let since = (now / 86_400_000 - 89) * 86_400_000;
+            // Ranked by customers: revenue in different currencies cannot be compared.
             let mut partners = state.store.partners(&ctx.org).await?;
-            partners.sort_by(|a, b| b.net_revenue.cmp(&a.net_revenue).then(a.key.cmp(&b.key)));
+            partners.sort_by(|a, b| b.customers.cmp(&a.customers).then(a.key.cmp(&b.key)));
             partners.truncate(5);
             let counts = state.store.event_counts_since(&ctx.org, 0).await?;
             let count = |o: &str| {

@@ -139,7 +139,7 @@ pub fn LoadError(error: AppError) -> impl IntoView {
     }
 }
 
-pub fn money(amount: i64, currency: &str) -> String {
+pub fn money(amount: impl Into<i128>, currency: &str) -> String {
     format_money(amount, currency)
 }
 

@@ -108,6 +108,13 @@ mod server {
         fn from(e: StorageError) -> Self {
             match e {
                 StorageError::NotFound => AppError::NotFound,
+                StorageError::Invalid(cause) => {
+                    tracing::warn!(error = %cause, "the database refused a value");
+                    AppError::field(
+                        "input",
+                        "contains characters or is of a size that cannot be stored",
+                    )
+                }
                 StorageError::Conflict(m) => AppError::Conflict(m),
                 StorageError::Unavailable(cause) => {
                     tracing::warn!(error = %cause, "database unavailable");
@@ -138,6 +145,18 @@ mod server {
     impl From<FieldError> for AppError {
         fn from(e: FieldError) -> Self {
             vec![e].into()
+        }
+    }
+
+    impl From<crate::backend::auth::PasswordError> for AppError {
+        fn from(e: crate::backend::auth::PasswordError) -> Self {
+            match e {
+                crate::backend::auth::PasswordError::Busy => {
+                    tracing::warn!("password work is at its bound; answering 503");
+                    AppError::Unavailable
+                }
+                crate::backend::auth::PasswordError::Internal(e) => e.into(),
+            }
         }
     }
 

@@ -83,15 +83,72 @@ pub struct Invite {
     pub accepted_at: Option<i64>,
 }
 
+/// What an API key may do: `read` keys only read; `full` keys may also change data and see
+/// credentials (the webhook URL).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ApiScope {
+    Read,
+    Full,
+}
+
+impl ApiScope {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ApiScope::Read => "read",
+            ApiScope::Full => "full",
+        }
+    }
+}
+
+impl fmt::Display for ApiScope {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for ApiScope {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "read" => Ok(ApiScope::Read),
+            "full" => Ok(ApiScope::Full),
+            other => Err(format!("unknown scope \"{other}\" (use read or full)")),
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "ssr", derive(sqlx::FromRow))]
 pub struct ApiKey {
     pub id: String,
     pub name: String,
     pub prefix: String,
+    /// `read` or `full` (see [`ApiScope`]).
+    pub scope: String,
+    /// The email of the member who created the key (none for keys made on the command line).
+    pub created_by: Option<String>,
     pub created_at: i64,
     pub last_used_at: Option<i64>,
     pub revoked_at: Option<i64>,
+}
+
+/// An exact total of minor units in one currency. Totals are never added across currencies.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CurrencyTotal {
+    pub currency: String,
+    pub amount: i128,
+}
+
+/// `(net_revenue, currency)` for one-currency totals that fit an `i64`; `None` otherwise.
+fn single_currency(totals: &[CurrencyTotal]) -> (Option<i64>, Option<String>) {
+    match totals {
+        [one] => match i64::try_from(one.amount) {
+            Ok(v) => (Some(v), Some(one.currency.clone())),
+            Err(_) => (None, Some(one.currency.clone())),
+        },
+        _ => (None, None),
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -104,9 +161,22 @@ pub struct Partner {
     pub auto_created: bool,
     pub created_at: i64,
     pub customers: i64,
-    pub net_revenue: i64,
-    /// Currency of the attributed revenue (the first, when customers pay in several).
+    /// Attributed net revenue when all of it is in one currency (`currency`); `None` when
+    /// there is none or several: see `revenue` for the figure per currency.
+    #[cfg_attr(feature = "ssr", sqlx(skip))]
+    pub net_revenue: Option<i64>,
+    #[cfg_attr(feature = "ssr", sqlx(skip))]
     pub currency: Option<String>,
+    /// Attributed net revenue per currency.
+    #[cfg_attr(feature = "ssr", sqlx(skip))]
+    pub revenue: Vec<CurrencyTotal>,
+}
+
+impl Partner {
+    pub fn set_revenue(&mut self, revenue: Vec<CurrencyTotal>) {
+        (self.net_revenue, self.currency) = single_currency(&revenue);
+        self.revenue = revenue;
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -130,9 +200,21 @@ pub struct CustomerListRow {
     pub email: Option<String>,
     pub name: Option<String>,
     pub partner_key: Option<String>,
-    pub net_revenue: i64,
+    /// Net revenue when it is all in one currency; see `revenue` for every currency.
+    #[cfg_attr(feature = "ssr", sqlx(skip))]
+    pub net_revenue: Option<i64>,
+    #[cfg_attr(feature = "ssr", sqlx(skip))]
     pub currency: Option<String>,
+    #[cfg_attr(feature = "ssr", sqlx(skip))]
+    pub revenue: Vec<CurrencyTotal>,
     pub active_subscriptions: i64,
+}
+
+impl CustomerListRow {
+    pub fn set_revenue(&mut self, revenue: Vec<CurrencyTotal>) {
+        (self.net_revenue, self.currency) = single_currency(&revenue);
+        self.revenue = revenue;
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -250,12 +332,23 @@ pub struct ChargebeeIntegration {
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[cfg_attr(feature = "ssr", derive(sqlx::FromRow))]
 pub struct RevenuePoint {
     /// Day as days since the epoch.
     pub day: i64,
     pub currency: String,
-    pub net: i64,
+    pub net: i128,
+}
+
+/// Totals per currency as text, e.g. `1,523.00 USD · 1,000.00 EUR`; `—` when there are none.
+pub fn format_totals(totals: &[CurrencyTotal]) -> String {
+    if totals.is_empty() {
+        return "—".into();
+    }
+    totals
+        .iter()
+        .map(|t| format_money(t.amount, &t.currency))
+        .collect::<Vec<_>>()
+        .join(" · ")
 }
 
 /// The outcomes a webhook event can have.
@@ -268,15 +361,16 @@ pub const OUTCOMES: &[&str] = &[
     "failed",
 ];
 
-/// Formats minor units with the currency's own decimals, e.g. `1234, "USD"` → `USD 12.34`.
-pub fn format_money(minor: i64, currency: &str) -> String {
+/// Formats minor units with the currency's own decimals, e.g. `1234, "USD"` → `12.34 USD`.
+pub fn format_money(minor: impl Into<i128>, currency: &str) -> String {
+    let minor: i128 = minor.into();
     let decimals = currency_decimals(currency);
     let sign = if minor < 0 { "-" } else { "" };
     let abs = minor.unsigned_abs();
     if decimals == 0 {
         return format!("{sign}{} {currency}", group(abs));
     }
-    let div = 10u64.pow(decimals);
+    let div = 10u128.pow(decimals);
     format!(
         "{sign}{}.{:0width$} {currency}",
         group(abs / div),
@@ -285,7 +379,7 @@ pub fn format_money(minor: i64, currency: &str) -> String {
     )
 }
 
-fn group(n: u64) -> String {
+fn group(n: u128) -> String {
     let s = n.to_string();
     let mut out = String::new();
     for (i, c) in s.chars().enumerate() {
@@ -350,6 +444,31 @@ mod tests {
         assert_eq!(format_money(1005, "KWD"), "1.005 KWD");
         assert_eq!(format_money(-250, "EUR"), "-2.50 EUR");
         assert_eq!(format_money(7, "usd"), "0.07 usd");
+        assert_eq!(
+            format_money(i128::from(i64::MAX) * 10, "USD"),
+            "922,337,203,685,477,580.70 USD"
+        );
+    }
+
+    #[test]
+    fn totals_are_shown_per_currency_never_added() {
+        let t = vec![
+            CurrencyTotal {
+                currency: "EUR".into(),
+                amount: 100_000,
+            },
+            CurrencyTotal {
+                currency: "USD".into(),
+                amount: 152_300,
+            },
+        ];
+        assert_eq!(format_totals(&t), "1,000.00 EUR · 1,523.00 USD");
+        assert_eq!(format_totals(&[]), "—");
+        assert_eq!(single_currency(&t), (None, None));
+        assert_eq!(
+            single_currency(&t[1..]),
+            (Some(152_300), Some("USD".into()))
+        );
     }
 
     #[test]

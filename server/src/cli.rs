@@ -85,24 +85,41 @@ async fn serve(config: Config) -> anyhow::Result<()> {
 
 async fn migrate(config: Config) -> anyhow::Result<()> {
     let v = config.validate().map_err(anyhow::Error::msg)?;
-    crate::build_state(&config, v.public_url, v.listen).await?;
+    crate::build_state(
+        &config,
+        v.public_url,
+        v.listen,
+        std::sync::Arc::new(app::backend::clock::SystemClock),
+    )
+    .await?;
     println!("migrations applied");
     Ok(())
 }
 
 async fn create_org(config: Config, name: &str, email: &str) -> anyhow::Result<()> {
     let v = config.validate().map_err(anyhow::Error::msg)?;
-    let state = crate::build_state(&config, v.public_url, v.listen).await?;
+    let state = crate::build_state(
+        &config,
+        v.public_url,
+        v.listen,
+        std::sync::Arc::new(app::backend::clock::SystemClock),
+    )
+    .await?;
     let mut password = String::new();
     std::io::stdin().read_to_string(&mut password)?;
     let password = password.trim_end_matches(['\r', '\n']);
     let org = app::backend::service::create_org(&state, name, email, password)
         .await
         .map_err(|e| anyhow::anyhow!("{e}"))?;
-    let (_, api_key) =
-        app::backend::service::create_api_key(&state, &org.org_id, "created by admin create-org")
-            .await
-            .map_err(|e| anyhow::anyhow!("{e}"))?;
+    let (_, api_key) = app::backend::service::create_api_key(
+        &state,
+        &org.org_id,
+        "created by admin create-org",
+        app::model::ApiScope::Full,
+        None,
+    )
+    .await
+    .map_err(|e| anyhow::anyhow!("{e}"))?;
     println!(
         "{}",
         serde_json::json!({

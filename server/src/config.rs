@@ -34,9 +34,24 @@ pub struct Config {
     pub login_limit_per_account: u32,
     pub login_limit_per_ip: u32,
     pub login_window_minutes: u32,
-    /// Trust `X-Forwarded-For` for the client address (only behind a proxy you control).
-    pub trust_forwarded_for: bool,
+    /// How many reverse proxies of yours sit in front of the server (0: none). The client
+    /// address is then the right-most `X-Forwarded-For` hop that none of them wrote.
+    pub trusted_proxies: u32,
+    /// Replaced by `trusted_proxies`; still read so that an old setting is reported clearly.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub trust_forwarded_for: Option<bool>,
+    /// Sign-ups allowed per client address within the sign-in window.
+    pub signup_limit_per_ip: u32,
     pub retry_interval_seconds: u32,
+    /// Bytes of webhook bodies being read or awaiting their commit, across all deliveries.
+    /// Beyond it a delivery gets 503 with `Retry-After` (Chargebee retries).
+    pub webhook_max_inflight_bytes: usize,
+    /// A client must send a request's headers within this many seconds.
+    pub http_header_timeout_seconds: u32,
+    /// …and its body within this many seconds (408 otherwise).
+    pub http_body_timeout_seconds: u32,
+    /// Most parked events released in one transaction; the rest continue in the background.
+    pub release_chunk: u32,
 }
 
 impl Default for Config {
@@ -59,8 +74,14 @@ impl Default for Config {
             login_limit_per_account: 5,
             login_limit_per_ip: 20,
             login_window_minutes: 15,
-            trust_forwarded_for: false,
+            trusted_proxies: 0,
+            trust_forwarded_for: None,
+            signup_limit_per_ip: 10,
             retry_interval_seconds: 30,
+            webhook_max_inflight_bytes: 64 * 1024 * 1024,
+            http_header_timeout_seconds: 10,
+            http_body_timeout_seconds: 30,
+            release_chunk: 500,
         }
     }
 }
@@ -112,7 +133,13 @@ const ENV_KEYS: &[&str] = &[
     "LOGIN_LIMIT_PER_IP",
     "LOGIN_WINDOW_MINUTES",
     "TRUST_FORWARDED_FOR",
+    "TRUSTED_PROXIES",
+    "SIGNUP_LIMIT_PER_IP",
     "RETRY_INTERVAL_SECONDS",
+    "WEBHOOK_MAX_INFLIGHT_BYTES",
+    "HTTP_HEADER_TIMEOUT_SECONDS",
+    "HTTP_BODY_TIMEOUT_SECONDS",
+    "RELEASE_CHUNK",
 ];
 
 impl Config {
@@ -202,10 +229,33 @@ impl Config {
                 "RETRY_INTERVAL_SECONDS",
                 self.retry_interval_seconds as usize,
             ),
+            ("SIGNUP_LIMIT_PER_IP", self.signup_limit_per_ip as usize),
+            (
+                "HTTP_HEADER_TIMEOUT_SECONDS",
+                self.http_header_timeout_seconds as usize,
+            ),
+            (
+                "HTTP_BODY_TIMEOUT_SECONDS",
+                self.http_body_timeout_seconds as usize,
+            ),
+            ("RELEASE_CHUNK", self.release_chunk as usize),
         ] {
             if v == 0 {
                 return Err(format!("invalid setting {name}: must be greater than 0"));
             }
+        }
+        if self.trust_forwarded_for.is_some() {
+            return Err(
+                "invalid setting TRUST_FORWARDED_FOR: it was replaced by TRUSTED_PROXIES, \
+                 the number of reverse proxies in front of the server (e.g. TRUSTED_PROXIES=1)"
+                    .into(),
+            );
+        }
+        if self.webhook_max_inflight_bytes < self.webhook_max_body_bytes {
+            return Err(format!(
+                "invalid setting WEBHOOK_MAX_INFLIGHT_BYTES: must be at least WEBHOOK_MAX_BODY_BYTES ({})",
+                self.webhook_max_body_bytes
+            ));
         }
         let public_url = self
             .public_url
@@ -310,6 +360,19 @@ mod tests {
             ..Config::default()
         };
         assert!(c.validate().unwrap_err().contains("SECRET_KEY"));
+        let c = Config {
+            trust_forwarded_for: Some(true),
+            ..Config::default()
+        };
+        assert!(c.validate().unwrap_err().contains("TRUSTED_PROXIES"));
+        let c = Config {
+            webhook_max_inflight_bytes: 10,
+            ..Config::default()
+        };
+        assert!(c
+            .validate()
+            .unwrap_err()
+            .contains("WEBHOOK_MAX_INFLIGHT_BYTES"));
     }
 
     #[test]

@@ -8,12 +8,13 @@ pub mod http;
 pub mod telemetry;
 
 use anyhow::Context;
+use app::backend::clock::{DynClock, SystemClock};
 use app::backend::{storage, AppState, Secret, Settings};
-use axum::serve::ListenerExt;
 use config::Config;
 use leptos::prelude::LeptosOptions;
 use std::future::Future;
 use std::net::SocketAddr;
+use std::sync::Arc;
 use tokio::net::TcpListener;
 
 pub struct Application {
@@ -37,13 +38,23 @@ impl Application {
         config: Config,
         listener: TcpListener,
     ) -> anyhow::Result<Self> {
+        Self::build_with_clock(config, listener, Arc::new(SystemClock)).await
+    }
+
+    /// Like [`build_with_listener`](Self::build_with_listener), with the clock that time-based
+    /// rules read (tests move a `ManualClock` instead of sleeping).
+    pub async fn build_with_clock(
+        config: Config,
+        listener: TcpListener,
+        clock: DynClock,
+    ) -> anyhow::Result<Self> {
         let validated = config.validate().map_err(anyhow::Error::msg)?;
         let addr = listener.local_addr()?;
         let public_url = match &config.public_url {
             Some(_) => validated.public_url,
             None => format!("http://{addr}"),
         };
-        let state = build_state(&config, public_url, addr).await?;
+        let state = build_state(&config, public_url, addr, clock).await?;
         Ok(Self {
             listener,
             state,
@@ -71,19 +82,8 @@ impl Application {
             database = self.state.store.backend_name(),
             "Partner Ledger is listening"
         );
-        // No Nagle delay: responses are written in several pieces (headers, streamed HTML),
-        // and waiting for the peer's delayed ACK would add ~40 ms to them.
-        let listener = self.listener.tap_io(|tcp| {
-            if let Err(e) = tcp.set_nodelay(true) {
-                tracing::debug!(error = %e, "could not set TCP_NODELAY");
-            }
-        });
-        axum::serve(
-            listener,
-            router.into_make_service_with_connect_info::<SocketAddr>(),
-        )
-        .with_graceful_shutdown(shutdown)
-        .await?;
+        let timeouts = http::Timeouts::from_config(&self.config);
+        http::serve(self.listener, router, timeouts, shutdown).await?;
         background.abort();
         tracing::info!("stopped");
         Ok(())
@@ -95,6 +95,7 @@ pub async fn build_state(
     config: &Config,
     public_url: String,
     addr: SocketAddr,
+    clock: app::backend::clock::DynClock,
 ) -> anyhow::Result<AppState> {
     let pool = storage::PoolSettings {
         max_connections: config.db_max_connections,
@@ -102,6 +103,7 @@ pub async fn build_state(
             config.db_acquire_timeout_seconds,
         )),
         statement_timeout_ms: u64::from(config.db_statement_timeout_ms),
+        release_chunk: config.release_chunk as usize,
     };
     let store = storage::connect(&config.database_url, &pool)
         .await
@@ -123,7 +125,9 @@ pub async fn build_state(
         login_window_ms: i64::from(config.login_window_minutes) * 60_000,
         session_idle_secs: i64::from(config.session_idle_seconds),
         session_absolute_ms: i64::from(config.session_absolute_seconds) * 1000,
-        trust_forwarded_for: config.trust_forwarded_for,
+        trusted_proxies: config.trusted_proxies as usize,
+        signup_limit_per_ip: i64::from(config.signup_limit_per_ip),
+        release_chunk: config.release_chunk as usize,
     };
     let leptos_options = LeptosOptions::builder()
         .output_name("partner-ledger")
@@ -131,7 +135,13 @@ pub async fn build_state(
         .site_pkg_dir("pkg")
         .site_addr(addr)
         .build();
-    Ok(AppState::new(leptos_options, store, settings))
+    Ok(AppState::with_clock(
+        leptos_options,
+        store,
+        settings,
+        clock,
+        config.webhook_max_inflight_bytes,
+    ))
 }
 
 /// Completes on SIGINT or SIGTERM.

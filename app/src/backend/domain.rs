@@ -46,6 +46,27 @@ pub fn random_id(prefix: &str) -> String {
     format!("{prefix}_{tail}")
 }
 
+/// Longest id or key accepted anywhere (webhooks, REST, forms), in bytes. Keys are indexed;
+/// this keeps every index entry far below what a btree row can hold.
+pub const MAX_ID_BYTES: usize = 255;
+
+/// What is wrong with an id, key or event type, if anything: it must be free of control
+/// characters (NUL included) and at most [`MAX_ID_BYTES`] bytes long.
+pub fn identifier_problem(s: &str) -> Option<String> {
+    if s.chars().any(char::is_control) {
+        return Some("contains a control character".into());
+    }
+    if s.len() > MAX_ID_BYTES {
+        return Some(format!("is longer than {MAX_ID_BYTES} bytes"));
+    }
+    None
+}
+
+/// Text with control characters, which no form field of ours accepts.
+fn has_control(s: &str) -> bool {
+    s.chars().any(char::is_control)
+}
+
 /// A field-level validation failure.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct FieldError {
@@ -75,7 +96,7 @@ impl Email {
     pub fn parse(field: &'static str, s: &str) -> Result<Self, FieldError> {
         let s = s.trim().to_lowercase();
         let bad = || FieldError::new(field, "enter an email address like name@example.com");
-        if s.len() > 254 || s.chars().any(char::is_whitespace) {
+        if s.len() > 254 || s.chars().any(char::is_whitespace) || has_control(&s) {
             return Err(bad());
         }
         let (local, domain) = s.split_once('@').ok_or_else(bad)?;
@@ -137,6 +158,12 @@ impl Name {
         if t.chars().count() > 200 {
             return Err(FieldError::new(field, "use at most 200 characters"));
         }
+        if has_control(t) {
+            return Err(FieldError::new(
+                field,
+                "must not contain control characters",
+            ));
+        }
         Ok(Self(t.to_string()))
     }
     pub fn as_str(&self) -> &str {
@@ -147,7 +174,8 @@ impl Name {
     }
 }
 
-/// A customer, partner or plan key: non-blank, no whitespace, ≤ 200 characters.
+/// A customer, partner or plan key: non-blank, no whitespace or control characters,
+/// ≤ 200 characters and ≤ [`MAX_ID_BYTES`] bytes.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Key(String);
 
@@ -157,11 +185,23 @@ impl Key {
         if t.is_empty() {
             return Err(FieldError::new(field, "is required"));
         }
+        if has_control(t) {
+            return Err(FieldError::new(
+                field,
+                "must not contain control characters",
+            ));
+        }
         if t.chars().any(char::is_whitespace) {
             return Err(FieldError::new(field, "must not contain spaces"));
         }
         if t.chars().count() > 200 {
             return Err(FieldError::new(field, "use at most 200 characters"));
+        }
+        if t.len() > MAX_ID_BYTES {
+            return Err(FieldError::new(
+                field,
+                format!("use at most {MAX_ID_BYTES} bytes"),
+            ));
         }
         Ok(Self(t.to_string()))
     }
@@ -260,6 +300,36 @@ mod tests {
             Key::parse("key", " pro-monthly ").unwrap().as_str(),
             "pro-monthly"
         );
+    }
+
+    #[test]
+    fn keys_refuse_control_characters_and_more_than_255_bytes() {
+        assert_eq!(
+            Key::parse("key", "a\u{0}b").unwrap_err().message,
+            "must not contain control characters"
+        );
+        // 100 three-byte characters: within 200 characters, over 255 bytes.
+        let long = "€".repeat(100);
+        assert!(Key::parse("key", &long)
+            .unwrap_err()
+            .message
+            .contains("255 bytes"));
+        assert!(Key::parse("key", &"k".repeat(200)).is_ok());
+        assert!(Name::parse("name", "Ada\u{7}").is_err());
+        assert!(Email::parse("email", "a\u{0}@example.com").is_err());
+    }
+
+    #[test]
+    fn identifiers_with_nul_or_over_255_bytes_are_named_as_such() {
+        assert_eq!(
+            identifier_problem("ev_\u{0}"),
+            Some("contains a control character".into())
+        );
+        assert!(identifier_problem(&"x".repeat(256))
+            .unwrap()
+            .contains("255"));
+        assert_eq!(identifier_problem(&"x".repeat(255)), None);
+        assert_eq!(identifier_problem("tax customer test"), None);
     }
 
     #[test]

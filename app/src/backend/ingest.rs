@@ -11,7 +11,7 @@ use super::chargebee::{
 };
 use super::domain::{random_id, OrgId};
 use super::storage::{EventOutcome, IngestItem, NewEvent, StorageError};
-use super::{now_ms, AppState};
+use super::{now_ms, AppState, IngestFailure};
 use serde_json::Value;
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -41,6 +41,10 @@ impl From<StorageError> for DeliveryError {
             StorageError::Unavailable(cause) => {
                 tracing::warn!(error = %cause, "database unavailable during a delivery");
                 DeliveryError::Unavailable
+            }
+            StorageError::Invalid(cause) => {
+                tracing::warn!(error = %cause, "the database refused a value of a delivery");
+                DeliveryError::Rejected("the delivery holds a value that cannot be stored".into())
             }
             other => {
                 tracing::error!(error = ?other, "storage error during a delivery");
@@ -164,28 +168,28 @@ pub async fn record_rejection(
 }
 
 /// Stores and applies one delivery for an authenticated tenant. `Ok` means committed.
+///
+/// The body is taken by value and dropped once parsed: while the delivery waits for its
+/// group commit, the only copy of it is the payload in the queued item.
 pub async fn receive(
     state: &AppState,
     org: &OrgId,
-    body: &[u8],
+    body: impl AsRef<[u8]>,
     now: i64,
 ) -> Result<EventOutcome, DeliveryError> {
     let store = &state.store;
-    let mut value: Value = match serde_json::from_slice(body) {
+    let parsed = serde_json::from_slice::<Value>(body.as_ref());
+    let mut value: Value = match parsed {
         Ok(v) => v,
         Err(e) => {
             let why = format!("body is not valid JSON: {e}");
-            record_rejection(
-                state,
-                org,
-                Some(scrub_text(body, EVIDENCE_BYTES)),
-                &why,
-                now,
-            )
-            .await?;
+            let evidence = scrub_text(body.as_ref(), EVIDENCE_BYTES);
+            drop(body);
+            record_rejection(state, org, Some(evidence), &why, now).await?;
             return Err(DeliveryError::Rejected(why));
         }
     };
+    drop(body);
     let stripped = strip_card_data(&mut value);
     if stripped > 0 {
         tracing::info!(org = %org, fields = stripped, "card data removed from a delivery");
@@ -225,6 +229,14 @@ pub async fn receive(
                 .await?);
         }
         Ok(b) => b,
+        Err(content) if content.is_invalid() => {
+            // A value we refuse (amount, currency, id): never applied, kept for the admin.
+            let why = format!("not applied: {content}");
+            store
+                .record_event(org, &new_event, "rejected", Some(&why), None)
+                .await?;
+            return Err(DeliveryError::Rejected(why));
+        }
         Err(content) => {
             // Well-formed, but not what we expected: keep it, retry later, allow replay.
             let why = format!("could not read the event: {content}");
@@ -233,26 +245,59 @@ pub async fn receive(
                 .await?);
         }
     };
+    drop(envelope);
     let item = IngestItem {
         org: org.clone(),
-        event: new_event.clone(),
+        event: new_event,
         billing,
     };
     match state.ingest(item).await {
         Ok(outcome) => Ok(outcome),
-        Err(StorageError::Unavailable(cause)) => {
+        Err(IngestFailure {
+            error: StorageError::Unavailable(cause),
+            ..
+        }) => {
             tracing::warn!(org = %org, error = %cause, "database unavailable; asking Chargebee to retry");
             Err(DeliveryError::Unavailable)
         }
-        Err(e) => {
+        Err(IngestFailure { error, item }) => {
+            let Some(item) = item else {
+                tracing::error!(org = %org, error = ?error, "the ingestion writer stopped");
+                return Err(DeliveryError::Unavailable);
+            };
+            let mut event = item.event;
+            if let StorageError::Invalid(cause) = &error {
+                // The database refused one of its values: keep it as rejected, without the
+                // columns it may have refused (the payload is JSON text, always storable).
+                tracing::warn!(org = %org, error = %cause, "a delivery holds a value the database refuses");
+                event.event_id = None;
+                event.event_type = None;
+                let why = "not applied: the event holds a value that cannot be stored";
+                store
+                    .record_event(org, &event, "rejected", Some(why), None)
+                    .await?;
+                return Err(DeliveryError::Rejected(why.into()));
+            }
             // A bug or surprise while applying: keep the event as failed, retry it later.
-            tracing::error!(org = %org, event = ?new_event.event_id, error = ?e, "processing failed");
-            let why = format!("processing failed: {e}");
+            tracing::error!(org = %org, event = ?event.event_id, error = ?error, "processing failed");
+            let why = format!("processing failed: {error}");
             Ok(store
-                .record_event(org, &new_event, "failed", Some(&why), retry_at(now, 0))
+                .record_event(org, &event, "failed", Some(&why), retry_at(now, 0))
                 .await?)
         }
     }
+}
+
+/// Applies parked events that earlier transactions left for the background, one share per
+/// transaction, until none is left. Returns how many events were applied.
+pub async fn continue_releases(state: &AppState) -> Result<usize, StorageError> {
+    let mut applied = 0;
+    while let Some(n) = state.store.continue_releases(state.now()).await? {
+        applied += n;
+        // Let other writers (deliveries) take the write connection between shares.
+        tokio::task::yield_now().await;
+    }
+    Ok(applied)
 }
 
 /// Applies a stored event again (the admin's Replay). Failures are recorded on the event.

@@ -4,6 +4,7 @@
 pub mod auth;
 pub mod batch;
 pub mod chargebee;
+pub mod clock;
 pub mod domain;
 pub mod ingest;
 pub mod service;
@@ -60,8 +61,13 @@ pub struct Settings {
     /// Sessions: idle expiry and absolute lifetime.
     pub session_idle_secs: i64,
     pub session_absolute_ms: i64,
-    /// Take the client address from `X-Forwarded-For` (behind a trusted proxy only).
-    pub trust_forwarded_for: bool,
+    /// How many reverse proxies of ours sit in front of the server: the client address is
+    /// the right-most `X-Forwarded-For` hop that none of them added. 0: the socket peer.
+    pub trusted_proxies: usize,
+    /// Sign-ups allowed per client address within the sign-in window.
+    pub signup_limit_per_ip: i64,
+    /// Most parked events released in one transaction; the rest continue in the background.
+    pub release_chunk: usize,
 }
 
 impl Settings {
@@ -78,13 +84,45 @@ pub struct AppState {
     pub settings: Arc<Settings>,
     /// Group commit for webhook ingestion.
     pub ingest_queue: Arc<IngestQueue>,
+    /// The time (injectable: tests move it instead of sleeping).
+    pub clock: clock::DynClock,
+    /// Bounds the password hashing done at once (each hash takes 19 MiB and a core).
+    pub passwords: Arc<auth::PasswordWork>,
+    /// Bytes of webhook bodies being read or waiting for their commit, at most.
+    pub webhook_bytes: Arc<tokio::sync::Semaphore>,
+    /// Wakes the background worker when parked events are left to release.
+    pub background: Arc<tokio::sync::Notify>,
+}
+
+/// A delivery that could not be applied, handed back so that the caller can record it
+/// (the queue holds the only copy of its payload).
+pub struct IngestFailure {
+    pub error: storage::StorageError,
+    pub item: Option<storage::IngestItem>,
 }
 
 pub type IngestQueue =
-    batch::GroupCommit<storage::IngestItem, Result<storage::EventOutcome, storage::StorageError>>;
+    batch::GroupCommit<storage::IngestItem, Result<storage::EventOutcome, IngestFailure>>;
 
 impl AppState {
     pub fn new(leptos_options: LeptosOptions, store: DynStorage, settings: Settings) -> Self {
+        Self::with_clock(
+            leptos_options,
+            store,
+            settings,
+            Arc::new(clock::SystemClock),
+            64 * 1024 * 1024,
+        )
+    }
+
+    /// Like [`new`](Self::new), with a chosen clock and in-flight webhook byte budget.
+    pub fn with_clock(
+        leptos_options: LeptosOptions,
+        store: DynStorage,
+        settings: Settings,
+        clock: clock::DynClock,
+        webhook_inflight_bytes: usize,
+    ) -> Self {
         let (max_batch, writers) = store.write_batching();
         let ingest_queue = {
             let store = store.clone();
@@ -93,27 +131,55 @@ impl AppState {
                 writers,
                 move |items: Vec<storage::IngestItem>| {
                     let store = store.clone();
-                    async move { store.ingest_batch(&items).await }
+                    async move {
+                        let results = store.ingest_batch(&items).await;
+                        results
+                            .into_iter()
+                            .zip(items)
+                            .map(|(r, item)| {
+                                r.map_err(|error| IngestFailure {
+                                    error,
+                                    item: Some(item),
+                                })
+                            })
+                            .collect()
+                    }
                 },
             )
         };
+        let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
         Self {
             leptos_options,
             store,
             settings: Arc::new(settings),
             ingest_queue,
+            clock,
+            passwords: Arc::new(auth::PasswordWork::new(
+                2 * cores,
+                std::time::Duration::from_secs(2),
+            )),
+            webhook_bytes: Arc::new(tokio::sync::Semaphore::new(
+                webhook_inflight_bytes.min(tokio::sync::Semaphore::MAX_PERMITS),
+            )),
+            background: Arc::new(tokio::sync::Notify::new()),
         }
+    }
+
+    /// Milliseconds since the Unix epoch, from the state's clock.
+    pub fn now(&self) -> i64 {
+        self.clock.now_ms()
     }
 
     /// Stores and applies one delivery, through group commit.
     pub async fn ingest(
         &self,
         item: storage::IngestItem,
-    ) -> Result<storage::EventOutcome, storage::StorageError> {
+    ) -> Result<storage::EventOutcome, IngestFailure> {
         self.ingest_queue.submit(item).await.unwrap_or_else(|| {
-            Err(storage::StorageError::Other(
-                "the ingestion writer stopped".into(),
-            ))
+            Err(IngestFailure {
+                error: storage::StorageError::Other("the ingestion writer stopped".into()),
+                item: None,
+            })
         })
     }
 }

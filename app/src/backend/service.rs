@@ -2,9 +2,9 @@
 //! into domain types, call storage, shape the answer. Authorization happens before these
 //! are called (an [`OrgId`] here is one the caller may act for).
 
-use super::auth::{basic_auth_mac, hash_password, new_api_key, new_webhook_token, webhook_token};
+use super::auth::{basic_auth_mac, new_api_key, new_webhook_token, webhook_token};
 use super::domain::{Email, Key, Name, OrgId, Password, UserId, Validator};
-use super::storage::{NewCustomer, NewOrgRow};
+use super::storage::{NewApiKey, NewCustomer, NewOrgRow};
 use super::{now_ms, AppState};
 use crate::error::AppError;
 use crate::model::*;
@@ -32,7 +32,17 @@ pub async fn create_org(
     let password = v.check(Password::parse("password", password));
     v.finish()?;
     let (name, email, password) = (name.unwrap(), email.unwrap(), password.unwrap());
-    let hash = hash_password(password.expose().to_string()).await?;
+    // Checked before the (costly, bounded) hash: a taken address costs no password work.
+    let taken = || {
+        AppError::field(
+            "email",
+            "this email cannot be used to sign up; sign in instead, or ask your admin for an invite",
+        )
+    };
+    if state.store.user_by_email(email.as_str()).await?.is_some() {
+        return Err(taken());
+    }
+    let hash = state.passwords.hash(password.expose().to_string()).await?;
     let org_id = OrgId::generate();
     let user_id = UserId::generate();
     let (nonce, token, token_hash) = new_webhook_token(&state.settings.secret_key, &org_id);
@@ -51,10 +61,7 @@ pub async fn create_org(
         .await
         .map_err(|e| match AppError::from(e) {
             // Says only that the address cannot be used; it does not reveal whose it is.
-            AppError::Conflict(_) => AppError::field(
-                "email",
-                "this email cannot be used to sign up; sign in instead, or ask your admin for an invite",
-            ),
+            AppError::Conflict(_) => taken(),
             other => other,
         })?;
     Ok(NewOrg {
@@ -90,12 +97,30 @@ pub async fn create_additional_org(
     Ok(org_id)
 }
 
-pub async fn create_api_key(state: &AppState, org: &OrgId, name: &str) -> Result<(ApiKey, String)> {
+/// A new API key with `scope`; `created_by` is the member creating it (`None`: the command
+/// line). Returns the key's row and its secret, shown once.
+pub async fn create_api_key(
+    state: &AppState,
+    org: &OrgId,
+    name: &str,
+    scope: ApiScope,
+    created_by: Option<&UserId>,
+) -> Result<(ApiKey, String)> {
     let name = Name::parse("name", name)?;
     let (key, prefix, hash) = new_api_key();
     let row = state
         .store
-        .create_api_key(org, name.as_str(), &prefix, &hash, now_ms())
+        .create_api_key(
+            org,
+            &NewApiKey {
+                name: name.as_str(),
+                prefix: &prefix,
+                key_hash: &hash,
+                scope,
+                created_by,
+                now: now_ms(),
+            },
+        )
         .await?;
     Ok((row, key))
 }
@@ -200,12 +225,28 @@ fn conflict_on_field(e: AppError, field: &str) -> AppError {
     }
 }
 
-pub async fn integration(state: &AppState, org: &OrgId) -> Result<ChargebeeIntegration> {
+/// What the webhook URL looks like to someone who may not use it: the path without the token.
+pub fn masked_webhook_url(state: &AppState) -> String {
+    format!("{}/webhooks/chargebee/••••••••", state.settings.public_url)
+}
+
+/// The integration as `role` may see it: the webhook URL writes to the ledger, so only
+/// admins and owners see it whole.
+pub async fn integration(
+    state: &AppState,
+    org: &OrgId,
+    role: Role,
+) -> Result<ChargebeeIntegration> {
     let row = state.store.integration(org).await?;
     let now = now_ms();
-    let token = webhook_token(&state.settings.secret_key, org, &row.token_nonce);
+    let webhook_url = if role.can_write() {
+        let token = webhook_token(&state.settings.secret_key, org, &row.token_nonce);
+        state.settings.webhook_url(&token)
+    } else {
+        masked_webhook_url(state)
+    };
     Ok(ChargebeeIntegration {
-        webhook_url: state.settings.webhook_url(&token),
+        webhook_url,
         basic_auth_username: row.basic_auth_username,
         previous_url_valid_until: row.previous_valid_until.filter(|t| *t > now),
         grace_days: state.settings.webhook_grace_ms / DAY_MS,
@@ -214,20 +255,22 @@ pub async fn integration(state: &AppState, org: &OrgId) -> Result<ChargebeeInteg
     })
 }
 
-pub async fn rotate_webhook_url(state: &AppState, org: &OrgId) -> Result<ChargebeeIntegration> {
+/// A new webhook URL. The previous one keeps working for the grace period, or stops at once
+/// with `revoke_previous` (e.g. when it leaked).
+pub async fn rotate_webhook_url(
+    state: &AppState,
+    org: &OrgId,
+    revoke_previous: bool,
+) -> Result<ChargebeeIntegration> {
     let (nonce, _, hash) = new_webhook_token(&state.settings.secret_key, org);
     let now = now_ms();
+    let grace = state.settings.webhook_grace_ms;
+    let previous_valid_until = (!revoke_previous && grace > 0).then(|| now + grace);
     state
         .store
-        .rotate_token(
-            org,
-            &nonce,
-            &hash,
-            now + state.settings.webhook_grace_ms,
-            now,
-        )
+        .rotate_token(org, &nonce, &hash, previous_valid_until, now)
         .await?;
-    integration(state, org).await
+    integration(state, org, Role::Owner).await
 }
 
 pub async fn set_basic_auth(
@@ -263,5 +306,5 @@ pub async fn set_basic_auth(
                 .await?
         }
     }
-    integration(state, org).await
+    integration(state, org, Role::Owner).await
 }

@@ -1,10 +1,10 @@
 //! Who is signed in: session keys, the checks every page and server function runs, sign-in
 //! rate limiting. Sessions are stored by tower-sessions in the application database.
 
-use super::auth::verify_password;
+use super::auth::random_token;
 use super::domain::{Email, OrgId, UserId};
 use super::storage::UserRow;
-use super::{now_ms, AppState};
+use super::AppState;
 use crate::error::AppError;
 use crate::model::{Me, Role};
 use std::net::{IpAddr, SocketAddr};
@@ -14,6 +14,11 @@ const USER: &str = "uid";
 const ORG: &str = "org";
 const EPOCH: &str = "epoch";
 const LOGIN_AT: &str = "login_at";
+const LAST_SEEN: &str = "last_seen";
+
+/// How stale the recorded last request may get before it is written again. Writing it on
+/// every request would turn every page view into a session write.
+const LAST_SEEN_GRANULARITY_MS: i64 = 60_000;
 
 /// The signed-in user acting in one organization.
 #[derive(Debug, Clone)]
@@ -64,9 +69,23 @@ pub async fn current(session: &Session, state: &AppState) -> Result<Ctx, AppErro
     ) else {
         return Err(AppError::Unauthorized);
     };
-    if now_ms() - login_at > state.settings.session_absolute_ms {
+    let now = state.now();
+    if now - login_at > state.settings.session_absolute_ms {
         end(session).await;
         return Err(AppError::Unauthorized);
+    }
+    // Idle expiry counts from the last request (not from the last time the session was
+    // written): the time of the last request is kept in the session, to the minute.
+    let last_seen = get::<i64>(session, LAST_SEEN).await?.unwrap_or(login_at);
+    if now - last_seen > state.settings.session_idle_secs.saturating_mul(1000) {
+        end(session).await;
+        return Err(AppError::Unauthorized);
+    }
+    if now - last_seen >= LAST_SEEN_GRANULARITY_MS {
+        session
+            .insert(LAST_SEEN, now)
+            .await
+            .map_err(|_| AppError::Unavailable)?;
     }
     let user = UserId::from_trusted(user);
     let Some(row) = state.store.user_by_id(&user).await? else {
@@ -126,7 +145,12 @@ pub async fn me(session: &Session, state: &AppState) -> Result<Me, AppError> {
 }
 
 /// Starts a session for `user` in `org` with a fresh session id (no fixation).
-pub async fn start(session: &Session, user: &UserRow, org: &str) -> Result<(), AppError> {
+pub async fn start(
+    session: &Session,
+    state: &AppState,
+    user: &UserRow,
+    org: &str,
+) -> Result<(), AppError> {
     let fail = |e: tower_sessions::session::Error| {
         tracing::warn!(error = %e, "session store error");
         AppError::Unavailable
@@ -138,7 +162,9 @@ pub async fn start(session: &Session, user: &UserRow, org: &str) -> Result<(), A
         .insert(EPOCH, user.session_epoch)
         .await
         .map_err(fail)?;
-    session.insert(LOGIN_AT, now_ms()).await.map_err(fail)?;
+    let now = state.now();
+    session.insert(LOGIN_AT, now).await.map_err(fail)?;
+    session.insert(LAST_SEEN, now).await.map_err(fail)?;
     Ok(())
 }
 
@@ -167,22 +193,126 @@ pub async fn logout(session: &Session) {
     end(session).await;
 }
 
-/// The client's address: the socket peer, or the first `X-Forwarded-For` hop when trusted.
-pub fn client_ip(
-    peer: Option<SocketAddr>,
-    forwarded_for: Option<&str>,
-    trust_forwarded: bool,
-) -> String {
-    if trust_forwarded {
-        if let Some(ip) = forwarded_for
-            .and_then(|h| h.split(',').next())
-            .and_then(|s| s.trim().parse::<IpAddr>().ok())
-        {
+/// The client's address. With no trusted proxies, the socket peer. Behind `trusted` proxies
+/// of ours, each appends the address it received from to `X-Forwarded-For`, so the client is
+/// the hop `trusted` places from the right: the right-most one that none of our proxies
+/// wrote. Hops further left were written by the client and prove nothing.
+pub fn client_ip(peer: Option<SocketAddr>, forwarded_for: Option<&str>, trusted: usize) -> String {
+    if trusted > 0 {
+        let hops: Vec<&str> = forwarded_for
+            .map(|h| h.split(',').map(str::trim).collect())
+            .unwrap_or_default();
+        // Fewer hops than proxies: the request skipped one of them; use the left-most.
+        let pick = hops
+            .len()
+            .checked_sub(trusted)
+            .map_or(hops.first(), |i| hops.get(i));
+        if let Some(ip) = pick.and_then(|s| s.parse::<IpAddr>().ok()) {
             return ip.to_string();
         }
     }
     peer.map(|p| p.ip().to_string())
         .unwrap_or_else(|| "unknown".into())
+}
+
+/// Which limit an attempt counts against.
+pub struct Limit {
+    pub scope: String,
+    pub max: i64,
+}
+
+/// A reserved attempt: it counts against its limits unless [`Attempt::clear`]ed (success)
+/// or [`Attempt::release`]d (the check could not run).
+pub struct Attempt {
+    id: String,
+    scopes: Vec<String>,
+}
+
+impl Attempt {
+    /// Reserves an attempt against every limit at once, before any password is checked, so a
+    /// burst of N concurrent attempts has at most the limit checked. Refused with the time
+    /// left until the oldest attempt leaves the window.
+    pub async fn reserve(
+        state: &AppState,
+        limits: Vec<Limit>,
+        what: &str,
+    ) -> Result<Attempt, AppError> {
+        let s = &state.settings;
+        let now = state.now();
+        let id = random_token(12);
+        let pairs: Vec<(String, i64)> = limits.iter().map(|l| (l.scope.clone(), l.max)).collect();
+        if let Some((_, oldest)) = state
+            .store
+            .reserve_attempt(&pairs, now - s.login_window_ms, now, &id)
+            .await?
+        {
+            let until = oldest.unwrap_or(now) + s.login_window_ms;
+            let minutes = (((until - now).max(0) + 59_999) / 60_000).max(1);
+            return Err(AppError::TooManyAttempts(format!(
+                "Too many {what}. Try again in {minutes} minute{}.",
+                if minutes == 1 { "" } else { "s" }
+            )));
+        }
+        Ok(Attempt {
+            id,
+            scopes: limits.into_iter().map(|l| l.scope).collect(),
+        })
+    }
+
+    /// The attempt succeeded: the account's failures are forgotten (not the address's).
+    pub async fn clear(self, state: &AppState) -> Result<(), AppError> {
+        if let Some(account) = self.scopes.iter().find(|s| s.starts_with("acct:")) {
+            state.store.clear_login_failures(account).await?;
+        }
+        Ok(())
+    }
+
+    /// The attempt was not made (the server was too busy to check): it does not count.
+    pub async fn release(self, state: &AppState) {
+        if let Err(e) = state.store.release_attempt(&self.id).await {
+            tracing::warn!(error = %e, "could not release a reserved sign-in attempt");
+        }
+    }
+}
+
+/// The limits of a password check for `email` from `client_ip`.
+pub fn password_limits(state: &AppState, email: &str, client_ip: &str) -> Vec<Limit> {
+    let s = &state.settings;
+    let email_norm = Email::parse("email", email)
+        .map(|e| e.as_str().to_string())
+        .unwrap_or_else(|_| email.trim().to_lowercase());
+    vec![
+        Limit {
+            scope: format!("acct:{email_norm}"),
+            max: s.login_limit_per_account,
+        },
+        Limit {
+            scope: format!("ip:{client_ip}"),
+            max: s.login_limit_per_ip,
+        },
+    ]
+}
+
+/// Checks a password within the sign-in limits: reserved first, then verified (bounded).
+/// `Ok(false)` is a wrong password, which stays counted.
+pub async fn checked_password(
+    state: &AppState,
+    limits: Vec<Limit>,
+    hash: Option<String>,
+    password: &str,
+) -> Result<bool, AppError> {
+    let attempt = Attempt::reserve(state, limits, "sign-in attempts").await?;
+    match state.passwords.verify(hash, password.to_string()).await {
+        Ok(true) => {
+            attempt.clear(state).await?;
+            Ok(true)
+        }
+        Ok(false) => Ok(false),
+        Err(e) => {
+            attempt.release(state).await;
+            Err(e.into())
+        }
+    }
 }
 
 /// Checks the password, with rate limiting per account and per client address. Unknown
@@ -193,42 +323,77 @@ pub async fn check_credentials(
     password: &str,
     client_ip: &str,
 ) -> Result<UserRow, AppError> {
-    let s = &state.settings;
-    let email_norm = Email::parse("email", email)
-        .map(|e| e.as_str().to_string())
-        .unwrap_or_else(|_| email.trim().to_lowercase());
-    let scopes = vec![format!("acct:{email_norm}"), format!("ip:{client_ip}")];
-    let now = now_ms();
-    let counts = state
-        .store
-        .login_failures(&scopes, now - s.login_window_ms)
-        .await?;
-    let limits = [s.login_limit_per_account, s.login_limit_per_ip];
-    for ((count, oldest), limit) in counts.iter().zip(limits) {
-        if *count >= limit {
-            let until = oldest.unwrap_or(now) + s.login_window_ms;
-            let minutes = ((until - now).max(0) + 59_999) / 60_000;
-            let minutes = minutes.max(1);
-            return Err(AppError::TooManyAttempts(format!(
-                "Too many sign-in attempts. Try again in {minutes} minute{}.",
-                if minutes == 1 { "" } else { "s" }
-            )));
-        }
-    }
+    let limits = password_limits(state, email, client_ip);
+    let email_norm = limits[0].scope.trim_start_matches("acct:").to_string();
     let user = state.store.user_by_email(&email_norm).await?;
-    let ok = verify_password(
+    let ok = checked_password(
+        state,
+        limits,
         user.as_ref().map(|u| u.password_hash.clone()),
-        password.to_string(),
+        password,
     )
     .await?;
     match user {
-        Some(u) if ok => {
-            state.store.clear_login_failures(&scopes[0]).await?;
-            Ok(u)
+        Some(u) if ok => Ok(u),
+        _ => Err(AppError::InvalidCredentials),
+    }
+}
+
+/// Where to send a visitor after signing in: `next` when it is a path on this site, else `/`.
+/// Refuses `//host` and `/\host` (other sites to browsers), schemes, and control characters.
+pub fn local_path(next: Option<&str>) -> String {
+    match next.map(str::trim) {
+        Some(p)
+            if p.starts_with('/')
+                && !p.starts_with("//")
+                && !p.starts_with("/\\")
+                && p.len() <= 2048
+                && !p.chars().any(|c| c.is_control() || c == '\\') =>
+        {
+            p.to_string()
         }
-        _ => {
-            state.store.record_login_failure(&scopes, now).await?;
-            Err(AppError::InvalidCredentials)
+        _ => "/".to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_client_is_the_right_most_hop_our_proxies_did_not_write() {
+        let peer: Option<SocketAddr> = "10.0.0.9:5000".parse().ok();
+        // No trusted proxy: the header is the client's own word and is ignored.
+        assert_eq!(client_ip(peer, Some("1.2.3.4"), 0), "10.0.0.9");
+        // One proxy: it appended the address it saw; what the client sent is to the left.
+        assert_eq!(client_ip(peer, Some("6.6.6.6, 1.2.3.4"), 1), "1.2.3.4");
+        assert_eq!(
+            client_ip(peer, Some("6.6.6.6, 1.2.3.4, 10.0.0.2"), 2),
+            "1.2.3.4"
+        );
+        // Fewer hops than proxies: the left-most; no header or garbage: the peer.
+        assert_eq!(client_ip(peer, Some("1.2.3.4"), 2), "1.2.3.4");
+        assert_eq!(client_ip(peer, None, 1), "10.0.0.9");
+        assert_eq!(client_ip(peer, Some("not-an-ip"), 1), "10.0.0.9");
+    }
+
+    #[test]
+    fn next_paths_must_stay_on_this_site() {
+        assert_eq!(local_path(Some("/invite/abc")), "/invite/abc");
+        assert_eq!(
+            local_path(Some("/customers?search=a")),
+            "/customers?search=a"
+        );
+        for bad in [
+            "//evil.example",
+            "/\\evil.example",
+            "https://evil.example",
+            "javascript:alert(1)",
+            "",
+            "/a\nb",
+        ] {
+            assert_eq!(local_path(Some(bad)), "/", "{bad}");
         }
+        assert_eq!(local_path(None), "/");
     }
 }

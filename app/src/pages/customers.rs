@@ -102,7 +102,7 @@ pub fn CustomersPage() -> impl IntoView {
                                             <td><a href=format!("/customers/{}", urlencode(&c.key))>{c.key.clone()}</a></td>
                                             <td>{c.email.clone().unwrap_or_default()}</td>
                                             <td>{c.partner_key.clone().unwrap_or_else(|| "—".into())}</td>
-                                            <td class="num">{c.currency.as_deref().map(|cur| money(c.net_revenue, cur)).unwrap_or_else(|| "—".into())}</td>
+                                            <td class="num">{crate::model::format_totals(&c.revenue)}</td>
                                             <td class="num">{c.active_subscriptions}</td>
                                         </tr>
                                     }).collect_view()}

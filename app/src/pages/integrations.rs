@@ -21,7 +21,7 @@ pub fn WebhooksPage() -> impl IntoView {
                     </a>
                 </li>
             </ul>
-            <p class="muted">"More billing providers will be listed here. Developers: see docs/webhooks.md, “Adding a billing provider”."</p>
+            <p class="muted">"More billing providers will be listed here."</p>
         </section>
     }
 }
@@ -62,20 +62,36 @@ pub fn ChargebeePage() -> impl IntoView {
                         view! {
                             <section class="card">
                                 <h2>"Webhook URL"</h2>
-                                <CopyField value=url label="Paste this URL into Chargebee" id="webhook-url"/>
+                                {if writer {
+                                    view! { <CopyField value=url label="Paste this URL into Chargebee" id="webhook-url"/> }.into_any()
+                                } else {
+                                    view! {
+                                        <p id="webhook-url-masked"><code>{url}</code></p>
+                                        <p class="muted">"The webhook URL lets anyone who has it write to this ledger, so only admins and owners see it."</p>
+                                    }.into_any()
+                                }}
                                 {i.previous_url_valid_until.map(|t| view! {
                                     <p class="notice" id="previous-url-notice">"The previous URL keeps working until " <strong>{time(t)}</strong> ". Update Chargebee before then."</p>
                                 })}
                                 {writer.then(|| view! {
-                                    <ConfirmButton
-                                        id="rotate-url".to_string()
-                                        label="Rotate URL".to_string()
-                                        question=format!("Create a new URL? The current one {grace}.")
-                                        confirm="Yes, rotate".to_string()
-                                        on_confirm=move |_| { rotate.dispatch(RotateChargebee {}); }
-                                    />
+                                    <div class="toolbar">
+                                        <ConfirmButton
+                                            id="rotate-url".to_string()
+                                            label="Rotate URL".to_string()
+                                            question=format!("Create a new URL? The current one {grace}.")
+                                            confirm="Yes, rotate".to_string()
+                                            on_confirm=move |_| { rotate.dispatch(RotateChargebee { revoke_previous: false }); }
+                                        />
+                                        <ConfirmButton
+                                            id="rotate-url-revoke".to_string()
+                                            label="Rotate and revoke the old URL now".to_string()
+                                            question="Create a new URL and stop the current one at once? Deliveries to it fail until Chargebee has the new URL. Use this when the URL leaked.".to_string()
+                                            confirm="Yes, revoke it now".to_string()
+                                            on_confirm=move |_| { rotate.dispatch(RotateChargebee { revoke_previous: true }); }
+                                        />
+                                    </div>
                                     <ActionError value=rotate.value()/>
-                                })}
+                                }.into_any())}
                             </section>
                             <section class="card">
                                 <h2>"Activity"</h2>

@@ -2,42 +2,37 @@
 
 use crate::api::{get_overview, Overview};
 use crate::components::{loading, money, time, LoadError};
-use crate::model::{format_date, RevenuePoint};
+use crate::model::{format_date, format_totals, CurrencyTotal, RevenuePoint};
 use leptos::prelude::*;
 
 const DAYS: i64 = 90;
 
-/// The currency with the most revenue, and its daily totals over the window.
-pub fn daily_series(points: &[RevenuePoint], since: i64) -> Option<(String, Vec<i64>)> {
-    let mut totals: Vec<(String, i64)> = vec![];
-    for p in points {
-        match totals.iter_mut().find(|(c, _)| *c == p.currency) {
-            Some((_, t)) => *t += p.net,
-            None => totals.push((p.currency.clone(), p.net)),
-        }
-    }
-    let currency = totals.into_iter().max_by_key(|(_, t)| *t)?.0;
+/// Daily totals over the window, one series per currency (alphabetical): amounts in different
+/// currencies are never added together.
+pub fn daily_series(points: &[RevenuePoint], since: i64) -> Vec<(String, Vec<i128>)> {
     let first_day = since / 86_400_000;
-    let mut days = vec![0i64; DAYS as usize];
-    for p in points.iter().filter(|p| p.currency == currency) {
+    let mut series: Vec<(String, Vec<i128>)> = vec![];
+    for p in points {
         let i = p.day - first_day;
-        if (0..DAYS).contains(&i) {
-            days[i as usize] += p.net;
+        if !(0..DAYS).contains(&i) {
+            continue;
         }
+        let days = match series.iter_mut().position(|(c, _)| *c == p.currency) {
+            Some(at) => &mut series[at].1,
+            None => {
+                series.push((p.currency.clone(), vec![0; DAYS as usize]));
+                &mut series.last_mut().expect("just pushed").1
+            }
+        };
+        days[i as usize] = days[i as usize].saturating_add(p.net);
     }
-    Some((currency, days))
+    series.sort_by(|a, b| a.0.cmp(&b.0));
+    series
 }
 
 #[component]
-fn RevenueChart(overview: Overview) -> impl IntoView {
-    let Some((currency, days)) = daily_series(&overview.revenue, overview.since) else {
-        return view! {
-            <p class="empty">"No attributed revenue in the last 90 days yet. Revenue appears here when Chargebee payments arrive for customers who have a partner. "
-                <a href="/settings/integrations/webhooks/chargebee">"Connect Chargebee"</a></p>
-        }
-        .into_any();
-    };
-    let total: i64 = days.iter().sum();
+fn CurrencyChart(currency: String, days: Vec<i128>, since: i64) -> impl IntoView {
+    let total: i128 = days.iter().fold(0i128, |a, d| a.saturating_add(*d));
     let max = days.iter().copied().max().unwrap_or(0).max(1);
     let (w, h, pad) = (720.0_f64, 200.0_f64, 4.0_f64);
     let bar_w = w / DAYS as f64;
@@ -47,7 +42,7 @@ fn RevenueChart(overview: Overview) -> impl IntoView {
         .map(|(i, v)| {
             let bh = if *v > 0 { ((*v as f64) / (max as f64) * (h - pad)).max(1.0) } else { 0.0 };
             let x = i as f64 * bar_w;
-            let day = overview.since + i as i64 * 86_400_000;
+            let day = since + i as i64 * 86_400_000;
             let label = format!("{}: {}", format_date(day), money(*v, &currency));
             view! {
                 <rect x=format!("{:.2}", x + 0.5) y=format!("{:.2}", h - bh) width=format!("{:.2}", (bar_w - 1.0).max(1.0)) height=format!("{:.2}", bh) class="bar">
@@ -56,20 +51,46 @@ fn RevenueChart(overview: Overview) -> impl IntoView {
             }
         })
         .collect_view();
-    let start = format_date(overview.since);
-    let end = format_date(overview.since + (DAYS - 1) * 86_400_000);
+    let start = format_date(since);
+    let end = format_date(since + (DAYS - 1) * 86_400_000);
+    let title_id = format!("chart-title-{currency}");
+    let desc_id = format!("chart-desc-{currency}");
     view! {
         <figure class="chart">
-            <svg viewBox=format!("0 0 {w} {}", h + 20.0) role="img" aria-labelledby="chart-title chart-desc" preserveAspectRatio="none">
-                <title id="chart-title">"Attributed net revenue per day"</title>
-                <desc id="chart-desc">{format!("{} attributed from {start} to {end}; the best day brought {}.", money(total, &currency), money(max, &currency))}</desc>
+            <svg viewBox=format!("0 0 {w} {}", h + 20.0) role="img" aria-labelledby=format!("{title_id} {desc_id}") preserveAspectRatio="none">
+                <title id=title_id.clone()>{format!("Attributed net revenue per day in {currency}")}</title>
+                <desc id=desc_id.clone()>{format!("{} attributed from {start} to {end}; the best day brought {}.", money(total, &currency), money(max, &currency))}</desc>
                 <line x1="0" y1=h x2=w y2=h class="axis"/>
                 {bars}
                 <text x="0" y=h + 16.0 class="tick">{start.clone()}</text>
                 <text x=w y=h + 16.0 class="tick" text-anchor="end">{end.clone()}</text>
             </svg>
-            <figcaption>{format!("{} attributed in the last 90 days ({currency}; other currencies are in the partner list).", money(total, &currency))}</figcaption>
+            <figcaption>{format!("{} attributed in the last 90 days.", money(total, &currency))}</figcaption>
         </figure>
+    }
+}
+
+#[component]
+fn RevenueChart(overview: Overview) -> impl IntoView {
+    let series = daily_series(&overview.revenue, overview.since);
+    if series.is_empty() {
+        return view! {
+            <p class="empty">"No attributed revenue in the last 90 days yet. Revenue appears here when Chargebee payments arrive for customers who have a partner. "
+                <a href="/settings/integrations/webhooks/chargebee">"Connect Chargebee"</a></p>
+        }
+        .into_any();
+    }
+    let totals: Vec<CurrencyTotal> = series
+        .iter()
+        .map(|(currency, days)| CurrencyTotal {
+            currency: currency.clone(),
+            amount: days.iter().fold(0i128, |a, d| a.saturating_add(*d)),
+        })
+        .collect();
+    let since = overview.since;
+    view! {
+        <p class="headline" id="revenue-headline">{format_totals(&totals)}</p>
+        {series.into_iter().map(|(currency, days)| view! { <CurrencyChart currency days since/> }).collect_view()}
     }
     .into_any()
 }
@@ -87,7 +108,6 @@ pub fn OverviewPage() -> impl IntoView {
                         let attention = o.needs_action.clone();
                         let partners = o.top_partners.clone();
                         let (unmatched, failed) = (o.unmatched, o.failed);
-                        let currency = daily_series(&o.revenue, o.since).map(|(c, _)| c).unwrap_or_else(|| "USD".into());
                         view! {
                             <section class="card">
                                 <h2>"Attributed revenue, last 90 days"</h2>
@@ -103,9 +123,9 @@ pub fn OverviewPage() -> impl IntoView {
                                             <div class="table-wrap"><table class="table">
                                                 <thead><tr><th scope="col">"Partner"</th><th scope="col">"Customers"</th><th scope="col" class="num">"Net revenue"</th></tr></thead>
                                                 <tbody>
-                                                    {partners.into_iter().map(|p| { let currency = currency.clone(); view! {
-                                                        <tr><td>{p.name.clone().unwrap_or(p.key.clone())}</td><td>{p.customers}</td><td class="num">{money(p.net_revenue, p.currency.as_deref().unwrap_or(&currency))}</td></tr>
-                                                    }}).collect_view()}
+                                                    {partners.into_iter().map(|p| view! {
+                                                        <tr><td>{p.name.clone().unwrap_or(p.key.clone())}</td><td>{p.customers}</td><td class="num">{format_totals(&p.revenue)}</td></tr>
+                                                    }).collect_view()}
                                                 </tbody>
                                             </table></div>
                                         }.into_any()

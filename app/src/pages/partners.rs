@@ -1,8 +1,8 @@
 //! Partners: who referred whom, and the revenue attributed to them.
 
 use crate::api::{list_partners, SavePartner};
-use crate::components::{can_write, loading, money, ActionError, FieldError, LoadError};
-use crate::model::Partner;
+use crate::components::{can_write, loading, ActionError, FieldError, LoadError};
+use crate::model::{format_totals, Partner};
 use leptos::prelude::*;
 
 #[component]
@@ -21,8 +21,9 @@ fn PartnerForm(
         auto_created: false,
         created_at: 0,
         customers: 0,
-        net_revenue: 0,
+        net_revenue: None,
         currency: None,
+        revenue: vec![],
     });
     let suffix = if create {
         "new".to_string()
@@ -99,7 +100,7 @@ pub fn PartnersPage() -> impl IntoView {
                                             <td><code>{p.key.clone()}</code>{p.auto_created.then(|| view! { " " <span class="badge" title="Created automatically from a partner_key (webhook or new customer); add a name">"auto-created"</span> })}</td>
                                             <td>{p.name.clone().unwrap_or_else(|| "—".into())}<br/><span class="muted small">{p.email.clone().unwrap_or_default()}</span></td>
                                             <td class="num">{p.customers}</td>
-                                            <td class="num">{p.currency.as_deref().map(|c| money(p.net_revenue, c)).unwrap_or_else(|| "—".into())}</td>
+                                            <td class="num">{format_totals(&p.revenue)}</td>
                                             <td>{writer.then(|| view! {
                                                 <button type="button" class="button small secondary" on:click=move |_| editing.set(Some(key.clone()))>"Edit"</button>
                                             })}</td>

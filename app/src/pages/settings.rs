@@ -155,6 +155,13 @@ pub fn ApiKeysPage() -> impl IntoView {
                     <label for="key-name">"Name"</label>
                     <input id="key-name" name="name" placeholder="Backend integration" required/>
                     <FieldError value field="name"/>
+                    <label for="key-scope">"Access"</label>
+                    <select id="key-scope" name="scope" aria-describedby="key-scope-help">
+                        <option value="read" selected>"Read only"</option>
+                        <option value="full">"Full access"</option>
+                    </select>
+                    <span class="help" id="key-scope-help">"Read-only keys can list and read data. Full access also changes data and reads the webhook URL."</span>
+                    <FieldError value field="scope"/>
                     <ActionError value/>
                     <button type="submit" class="button primary">"Create key"</button>
                 </ActionForm>
@@ -173,7 +180,7 @@ pub fn ApiKeysPage() -> impl IntoView {
                     Ok(keys) if keys.is_empty() => view! { <p class="empty">"No API keys yet."</p> }.into_any(),
                     Ok(keys) => view! {
                         <div class="table-wrap"><table class="table" id="api-keys-table">
-                            <thead><tr><th scope="col">"Name"</th><th scope="col">"Key"</th><th scope="col">"Created"</th><th scope="col">"Last used"</th><th scope="col">"Status"</th></tr></thead>
+                            <thead><tr><th scope="col">"Name"</th><th scope="col">"Key"</th><th scope="col">"Access"</th><th scope="col">"Created"</th><th scope="col">"Last used"</th><th scope="col">"Status"</th></tr></thead>
                             <tbody>
                                 {keys.into_iter().map(|k| {
                                     let id = k.id.clone();
@@ -181,7 +188,8 @@ pub fn ApiKeysPage() -> impl IntoView {
                                         <tr class:removed=k.revoked_at.is_some()>
                                             <td>{k.name.clone()}</td>
                                             <td><code>{format!("{}…", k.prefix)}</code></td>
-                                            <td>{time(k.created_at)}</td>
+                                            <td><span class="badge">{if k.scope == "read" { "read only" } else { "full access" }}</span></td>
+                                            <td>{time(k.created_at)}<br/><span class="muted small">{k.created_by.clone().map(|e| format!("by {e}")).unwrap_or_default()}</span></td>
                                             <td>{k.last_used_at.map(time).unwrap_or_else(|| "never".into())}</td>
                                             <td>{match k.revoked_at {
                                                 Some(t) => view! { <span>{format!("revoked {}", time(t))}</span> }.into_any(),

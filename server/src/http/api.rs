@@ -7,11 +7,13 @@ use app::backend::auth::sha256_hex;
 use app::backend::domain::OrgId;
 use app::backend::storage::EventFilter;
 use app::backend::{ingest, now_ms, service, AppState};
-use app::model::{ChargebeeIntegration, Customer, EventSummary, Partner, Plan, OUTCOMES};
+use app::model::{
+    ApiScope, ChargebeeIntegration, Customer, EventSummary, Partner, Plan, Role, OUTCOMES,
+};
 use axum::extract::rejection::{JsonRejection, QueryRejection};
 use axum::extract::{FromRequestParts, Path, Query, State};
 use axum::http::request::Parts;
-use axum::http::{header, StatusCode};
+use axum::http::{header, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post, put};
 use axum::{Json, Router};
@@ -20,8 +22,32 @@ use serde_json::{json, Value};
 
 type Result<T> = std::result::Result<T, ApiError>;
 
-/// The organization an API key belongs to.
-pub struct ApiOrg(pub OrgId);
+/// The organization an API key belongs to. A `read` key is refused (403) on every request
+/// that is not a read; see [`FullAccess`] for reads that need a full key.
+pub struct ApiOrg(pub OrgId, pub ApiScope);
+
+/// A full-access key's organization: for requests that expose credentials.
+pub struct FullAccess(pub OrgId);
+
+impl FromRequestParts<AppState> for FullAccess {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self> {
+        let ApiOrg(org, scope) = ApiOrg::from_request_parts(parts, state).await?;
+        if scope != ApiScope::Full {
+            return Err(read_only());
+        }
+        Ok(FullAccess(org))
+    }
+}
+
+fn read_only() -> ApiError {
+    ApiError::new(
+        StatusCode::FORBIDDEN,
+        "forbidden",
+        "this API key is read-only; create a full-access key under Settings > API keys",
+    )
+}
 
 impl FromRequestParts<AppState> for ApiOrg {
     type Rejection = ApiError;
@@ -51,7 +77,11 @@ impl FromRequestParts<AppState> for ApiOrg {
             tracing::warn!(error = %e, "could not record API key use");
         }
         tracing::Span::current().record("org", found.org_id.as_str());
-        Ok(ApiOrg(OrgId::from_trusted(found.org_id)))
+        let reads = matches!(parts.method, Method::GET | Method::HEAD);
+        if found.scope == ApiScope::Read && !reads {
+            return Err(read_only());
+        }
+        Ok(ApiOrg(OrgId::from_trusted(found.org_id), found.scope))
     }
 }
 
@@ -97,8 +127,10 @@ fn partner_json(p: &Partner) -> Value {
         "email": p.email,
         "auto_created": p.auto_created,
         "customers": p.customers,
+        // One currency: its total. Several (or none): null; `revenue` has every currency.
         "net_revenue": p.net_revenue,
         "currency": p.currency,
+        "revenue": p.revenue.iter().map(|t| json!({"currency": t.currency, "net_revenue": t.amount})).collect::<Vec<_>>(),
     })
 }
 
@@ -125,7 +157,7 @@ struct CustomerIn {
 
 async fn create_customer(
     State(state): State<AppState>,
-    ApiOrg(org): ApiOrg,
+    ApiOrg(org, _): ApiOrg,
     body: std::result::Result<Json<CustomerIn>, JsonRejection>,
 ) -> Result<Response> {
     let Json(c) = body?;
@@ -145,7 +177,7 @@ async fn create_customer(
 
 async fn get_customer(
     State(state): State<AppState>,
-    ApiOrg(org): ApiOrg,
+    ApiOrg(org, _): ApiOrg,
     Path(key): Path<String>,
 ) -> Result<Json<Value>> {
     let c = service::customer(&state, &org, &key).await?;
@@ -154,7 +186,7 @@ async fn get_customer(
 
 async fn customer_transactions(
     State(state): State<AppState>,
-    ApiOrg(org): ApiOrg,
+    ApiOrg(org, _): ApiOrg,
     Path(key): Path<String>,
 ) -> Result<Json<Value>> {
     let c = service::customer(&state, &org, &key).await?;
@@ -180,7 +212,7 @@ async fn customer_transactions(
 
 async fn customer_subscriptions(
     State(state): State<AppState>,
-    ApiOrg(org): ApiOrg,
+    ApiOrg(org, _): ApiOrg,
     Path(key): Path<String>,
 ) -> Result<Json<Value>> {
     let c = service::customer(&state, &org, &key).await?;
@@ -210,7 +242,10 @@ struct PartnerIn {
     email: Option<String>,
 }
 
-async fn list_partners(State(state): State<AppState>, ApiOrg(org): ApiOrg) -> Result<Json<Value>> {
+async fn list_partners(
+    State(state): State<AppState>,
+    ApiOrg(org, _): ApiOrg,
+) -> Result<Json<Value>> {
     let partners = state.store.partners(&org).await?;
     Ok(Json(
         json!({"data": partners.iter().map(partner_json).collect::<Vec<_>>()}),
@@ -219,7 +254,7 @@ async fn list_partners(State(state): State<AppState>, ApiOrg(org): ApiOrg) -> Re
 
 async fn get_partner(
     State(state): State<AppState>,
-    ApiOrg(org): ApiOrg,
+    ApiOrg(org, _): ApiOrg,
     Path(key): Path<String>,
 ) -> Result<Json<Value>> {
     let p = state
@@ -232,7 +267,7 @@ async fn get_partner(
 
 async fn create_partner(
     State(state): State<AppState>,
-    ApiOrg(org): ApiOrg,
+    ApiOrg(org, _): ApiOrg,
     body: std::result::Result<Json<PartnerIn>, JsonRejection>,
 ) -> Result<Response> {
     let Json(p) = body?;
@@ -256,7 +291,7 @@ struct PartnerUpdate {
 
 async fn update_partner(
     State(state): State<AppState>,
-    ApiOrg(org): ApiOrg,
+    ApiOrg(org, _): ApiOrg,
     Path(key): Path<String>,
     body: std::result::Result<Json<PartnerUpdate>, JsonRejection>,
 ) -> Result<Json<Value>> {
@@ -279,7 +314,7 @@ struct PlanIn {
     name: String,
 }
 
-async fn list_plans(State(state): State<AppState>, ApiOrg(org): ApiOrg) -> Result<Json<Value>> {
+async fn list_plans(State(state): State<AppState>, ApiOrg(org, _): ApiOrg) -> Result<Json<Value>> {
     let plans = state.store.plans(&org).await?;
     Ok(Json(
         json!({"data": plans.iter().map(plan_json).collect::<Vec<_>>()}),
@@ -288,7 +323,7 @@ async fn list_plans(State(state): State<AppState>, ApiOrg(org): ApiOrg) -> Resul
 
 async fn create_plan(
     State(state): State<AppState>,
-    ApiOrg(org): ApiOrg,
+    ApiOrg(org, _): ApiOrg,
     body: std::result::Result<Json<PlanIn>, JsonRejection>,
 ) -> Result<Response> {
     let Json(p) = body?;
@@ -298,7 +333,7 @@ async fn create_plan(
 
 async fn update_plan(
     State(state): State<AppState>,
-    ApiOrg(org): ApiOrg,
+    ApiOrg(org, _): ApiOrg,
     Path(key): Path<String>,
     body: std::result::Result<Json<PlanIn>, JsonRejection>,
 ) -> Result<Json<Value>> {
@@ -309,7 +344,7 @@ async fn update_plan(
 
 async fn delete_plan(
     State(state): State<AppState>,
-    ApiOrg(org): ApiOrg,
+    ApiOrg(org, _): ApiOrg,
     Path(key): Path<String>,
 ) -> Result<Json<Value>> {
     let affected = state.store.delete_plan(&org, &key).await?;
@@ -318,9 +353,12 @@ async fn delete_plan(
     ))
 }
 
-async fn get_chargebee(State(state): State<AppState>, ApiOrg(org): ApiOrg) -> Result<Json<Value>> {
+async fn get_chargebee(
+    State(state): State<AppState>,
+    FullAccess(org): FullAccess,
+) -> Result<Json<Value>> {
     Ok(Json(integration_json(
-        &service::integration(&state, &org).await?,
+        &service::integration(&state, &org, Role::Owner).await?,
     )))
 }
 
@@ -337,7 +375,7 @@ struct ChargebeeIn {
 
 async fn put_chargebee(
     State(state): State<AppState>,
-    ApiOrg(org): ApiOrg,
+    FullAccess(org): FullAccess,
     body: std::result::Result<Json<ChargebeeIn>, JsonRejection>,
 ) -> Result<Json<Value>> {
     let Json(c) = body?;
@@ -350,12 +388,21 @@ async fn put_chargebee(
     )))
 }
 
+#[derive(Deserialize, Default)]
+struct RotateIn {
+    /// Stop the previous URL at once instead of after the grace period.
+    #[serde(default)]
+    revoke_previous: bool,
+}
+
 async fn rotate_chargebee(
     State(state): State<AppState>,
-    ApiOrg(org): ApiOrg,
+    FullAccess(org): FullAccess,
+    body: Option<Json<RotateIn>>,
 ) -> Result<Json<Value>> {
+    let revoke = body.is_some_and(|Json(b)| b.revoke_previous);
     Ok(Json(integration_json(
-        &service::rotate_webhook_url(&state, &org).await?,
+        &service::rotate_webhook_url(&state, &org, revoke).await?,
     )))
 }
 
@@ -370,7 +417,7 @@ struct EventQuery {
 
 async fn list_events(
     State(state): State<AppState>,
-    ApiOrg(org): ApiOrg,
+    ApiOrg(org, _): ApiOrg,
     query: std::result::Result<Query<EventQuery>, QueryRejection>,
 ) -> Result<Json<Value>> {
     let Query(q) = query?;
@@ -414,7 +461,7 @@ async fn list_events(
 
 async fn get_event(
     State(state): State<AppState>,
-    ApiOrg(org): ApiOrg,
+    ApiOrg(org, _): ApiOrg,
     Path(event_id): Path<String>,
 ) -> Result<Json<Value>> {
     let e = state
@@ -431,7 +478,7 @@ async fn get_event(
 
 async fn replay_event(
     State(state): State<AppState>,
-    ApiOrg(org): ApiOrg,
+    ApiOrg(org, _): ApiOrg,
     Path(event_id): Path<String>,
 ) -> Result<Json<Value>> {
     let e = state

@@ -26,7 +26,13 @@ async fn insert(
 
 pub async fn serve(config: Config) -> anyhow::Result<()> {
     let validated = config.validate().map_err(anyhow::Error::msg)?;
-    let state = crate::build_state(&config, validated.public_url, validated.listen).await?;
+    let state = crate::build_state(
+        &config,
+        validated.public_url,
+        validated.listen,
+        std::sync::Arc::new(app::backend::clock::SystemClock),
+    )
+    .await?;
     let store = state.store.clone();
     store.baseline_setup().await?;
     let (max_batch, writers) = store.write_batching();

@@ -48,7 +48,10 @@ pub async fn same_origin_only(State(state): State<AppState>, req: Request, next:
     if allowed {
         next.run(req).await
     } else {
-        tracing::warn!(path, "refused a cross-site request");
+        tracing::warn!(
+            path = super::redacted_path(path),
+            "refused a cross-site request"
+        );
         (
             StatusCode::FORBIDDEN,
             "Cross-site request refused: state-changing requests must come from this site's own pages.",

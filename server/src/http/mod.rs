@@ -5,7 +5,12 @@ mod api;
 pub mod baseline;
 mod csrf;
 mod error;
+mod headers;
+mod serve;
 mod webhooks;
+
+pub use headers::redacted_path;
+pub use serve::{serve, Timeouts};
 
 use crate::config::Config;
 use app::backend::{ingest, AppState};
@@ -27,7 +32,7 @@ pub use error::ApiError;
 
 const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
-pub fn router(state: AppState, _config: &Config) -> Router {
+pub fn router(state: AppState, config: &Config) -> Router {
     let routes = generate_route_list(App);
     let secure = state.settings.public_url.starts_with("https://");
     let sessions = SessionManagerLayer::new(state.store.session_store())
@@ -62,6 +67,10 @@ pub fn router(state: AppState, _config: &Config) -> Router {
         .merge(pages)
         .layer(axum::middleware::from_fn_with_state(state.clone(), csrf::same_origin_only))
         .layer(sessions)
+        .layer(axum::middleware::from_fn(headers::security_headers))
+        .layer(tower_http::timeout::RequestBodyTimeoutLayer::new(
+            Timeouts::from_config(config).body,
+        ))
         .layer(
             TraceLayer::new_for_http().make_span_with(|req: &axum::http::Request<_>| {
                 let id = req
@@ -69,7 +78,9 @@ pub fn router(state: AppState, _config: &Config) -> Router {
                     .get(&REQUEST_ID)
                     .and_then(|v| v.to_str().ok())
                     .unwrap_or("-");
-                tracing::info_span!("request", method = %req.method(), path = %req.uri().path(), request_id = %id, org = tracing::field::Empty)
+                // The route, never the raw path: webhook and invite paths carry secrets.
+                let path = redacted_path(req.uri().path());
+                tracing::info_span!("request", method = %req.method(), path = %path, request_id = %id, org = tracing::field::Empty)
             }),
         )
         .layer(PropagateRequestIdLayer::new(REQUEST_ID))
@@ -92,11 +103,24 @@ async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
 pub fn spawn_background(state: &AppState, config: &Config) -> tokio::task::JoinHandle<()> {
     let state = state.clone();
     let every = Duration::from_secs(u64::from(config.retry_interval_seconds));
+    let releases = state.store.release_signal();
     tokio::spawn(async move {
         let mut tick = tokio::time::interval(every);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
-            tick.tick().await;
+            // A transaction that left parked events to release wakes this loop at once.
+            let woken = tokio::select! {
+                _ = tick.tick() => false,
+                () = releases.notified() => true,
+            };
+            match ingest::continue_releases(&state).await {
+                Ok(0) => {}
+                Ok(n) => tracing::info!(events = n, "released parked events in the background"),
+                Err(e) => tracing::warn!(error = %e, "releasing parked events"),
+            }
+            if woken {
+                continue;
+            }
             if let Err(e) = ingest::retry_due(&state).await {
                 tracing::warn!(error = %e, "retrying failed events");
             }

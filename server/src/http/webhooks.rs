@@ -91,6 +91,22 @@ pub async fn chargebee(
         }
         return error_response(e);
     }
+    // Bodies being read or waiting for their commit are bounded in bytes, across all
+    // deliveries: past the bound, Chargebee is asked to come back (it retries).
+    let reserve = declared.unwrap_or(max).max(1);
+    let Some(_in_flight) = u32::try_from(reserve)
+        .ok()
+        .and_then(|n| state.webhook_bytes.clone().try_acquire_many_owned(n).ok())
+    else {
+        tracing::warn!(
+            bytes = reserve,
+            "webhook bodies in flight are at their bound; answering 503"
+        );
+        let mut resp = error_response(DeliveryError::Unavailable);
+        resp.headers_mut()
+            .insert(header::RETRY_AFTER, header::HeaderValue::from_static("5"));
+        return resp;
+    };
     let bytes = match axum::body::to_bytes(body, max).await {
         Ok(b) => b,
         Err(err) if !is_length_limit(&err) => {
@@ -126,7 +142,7 @@ pub async fn chargebee(
             return error_response(e);
         }
     }
-    match ingest::receive(&state, &org, &bytes, now).await {
+    match ingest::receive(&state, &org, bytes, now).await {
         Ok(outcome) => (
             StatusCode::OK,
             Json(json!({

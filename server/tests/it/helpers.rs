@@ -245,9 +245,15 @@ impl TestApp {
         let org = service::create_org(&self.state, name, &email, "correct horse battery")
             .await
             .expect("create org");
-        let (_, api_key) = service::create_api_key(&self.state, &org.org_id, "tests")
-            .await
-            .expect("create key");
+        let (_, api_key) = service::create_api_key(
+            &self.state,
+            &org.org_id,
+            "tests",
+            app::model::ApiScope::Full,
+            None,
+        )
+        .await
+        .expect("create key");
         TestOrg {
             email,
             webhook_url: org.webhook_url,

@@ -6,4 +6,5 @@ mod helpers;
 mod accounts;
 mod api;
 mod multi_instance;
+mod real_payloads;
 mod webhooks;

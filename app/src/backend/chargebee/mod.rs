@@ -5,6 +5,9 @@
 //! `plan` (event + the relevant current state → [`Plan`]). Storage loads the state and applies
 //! the plan in one transaction; nothing here knows about databases.
 
+mod card_data;
+
+pub use crate::backend::domain::identifier_problem;
 use serde_json::{Map, Value};
 use std::fmt;
 
@@ -25,6 +28,8 @@ pub enum Rejection {
     NotJson(String),
     NotAnObject,
     MissingField(&'static str),
+    /// A field is present but not acceptable (control characters, too long, wrong type).
+    InvalidField(&'static str, String),
     UnsupportedApiVersion(String),
 }
 
@@ -35,6 +40,9 @@ impl fmt::Display for Rejection {
             Rejection::NotAnObject => write!(f, "body must be a JSON object (a Chargebee event)"),
             Rejection::MissingField(name) => {
                 write!(f, "event is missing the required field `{name}`")
+            }
+            Rejection::InvalidField(name, problem) => {
+                write!(f, "event field `{name}` {problem}")
             }
             Rejection::UnsupportedApiVersion(v) => {
                 write!(f, "only v2 webhooks are supported (api_version is \"{v}\")")
@@ -60,10 +68,16 @@ pub fn envelope_from_value(value: Value) -> Result<Envelope, (Rejection, Option<
         Some(s) if !s.trim().is_empty() => s.to_string(),
         _ => return Err((Rejection::MissingField("id"), Some(value))),
     };
+    if let Some(problem) = identifier_problem(&id) {
+        return Err((Rejection::InvalidField("id", problem), Some(value)));
+    }
     let event_type = match obj.get("event_type").and_then(Value::as_str) {
         Some(s) if !s.trim().is_empty() => s.to_string(),
         _ => return Err((Rejection::MissingField("event_type"), Some(value))),
     };
+    if let Some(problem) = identifier_problem(&event_type) {
+        return Err((Rejection::InvalidField("event_type", problem), Some(value)));
+    }
     let api_version = obj
         .get("api_version")
         .and_then(Value::as_str)
@@ -74,7 +88,12 @@ pub fn envelope_from_value(value: Value) -> Result<Envelope, (Rejection, Option<
         }
     }
     let occurred_at = obj.get("occurred_at").and_then(as_i64).unwrap_or(0);
-    let content = obj.get("content").cloned().unwrap_or(Value::Null);
+    // Take the content out instead of copying it: the envelope is all that is needed now.
+    let mut value = value;
+    let content = value
+        .as_object_mut()
+        .and_then(|o| o.remove("content"))
+        .unwrap_or(Value::Null);
     Ok(Envelope {
         id,
         event_type,
@@ -84,52 +103,20 @@ pub fn envelope_from_value(value: Value) -> Result<Envelope, (Rejection, Option<
     })
 }
 
-/// Reads the event `id` and `event_type` of a body if they are there, for recording rejects.
+/// Reads the event `id` and `event_type` of a body if they are there and acceptable, for
+/// recording rejects (an unacceptable one is left out, never stored).
 pub fn peek_id_and_type(value: &Value) -> (Option<String>, Option<String>) {
     let s = |k: &str| {
         value
             .get(k)
             .and_then(Value::as_str)
-            .filter(|s| !s.trim().is_empty())
+            .filter(|s| !s.trim().is_empty() && identifier_problem(s).is_none())
             .map(str::to_string)
     };
     (s("id"), s("event_type"))
 }
 
-const CARD_KEYS: &[&str] = &[
-    "card",
-    "cards",
-    "masked_number",
-    "masked_card_number",
-    "iin",
-    "last4",
-    "last_4",
-    "expiry_month",
-    "expiry_year",
-    "card_type",
-    "funding_type",
-    "cvv",
-    "card_number",
-    "first_name_on_card",
-];
-
-/// Removes card objects and card-like fields, wherever they are nested.
-/// Returns how many fields were removed.
-pub fn strip_card_data(value: &mut Value) -> usize {
-    match value {
-        Value::Object(map) => {
-            let before = map.len();
-            map.retain(|k, _| !CARD_KEYS.contains(&k.as_str()));
-            let mut removed = before - map.len();
-            for v in map.values_mut() {
-                removed += strip_card_data(v);
-            }
-            removed
-        }
-        Value::Array(items) => items.iter_mut().map(strip_card_data).sum(),
-        _ => 0,
-    }
-}
+pub use card_data::strip_card_data;
 
 /// Masks long digit runs (possible card numbers) in a body that is not JSON, before it is kept
 /// as evidence of a rejected delivery.
@@ -243,9 +230,38 @@ pub enum BillingEvent {
     Other,
 }
 
-/// A supported event whose content lacks what it needs (stored as failed with this message).
+/// Largest amount accepted, in minor units (10^12: ten billion in a two-decimal currency).
+/// Anything above, below zero, or not a whole number is refused before it reaches the ledger.
+pub const MAX_AMOUNT: i64 = 1_000_000_000_000;
+
+/// Longest free text kept from Chargebee (names, emails, statuses), in characters.
+const MAX_TEXT_CHARS: usize = 200;
+
+/// Why a supported event could not be turned into a [`BillingEvent`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ContentProblem {
+    /// Something the event needs is absent (stored as failed, retried, replayable).
+    Missing,
+    /// A value is present but not acceptable: a bad amount, currency, id or key. Such an
+    /// event is never applied; it is stored as rejected with the reason.
+    Invalid,
+}
+
+/// A supported event whose content lacks what it needs, or holds a value we refuse.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ContentError(pub String);
+pub struct ContentError(pub String, pub ContentProblem);
+
+impl ContentError {
+    pub fn missing(message: impl Into<String>) -> Self {
+        ContentError(message.into(), ContentProblem::Missing)
+    }
+    pub fn invalid(message: impl Into<String>) -> Self {
+        ContentError(message.into(), ContentProblem::Invalid)
+    }
+    pub fn is_invalid(&self) -> bool {
+        self.1 == ContentProblem::Invalid
+    }
+}
 
 impl fmt::Display for ContentError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -253,9 +269,10 @@ impl fmt::Display for ContentError {
     }
 }
 
+/// A time or version: whole numbers (or numeric strings); fractions are cut.
 fn as_i64(v: &Value) -> Option<i64> {
     v.as_i64()
-        .or_else(|| v.as_f64().map(|f| f as i64))
+        .or_else(|| v.as_f64().filter(|f| f.is_finite()).map(|f| f as i64))
         .or_else(|| v.as_str().and_then(|s| s.trim().parse().ok()))
 }
 
@@ -265,6 +282,90 @@ fn str_field(obj: &Value, key: &str) -> Option<String> {
         Value::Number(n) => Some(n.to_string()),
         _ => None,
     }
+}
+
+/// An id or key (`what.key`): absent, or acceptable (see [`identifier_problem`]).
+fn id_field(obj: &Value, key: &str, what: &str) -> Result<Option<String>, ContentError> {
+    match str_field(obj, key) {
+        None => Ok(None),
+        Some(s) => match identifier_problem(&s) {
+            None => Ok(Some(s)),
+            Some(problem) => Err(ContentError::invalid(format!("{what}.{key} {problem}"))),
+        },
+    }
+}
+
+/// A currency code: three letters (ISO 4217), returned in upper case.
+fn currency_field(obj: &Value, key: &str, what: &str) -> Result<Option<String>, ContentError> {
+    match obj.get(key) {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::String(s)) if s.trim().is_empty() => Ok(None),
+        Some(Value::String(s)) => {
+            let t = s.trim();
+            if t.len() == 3 && t.bytes().all(|b| b.is_ascii_alphabetic()) {
+                Ok(Some(t.to_ascii_uppercase()))
+            } else {
+                Err(ContentError::invalid(format!(
+                    "{what}.{key} must be a three-letter ISO 4217 currency code"
+                )))
+            }
+        }
+        Some(_) => Err(ContentError::invalid(format!(
+            "{what}.{key} must be a three-letter ISO 4217 currency code"
+        ))),
+    }
+}
+
+/// An amount in minor units: a whole JSON number with `0 ≤ amount ≤ MAX_AMOUNT`.
+fn amount_field(obj: &Value, key: &str, what: &str) -> Result<Option<i64>, ContentError> {
+    let bad = |why: String| ContentError::invalid(format!("{what}.{key} {why}"));
+    match obj.get(key) {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::Number(n)) => {
+            if let Some(u) = n.as_u64() {
+                match i64::try_from(u) {
+                    Ok(a) if a <= MAX_AMOUNT => Ok(Some(a)),
+                    _ => Err(bad(format!(
+                        "is {u}, more than the largest accepted amount ({MAX_AMOUNT} minor units)"
+                    ))),
+                }
+            } else if n.is_i64() {
+                Err(bad(format!("is {n}; amounts must not be negative")))
+            } else {
+                Err(bad(format!(
+                    "is {n}; amounts must be whole numbers of minor units (cents)"
+                )))
+            }
+        }
+        Some(other) => Err(bad(format!(
+            "must be a whole number of minor units, not {}",
+            json_kind(other)
+        ))),
+    }
+}
+
+fn json_kind(v: &Value) -> &'static str {
+    match v {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "a list",
+        Value::Object(_) => "an object",
+    }
+}
+
+/// Free text kept for display (names, emails, statuses): control characters are dropped and
+/// the text is cut to [`MAX_TEXT_CHARS`].
+fn text_field(obj: &Value, key: &str) -> Option<String> {
+    let s = str_field(obj, key)?;
+    let clean: String = s
+        .chars()
+        .filter(|c| !c.is_control())
+        .take(MAX_TEXT_CHARS)
+        .collect();
+    let clean = clean.trim().to_string();
+    (!clean.is_empty()).then_some(clean)
 }
 
 /// `meta_data` may be an object or a JSON string holding one.
@@ -282,49 +383,63 @@ fn meta_data(customer: &Value) -> Map<String, Value> {
     }
 }
 
-pub fn parse_customer(content: &Value) -> CbCustomer {
+pub fn parse_customer(content: &Value) -> Result<CbCustomer, ContentError> {
     let Some(c) = content.get("customer").filter(|c| c.is_object()) else {
-        return CbCustomer::default();
+        return Ok(CbCustomer::default());
     };
     let meta = Value::Object(meta_data(c));
-    let name = match (str_field(c, "first_name"), str_field(c, "last_name")) {
+    let name = match (text_field(c, "first_name"), text_field(c, "last_name")) {
         (Some(f), Some(l)) => Some(format!("{f} {l}")),
         (Some(f), None) => Some(f),
         (None, Some(l)) => Some(l),
-        (None, None) => str_field(c, "company"),
+        (None, None) => text_field(c, "company"),
     };
-    CbCustomer {
-        id: str_field(c, "id"),
-        email: str_field(c, "email"),
+    let customer_key = match id_field(&meta, "customer_key", "customer.meta_data")? {
+        Some(k) => Some(k),
+        None => id_field(c, "cf_customer_id", "customer")?,
+    };
+    let partner_key = match id_field(&meta, "partner_key", "customer.meta_data")? {
+        Some(k) => Some(k),
+        None => id_field(c, "cf_partner_key", "customer")?,
+    };
+    Ok(CbCustomer {
+        id: id_field(c, "id", "customer")?,
+        email: text_field(c, "email"),
         name,
-        customer_key: str_field(&meta, "customer_key").or_else(|| str_field(c, "cf_customer_id")),
-        partner_key: str_field(&meta, "partner_key").or_else(|| str_field(c, "cf_partner_key")),
+        customer_key,
+        partner_key,
         version: c.get("resource_version").and_then(as_i64),
-    }
+    })
 }
 
 fn parse_transaction(t: &Value) -> Result<CbTransaction, ContentError> {
-    let id = str_field(t, "id").ok_or_else(|| ContentError("transaction has no `id`".into()))?;
-    let amount = t
-        .get("amount")
-        .and_then(as_i64)
-        .ok_or_else(|| ContentError(format!("transaction {id} has no numeric `amount`")))?;
-    let currency = str_field(t, "currency_code")
-        .ok_or_else(|| ContentError(format!("transaction {id} has no `currency_code`")))?
-        .to_ascii_uppercase();
-    let invoice_id = t
+    let id = id_field(t, "id", "transaction")?
+        .ok_or_else(|| ContentError::missing("transaction has no `id`"))?;
+    let about = |e: ContentError| ContentError(format!("{} (transaction {id})", e.0), e.1);
+    let amount = amount_field(t, "amount", "transaction")
+        .map_err(about)?
+        .ok_or_else(|| {
+            ContentError::missing(format!("transaction {id} has no numeric `amount`"))
+        })?;
+    let currency = currency_field(t, "currency_code", "transaction")
+        .map_err(about)?
+        .ok_or_else(|| ContentError::missing(format!("transaction {id} has no `currency_code`")))?;
+    let invoice_id = match t
         .get("linked_invoices")
         .and_then(Value::as_array)
         .and_then(|l| l.first())
-        .and_then(|i| str_field(i, "invoice_id"));
+    {
+        Some(i) => id_field(i, "invoice_id", "transaction.linked_invoices")?,
+        None => None,
+    };
     Ok(CbTransaction {
-        id,
         amount,
         currency,
         date: t.get("date").and_then(as_i64).unwrap_or(0),
-        subscription_id: str_field(t, "subscription_id"),
+        subscription_id: id_field(t, "subscription_id", "transaction")?,
         invoice_id,
-        customer_id: str_field(t, "customer_id"),
+        customer_id: id_field(t, "customer_id", "transaction")?,
+        id,
     })
 }
 
@@ -332,8 +447,9 @@ fn parse_subscription(content: &Value, occurred_at: i64) -> Result<CbSubscriptio
     let s = content
         .get("subscription")
         .filter(|s| s.is_object())
-        .ok_or_else(|| ContentError("event content has no `subscription`".into()))?;
-    let id = str_field(s, "id").ok_or_else(|| ContentError("subscription has no `id`".into()))?;
+        .ok_or_else(|| ContentError::missing("event content has no `subscription`"))?;
+    let id = id_field(s, "id", "subscription")?
+        .ok_or_else(|| ContentError::missing("subscription has no `id`"))?;
     let plan_item = s
         .get("subscription_items")
         .and_then(Value::as_array)
@@ -343,35 +459,57 @@ fn parse_subscription(content: &Value, occurred_at: i64) -> Result<CbSubscriptio
                 .find(|i| i.get("item_type").and_then(Value::as_str) == Some("plan"))
         });
     let (plan_key, plan_item_id) = match plan_item {
-        Some(item) => (str_field(item, "item_price_id"), str_field(item, "item_id")),
-        None => (str_field(s, "plan_id"), None),
+        Some(item) => (
+            id_field(item, "item_price_id", "subscription.subscription_items")?,
+            id_field(item, "item_id", "subscription.subscription_items")?,
+        ),
+        None => (id_field(s, "plan_id", "subscription")?, None),
     };
     Ok(CbSubscription {
-        id,
-        customer_id: str_field(s, "customer_id"),
+        customer_id: id_field(s, "customer_id", "subscription")?,
         plan_key,
         plan_item_id,
-        status: str_field(s, "status").unwrap_or_else(|| "unknown".into()),
-        mrr: s.get("mrr").and_then(as_i64),
-        currency: str_field(s, "currency_code").map(|c| c.to_ascii_uppercase()),
+        status: text_field(s, "status").unwrap_or_else(|| "unknown".into()),
+        // Shown, never summed into the ledger: an unusable value is simply not shown.
+        mrr: amount_field(s, "mrr", "subscription").ok().flatten(),
+        currency: currency_field(s, "currency_code", "subscription")?,
         current_term_start: s.get("current_term_start").and_then(as_i64),
         current_term_end: s.get("current_term_end").and_then(as_i64),
         version: s
             .get("resource_version")
             .and_then(as_i64)
             .unwrap_or(occurred_at.saturating_mul(1000)),
+        id,
     })
 }
 
 /// Turns an envelope into the billing event it describes.
 pub fn classify(env: &Envelope) -> Result<BillingEvent, ContentError> {
     let content = &env.content;
-    let customer = parse_customer(content);
+    const USED: &[&str] = &[
+        "payment_succeeded",
+        "payment_failed",
+        "payment_refunded",
+        "subscription_created",
+        "subscription_changed",
+        "subscription_started",
+        "subscription_activated",
+        "subscription_reactivated",
+        "subscription_renewed",
+        "subscription_cancelled",
+        "subscription_deleted",
+        "customer_created",
+        "customer_changed",
+    ];
+    if !USED.contains(&env.event_type.as_str()) {
+        return Ok(BillingEvent::Other);
+    }
+    let customer = parse_customer(content)?;
     let txn = || {
         content
             .get("transaction")
             .filter(|t| t.is_object())
-            .ok_or_else(|| ContentError("event content has no `transaction`".into()))
+            .ok_or_else(|| ContentError::missing("event content has no `transaction`"))
     };
     Ok(match env.event_type.as_str() {
         "payment_succeeded" => BillingEvent::PaymentSucceeded {
@@ -379,24 +517,33 @@ pub fn classify(env: &Envelope) -> Result<BillingEvent, ContentError> {
             customer,
         },
         "payment_failed" => BillingEvent::PaymentFailed {
-            txn_id: str_field(txn()?, "id")
-                .ok_or_else(|| ContentError("transaction has no `id`".into()))?,
+            txn_id: id_field(txn()?, "id", "transaction")?
+                .ok_or_else(|| ContentError::missing("transaction has no `id`"))?,
             customer,
         },
         "payment_refunded" => {
             let t = txn()?;
             let refund = parse_transaction(t)?;
-            let original_txn_id = str_field(t, "refunded_txn_id").or_else(|| {
-                content
-                    .get("invoice")
-                    .and_then(|i| i.get("linked_payments"))
-                    .and_then(Value::as_array)
-                    .and_then(|lp| {
-                        lp.iter()
-                            .filter_map(|p| str_field(p, "txn_id"))
-                            .find(|id| *id != refund.id)
-                    })
-            });
+            let linked = content
+                .get("invoice")
+                .and_then(|i| i.get("linked_payments"))
+                .and_then(Value::as_array);
+            let original_txn_id = match id_field(t, "refunded_txn_id", "transaction")? {
+                Some(id) => Some(id),
+                None => {
+                    let mut found = None;
+                    for p in linked.into_iter().flatten() {
+                        match id_field(p, "txn_id", "invoice.linked_payments")? {
+                            Some(id) if id != refund.id => {
+                                found = Some(id);
+                                break;
+                            }
+                            _ => {}
+                        }
+                    }
+                    found
+                }
+            };
             BillingEvent::PaymentRefunded {
                 refund,
                 original_txn_id,
@@ -425,7 +572,7 @@ pub fn classify(env: &Envelope) -> Result<BillingEvent, ContentError> {
         },
         "customer_created" | "customer_changed" => {
             if customer.id.is_none() && customer.customer_key.is_none() {
-                return Err(ContentError("event content has no `customer`".into()));
+                return Err(ContentError::missing("event content has no `customer`"));
             }
             BillingEvent::Customer { customer }
         }
@@ -470,8 +617,11 @@ pub struct State {
     pub transaction: Option<KnownTransaction>,
     /// Whether this refund transaction id was already counted.
     pub refund_known: bool,
-    /// Sum of the refunds already known for the original transaction.
+    /// Sum of the refunds already known for the original transaction, in the currency of the
+    /// event (refunds in another currency are never counted).
     pub refunded_so_far: i64,
+    /// The currency of the stored transaction, when it was recorded.
+    pub transaction_currency: Option<String>,
     /// Stored version of the subscription (tombstones included).
     pub subscription_version: Option<i64>,
 }
@@ -545,6 +695,9 @@ pub enum Outcome {
     Processed,
     Ignored(String),
     Unmatched(String),
+    /// Not applied because it contradicts the ledger (e.g. a refund in another currency than
+    /// its payment); kept with the reason for the admin.
+    Rejected(String),
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -569,6 +722,12 @@ impl Plan {
     fn unmatched(why: impl Into<String>) -> Self {
         Plan {
             outcome: Outcome::Unmatched(why.into()),
+            changes: vec![],
+        }
+    }
+    fn rejected(why: impl Into<String>) -> Self {
+        Plan {
+            outcome: Outcome::Rejected(why.into()),
             changes: vec![],
         }
     }
@@ -676,7 +835,7 @@ pub fn plan(event: &BillingEvent, state: &State) -> Plan {
                     (0, Some("failed".to_string()))
                 }
                 _ => {
-                    let refunded = state.refunded_so_far.min(txn.amount);
+                    let refunded = state.refunded_so_far.clamp(0, txn.amount);
                     let removed =
                         (txn.amount > 0 && refunded >= txn.amount).then(|| "refunded".to_string());
                     (refunded, removed)
@@ -717,6 +876,15 @@ pub fn plan(event: &BillingEvent, state: &State) -> Plan {
             if state.refund_known {
                 return Plan::ignored(format!("refund {} is already recorded", refund.id));
             }
+            let recorded = state.transaction.as_ref().filter(|t| t.recorded);
+            if let (Some(_), Some(paid_in)) = (recorded, state.transaction_currency.as_deref()) {
+                if !paid_in.is_empty() && paid_in != refund.currency {
+                    return Plan::rejected(format!(
+                        "refund {} is in {} but the payment {original} it refunds is in {paid_in}; it was not applied",
+                        refund.id, refund.currency
+                    ));
+                }
+            }
             let mut changes = vec![Change::RecordRefund {
                 refund_txn_id: refund.id.clone(),
                 original_txn_id: original.clone(),
@@ -724,8 +892,12 @@ pub fn plan(event: &BillingEvent, state: &State) -> Plan {
                 currency: refund.currency.clone(),
                 date: refund.date,
             }];
-            if let Some(t) = state.transaction.as_ref().filter(|t| t.recorded) {
-                let total = (state.refunded_so_far + refund.amount).min(t.amount);
+            if let Some(t) = recorded {
+                // Both terms are at most MAX_AMOUNT-sized sums; saturating keeps the cap exact.
+                let total = state
+                    .refunded_so_far
+                    .saturating_add(refund.amount)
+                    .clamp(0, t.amount);
                 let removed = if t.removed_reason.is_some() {
                     t.removed_reason.clone()
                 } else {

@@ -1031,7 +1031,7 @@ fn payment_succeeded_without_a_transaction_is_a_content_error() {
     let err = classify(&envelope(&v)).unwrap_err();
     assert_eq!(
         err,
-        ContentError("event content has no `transaction`".into())
+        ContentError::missing("event content has no `transaction`")
     );
 }
 
@@ -1812,4 +1812,196 @@ fn currency_decimals_accept_lowercase_codes() {
     assert_eq!(currency_decimals("jpy"), 0);
     assert_eq!(currency_decimals("kwd"), 3);
     assert_eq!(currency_decimals("usd"), 2);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Hostile values at the edge: amounts, currencies, ids
+// ---------------------------------------------------------------------------------------------
+
+fn with_amount(amount: Value) -> Value {
+    let mut v = payment_succeeded(TXN_ID, 5000, Some(CUSTOMER_KEY), Some(PARTNER_KEY));
+    v["content"]["transaction"]["amount"] = amount;
+    v
+}
+
+fn invalid_reason(v: &Value) -> String {
+    let err = classify(&envelope(v)).unwrap_err();
+    assert!(err.is_invalid(), "expected an invalid value, got {err:?}");
+    err.0
+}
+
+#[test]
+fn a_fractional_amount_is_refused_not_truncated() {
+    let why = invalid_reason(&with_amount(json!(12.99)));
+    assert!(
+        why.contains("transaction.amount") && why.contains("whole"),
+        "{why}"
+    );
+    assert!(why.contains(TXN_ID), "{why}");
+}
+
+#[test]
+fn a_negative_amount_is_refused() {
+    let why = invalid_reason(&with_amount(json!(-5000)));
+    assert!(why.contains("negative"), "{why}");
+}
+
+#[test]
+fn an_amount_above_ten_to_the_twelve_is_refused() {
+    let why = invalid_reason(&with_amount(json!(i64::MAX)));
+    assert!(why.contains("largest accepted amount"), "{why}");
+    let why = invalid_reason(&with_amount(json!(MAX_AMOUNT + 1)));
+    assert!(why.contains("largest accepted amount"), "{why}");
+    assert_eq!(
+        txn_of(&classified(&with_amount(json!(MAX_AMOUNT)))).amount,
+        MAX_AMOUNT
+    );
+    assert_eq!(txn_of(&classified(&with_amount(json!(0)))).amount, 0);
+}
+
+#[test]
+fn an_amount_given_as_a_string_is_refused() {
+    let why = invalid_reason(&with_amount(json!("5000")));
+    assert!(why.contains("not a string"), "{why}");
+}
+
+#[test]
+fn a_negative_refund_is_refused() {
+    let mut v = payment_refunded(REFUND_ID, TXN_ID, 100, Some(CUSTOMER_KEY));
+    v["content"]["transaction"]["amount"] = json!(-100000);
+    let why = invalid_reason(&v);
+    assert!(why.contains("negative") && why.contains(REFUND_ID), "{why}");
+}
+
+#[test]
+fn a_currency_that_is_not_three_letters_is_refused() {
+    for bad in [json!("US"), json!("USDX"), json!("U$D"), json!(840)] {
+        let mut v = payment_succeeded(TXN_ID, 5000, Some(CUSTOMER_KEY), None);
+        v["content"]["transaction"]["currency_code"] = bad.clone();
+        let why = invalid_reason(&v);
+        assert!(why.contains("currency_code"), "{bad}: {why}");
+    }
+    let mut v = payment_succeeded(TXN_ID, 5000, Some(CUSTOMER_KEY), None);
+    v["content"]["transaction"]["currency_code"] = json!("eur");
+    assert_eq!(txn_of(&classified(&v)).currency, "EUR");
+}
+
+#[test]
+fn ids_and_keys_with_control_characters_or_over_255_bytes_are_refused_naming_the_field() {
+    let mut v = payment_succeeded(TXN_ID, 5000, Some(CUSTOMER_KEY), None);
+    v["content"]["transaction"]["id"] = json!("txn_\u{0}");
+    assert!(invalid_reason(&v).contains("transaction.id"));
+    let mut v = payment_succeeded(TXN_ID, 5000, Some(CUSTOMER_KEY), None);
+    v["content"]["customer"]["meta_data"]["customer_key"] = json!("k".repeat(256));
+    let why = invalid_reason(&v);
+    assert!(
+        why.contains("customer.meta_data.customer_key") && why.contains("255"),
+        "{why}"
+    );
+    let mut v = subscription_event(
+        "subscription_created",
+        subscription_pc1_json("active", SUB_RV),
+        None,
+    );
+    v["content"]["subscription"]["id"] = json!("sub\u{1b}[31m");
+    assert!(invalid_reason(&v).contains("subscription.id"));
+}
+
+#[test]
+fn an_envelope_id_with_a_nul_is_rejected_naming_the_field() {
+    let mut v = payment_succeeded(TXN_ID, 5000, Some(CUSTOMER_KEY), None);
+    v["id"] = json!("ev_\u{0}");
+    let (rejection, _) = parse_envelope(&serde_json::to_vec(&v).unwrap()).unwrap_err();
+    assert_eq!(
+        rejection,
+        Rejection::InvalidField("id", "contains a control character".into())
+    );
+    assert_eq!(peek_id_and_type(&v).0, None);
+    v["id"] = json!("e".repeat(300));
+    assert!(matches!(
+        parse_envelope(&serde_json::to_vec(&v).unwrap())
+            .unwrap_err()
+            .0,
+        Rejection::InvalidField("id", _)
+    ));
+}
+
+#[test]
+fn names_lose_control_characters_and_are_cut_to_200_characters() {
+    let mut c = customer_json(CB_CUSTOMER_ID, Some(CUSTOMER_KEY), None);
+    c["first_name"] = json!("Ada\u{0}");
+    c["last_name"] = json!("L".repeat(500));
+    let customer = customer_of(&classified(&customer_event("customer_changed", c)));
+    let name = customer.name.unwrap();
+    assert!(name.starts_with("Ada L"), "{name}");
+    assert!(!name.contains('\u{0}'));
+}
+
+#[test]
+fn an_event_type_the_ledger_ignores_is_not_checked_further() {
+    let v = event_json(
+        "ev_other",
+        "invoice_generated",
+        json!({"customer": {"id": "\u{0}"}}),
+    );
+    assert_eq!(classified(&v), BillingEvent::Other);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Refunds and currencies
+// ---------------------------------------------------------------------------------------------
+
+fn refund_event(amount: i64, currency: &str) -> BillingEvent {
+    let mut v = payment_refunded(REFUND_ID, TXN_ID, amount, Some(CUSTOMER_KEY));
+    v["content"]["transaction"]["currency_code"] = json!(currency);
+    classified(&v)
+}
+
+#[test]
+fn a_refund_in_another_currency_than_its_payment_is_rejected_and_changes_nothing() {
+    let state = State {
+        transaction: Some(recorded_txn(1000, 0)),
+        transaction_currency: Some("USD".into()),
+        ..state_with_customer()
+    };
+    let p = plan(&refund_event(500, "EUR"), &state);
+    match &p.outcome {
+        Outcome::Rejected(why) => {
+            assert!(why.contains("EUR") && why.contains("USD"), "{why}")
+        }
+        other => panic!("expected rejected, got {other:?}"),
+    }
+    assert!(p.changes.is_empty());
+}
+
+#[test]
+fn a_refund_in_the_payment_currency_is_applied() {
+    let state = State {
+        transaction: Some(recorded_txn(1000, 0)),
+        transaction_currency: Some("USD".into()),
+        ..state_with_customer()
+    };
+    let p = plan(&refund_event(400, "USD"), &state);
+    assert_eq!(p.outcome, Outcome::Processed);
+    assert!(p.changes.contains(&Change::AdjustTransaction {
+        txn_id: TXN_ID.into(),
+        amount_refunded: 400,
+        removed_reason: None,
+    }));
+}
+
+#[test]
+fn refunds_never_take_the_refunded_amount_above_the_payment_even_near_the_integer_limit() {
+    let state = State {
+        transaction: Some(recorded_txn(1000, 900)),
+        transaction_currency: Some("USD".into()),
+        refunded_so_far: i64::MAX,
+        ..state_with_customer()
+    };
+    let p = plan(&refund_event(MAX_AMOUNT, "USD"), &state);
+    assert!(p.changes.contains(&Change::AdjustTransaction {
+        txn_id: TXN_ID.into(),
+        amount_refunded: 1000,
+        removed_reason: Some("refunded".into()),
+    }));
 }

@@ -46,6 +46,34 @@ pub(super) trait WaveDb: Send {
 const REJECT_SQL: &str = "UPDATE webhook_events SET outcome = 'rejected', detail = $1, \
    next_attempt_at = NULL, attempts = attempts + 1 WHERE org_id = $2 AND id = $3";
 
+/// Asks that parked events still waiting after a transaction's share be released later, in
+/// the background (placeholders in order: SQLite binds them by position).
+const RELEASE_LATER_SQL: &str =
+    "INSERT INTO release_requests (org_id, customer_key, chargebee_id, \
+   created_at) VALUES ($1, $2, $3, $4) ON CONFLICT (org_id, customer_key, chargebee_id) DO NOTHING";
+
+/// How many parked events one transaction may still release. A release that would go past it
+/// takes what fits; the rest is left to the background (`release_requests`), so that one
+/// customer who frees 100,000 parked events cannot hold the writer for minutes.
+pub(crate) struct Budget {
+    left: usize,
+    /// Releases that found more parked events than fitted: (org, customer key, Chargebee id).
+    more: Vec<(String, String, Option<String>)>,
+}
+
+impl Budget {
+    pub fn new(releases: usize) -> Self {
+        Self {
+            left: releases,
+            more: vec![],
+        }
+    }
+    /// Whether some parked events were left for the background.
+    pub fn left_work(&self) -> bool {
+        !self.more.is_empty()
+    }
+}
+
 /// Work for one transaction.
 pub(super) enum WaveOp<'a> {
     /// New deliveries (their locks are taken first, in one sorted order).
@@ -56,10 +84,11 @@ pub(super) enum WaveOp<'a> {
         id: &'a str,
         now: i64,
     },
-    /// Apply the events parked for a customer key.
+    /// Apply the events parked for a customer key (and Chargebee customer, if known).
     Release {
         org: &'a OrgId,
         customer_key: &'a str,
+        chargebee_id: Option<&'a str>,
         now: i64,
     },
 }
@@ -69,20 +98,49 @@ pub(super) trait RunWaves {
     fn run_waves<'a>(
         &'a mut self,
         op: WaveOp<'a>,
+        budget: &'a mut Budget,
     ) -> impl Future<Output = Result<Vec<EventOutcome>>> + Send + 'a;
 }
 
-pub(super) async fn perform<D: WaveDb>(db: &mut D, op: WaveOp<'_>) -> Result<Vec<EventOutcome>> {
+pub(super) async fn perform<D: WaveDb>(
+    db: &mut D,
+    op: WaveOp<'_>,
+    budget: &mut Budget,
+) -> Result<Vec<EventOutcome>> {
+    let out = perform_op(db, op, budget).await?;
+    let now = out_time();
+    for (org, key, cb) in &budget.more {
+        let args = [
+            Arg::Text(Some(Cow::Borrowed(org.as_str()))),
+            Arg::Text(Some(Cow::Borrowed(key.as_str()))),
+            Arg::Text(Some(Cow::Borrowed(cb.as_deref().unwrap_or("")))),
+            Arg::Int(Some(now)),
+        ];
+        db.execute(RELEASE_LATER_SQL, &args).await?;
+    }
+    Ok(out)
+}
+
+/// The time written on a release request (ordering only).
+fn out_time() -> i64 {
+    crate::backend::now_ms()
+}
+
+async fn perform_op<D: WaveDb>(
+    db: &mut D,
+    op: WaveOp<'_>,
+    budget: &mut Budget,
+) -> Result<Vec<EventOutcome>> {
     match op {
         WaveOp::Deliveries(items) => {
             let mut keys: Vec<String> = items.iter().flat_map(Item::keys).collect();
             keys.sort();
             keys.dedup();
             db.lock(&keys).await?;
-            run_items(db, items).await
+            run_items(db, items, budget).await
         }
         WaveOp::Replay { org, id, now } => match load_stored(db, org, id, now, 0).await? {
-            Ok(item) => run_items(db, vec![item]).await,
+            Ok(item) => run_items(db, vec![item], budget).await,
             Err(why) => Ok(vec![EventOutcome {
                 outcome: "rejected".into(),
                 detail: Some(why),
@@ -93,16 +151,17 @@ pub(super) async fn perform<D: WaveDb>(db: &mut D, op: WaveOp<'_>) -> Result<Vec
         WaveOp::Release {
             org,
             customer_key,
+            chargebee_id,
             now,
         } => {
             let ask = Release {
                 org,
                 customer_key: customer_key.to_string(),
-                chargebee_id: None,
+                chargebee_id: chargebee_id.map(str::to_string),
                 origin: 0,
                 now,
             };
-            let mut items = freed(db, &[ask], &mut HashSet::new()).await?;
+            let mut items = freed(db, &[ask], &mut HashSet::new(), budget).await?;
             // Each released event counts as a delivery of its own here.
             for (i, item) in items.iter_mut().enumerate() {
                 item.origin = i;
@@ -110,7 +169,7 @@ pub(super) async fn perform<D: WaveDb>(db: &mut D, op: WaveOp<'_>) -> Result<Vec
             if items.is_empty() {
                 return Ok(vec![]);
             }
-            run_items(db, items).await
+            run_items(db, items, budget).await
         }
     }
 }
@@ -167,8 +226,12 @@ async fn load_states<D: WaveDb>(
 }
 
 /// Ids of the events parked for `releases`, oldest first, each with the position of the
-/// release that found it.
-async fn parked<D: WaveDb>(db: &mut D, releases: &[Release<'_>]) -> Result<Vec<(usize, String)>> {
+/// release that found it; at most `limit` per chunk of releases.
+async fn parked<D: WaveDb>(
+    db: &mut D,
+    releases: &[Release<'_>],
+    limit: usize,
+) -> Result<Vec<(usize, String)>> {
     let args: Vec<Arg<'_>> = releases
         .iter()
         .enumerate()
@@ -179,7 +242,8 @@ async fn parked<D: WaveDb>(db: &mut D, releases: &[Release<'_>]) -> Result<Vec<(
     let mut start = 0;
     for size in chunks(releases.len()) {
         let end = start + size * width;
-        for (i, id) in db.parked(&PARKED.render(size), &args[start..end]).await? {
+        let sql = format!("{} LIMIT {limit}", PARKED.render(size));
+        for (i, id) in db.parked(&sql, &args[start..end]).await? {
             found.push((usize::try_from(i).unwrap_or(0), id));
         }
         start = end;
@@ -188,18 +252,44 @@ async fn parked<D: WaveDb>(db: &mut D, releases: &[Release<'_>]) -> Result<Vec<(
 }
 
 /// Reads back the parked events that `releases` find, oldest first, each once (`known` holds
-/// the stored events already pending), as events of the release that found them. Events whose
-/// payload no longer parses are marked rejected instead.
+/// the stored events already pending), as events of the release that found them, within the
+/// `budget`. Events whose payload no longer parses are marked rejected instead.
 async fn freed<'a, D: WaveDb>(
     db: &mut D,
     releases: &[Release<'a>],
     known: &mut HashSet<String>,
+    budget: &mut Budget,
 ) -> Result<Vec<Item<'a>>> {
+    if releases.is_empty() {
+        return Ok(vec![]);
+    }
+    // One more than fits tells whether anything is left over.
+    let found = if budget.left == 0 {
+        vec![(0, String::new()); 1]
+    } else {
+        parked(db, releases, budget.left + 1).await?
+    };
+    if found.len() > budget.left {
+        for r in releases {
+            let ask = (
+                r.org.to_string(),
+                r.customer_key.clone(),
+                r.chargebee_id.clone(),
+            );
+            if !budget.more.contains(&ask) {
+                budget.more.push(ask);
+            }
+        }
+    }
     let mut items = vec![];
-    for (r, id) in parked(db, releases).await? {
+    for (r, id) in found {
+        if budget.left == 0 {
+            break;
+        }
         if !known.insert(id.clone()) {
             continue;
         }
+        budget.left -= 1;
         let r = &releases[r];
         if let Ok(item) = load_stored(db, r.org, &id, r.now, r.origin).await? {
             items.push(item);
@@ -262,6 +352,7 @@ async fn load_stored<'a, D: WaveDb>(
 async fn run_items<'a, D: WaveDb>(
     db: &mut D,
     mut items: Vec<Item<'a>>,
+    budget: &mut Budget,
 ) -> Result<Vec<EventOutcome>> {
     let given = items.len();
     let mut out: Vec<Option<EventOutcome>> = items.iter().map(|_| None).collect();
@@ -372,7 +463,7 @@ async fn run_items<'a, D: WaveDb>(
             ))
         });
         let mut released_now = vec![];
-        for item in freed(db, &releases, &mut known).await? {
+        for item in freed(db, &releases, &mut known, budget).await? {
             keys.push(item.keys());
             items.push(item);
             released_now.push(items.len() - 1);

@@ -30,6 +30,10 @@ pub enum StorageError {
     Conflict(String),
     #[error("not found")]
     NotFound,
+    /// The database refused a value of one item (PostgreSQL: invalid byte sequence, value or
+    /// index row too large; SQLite: too big). It concerns that item alone.
+    #[error("a value cannot be stored: {0}")]
+    Invalid(String),
     #[error("database error: {0}")]
     Database(#[source] sqlx::Error),
     #[error("{0}")]
@@ -48,6 +52,11 @@ impl From<sqlx::Error> for StorageError {
             | E::Protocol(_) => StorageError::Unavailable(e),
             E::Database(db) => {
                 let code = db.code().map(|c| c.to_string()).unwrap_or_default();
+                // PostgreSQL class 22 (data exception: invalid byte sequence, string too
+                // long, …) and 54000 (program limit: index row too large); SQLite 18 (TOOBIG).
+                if code.starts_with("22") || code == "54000" || code == "18" {
+                    return StorageError::Invalid(db.message().to_string());
+                }
                 // PostgreSQL: class 08 (connection), 57P01-03 (shutdown / cannot connect now),
                 // 53 (insufficient resources), 57014 (statement timeout), 55000 (database not
                 // accepting connections), 55P03 (lock not available in time), 40P01 / 40001 (deadlock or
@@ -111,6 +120,36 @@ pub struct TokenMatch {
 #[derive(Debug, Clone)]
 pub struct ApiKeyMatch {
     pub id: String,
+    pub org_id: String,
+    pub scope: ApiScope,
+}
+
+#[derive(Debug, Clone)]
+pub struct NewApiKey<'a> {
+    pub name: &'a str,
+    pub prefix: &'a str,
+    pub key_hash: &'a str,
+    pub scope: ApiScope,
+    /// The member who created it (`None` from the command line).
+    pub created_by: Option<&'a UserId>,
+    pub now: i64,
+}
+
+/// Who accepts an invite.
+#[derive(Debug, Clone, Copy)]
+pub enum InviteAcceptor<'a> {
+    /// A signed-in user: accepted only when the invite is for their own address.
+    SignedIn(&'a UserId),
+    /// A new account for the invited address: refused when the address has an account.
+    NewUser {
+        id: &'a UserId,
+        password_hash: &'a str,
+    },
+}
+
+#[derive(Debug, Clone)]
+pub struct AcceptedInvite {
+    pub user: UserId,
     pub org_id: String,
 }
 
@@ -223,6 +262,20 @@ pub trait Storage: Send + Sync + 'static {
     async fn user_orgs(&self, user: &UserId) -> Result<Vec<OrgChoice>>;
     /// Stores a new password hash and bumps the session epoch; returns the new epoch.
     async fn set_password(&self, user: &UserId, password_hash: &str) -> Result<i64>;
+    /// Reserves one attempt in each `(scope, limit)` unless a scope already holds `limit`
+    /// attempts since `since`: then nothing is reserved and the answer names that scope
+    /// (its position) and its oldest attempt. Atomic: concurrent reservations for a scope are
+    /// counted one after another. A reserved attempt stays (it counts as a failure) unless
+    /// cleared or released.
+    async fn reserve_attempt(
+        &self,
+        scopes: &[(String, i64)],
+        since: i64,
+        now: i64,
+        attempt: &str,
+    ) -> Result<Option<(usize, Option<i64>)>>;
+    /// Forgets one reserved attempt (it was not made: the password check could not run).
+    async fn release_attempt(&self, attempt: &str) -> Result<()>;
     async fn record_login_failure(&self, scopes: &[String], now: i64) -> Result<()>;
     /// For each scope: the number of failures since `since` and the oldest one's time.
     async fn login_failures(
@@ -238,31 +291,30 @@ pub trait Storage: Send + Sync + 'static {
     // ----- team -----
     async fn members(&self, org: &OrgId) -> Result<Vec<Member>>;
     async fn member_role(&self, org: &OrgId, user: &UserId) -> Result<Option<Role>>;
+    /// Changes a member's role in one transaction: `Conflict` when that would leave the
+    /// organization without an owner; a member who can no longer write loses their pending
+    /// invites.
     async fn set_member_role(&self, org: &OrgId, user: &UserId, role: Role) -> Result<()>;
+    /// Removes a member and their pending invites in one transaction (`Conflict` for the last
+    /// owner).
     async fn remove_member(&self, org: &OrgId, user: &UserId) -> Result<()>;
     async fn create_invite(&self, org: &OrgId, invite: &NewInvite<'_>) -> Result<Invite>;
     async fn invites(&self, org: &OrgId) -> Result<Vec<Invite>>;
     async fn revoke_invite(&self, org: &OrgId, invite_id: &str) -> Result<()>;
     async fn invite_by_token_hash(&self, token_hash: &str) -> Result<Option<InviteRow>>;
-    /// Accepts an invite: creates the user when `password_hash` is set and none exists, adds
-    /// the membership, marks the invite used. One transaction. Returns the user id.
+    /// Accepts an invite in one transaction: checks it is unused and unexpired, checks who
+    /// accepts (see [`InviteAcceptor`]; `Conflict` when not allowed), creates the new user if
+    /// that is who accepts, adds the membership, marks the invite used. `NotFound` when the
+    /// invite cannot be used.
     async fn accept_invite(
         &self,
-        invite: &InviteRow,
-        new_user: &UserId,
-        password_hash: &str,
+        token_hash: &str,
+        acceptor: InviteAcceptor<'_>,
         now: i64,
-    ) -> Result<UserId>;
+    ) -> Result<AcceptedInvite>;
 
     // ----- API keys -----
-    async fn create_api_key(
-        &self,
-        org: &OrgId,
-        name: &str,
-        prefix: &str,
-        key_hash: &str,
-        now: i64,
-    ) -> Result<ApiKey>;
+    async fn create_api_key(&self, org: &OrgId, key: &NewApiKey<'_>) -> Result<ApiKey>;
     async fn api_keys(&self, org: &OrgId) -> Result<Vec<ApiKey>>;
     async fn revoke_api_key(&self, org: &OrgId, id: &str, now: i64) -> Result<()>;
     async fn api_key_by_hash(&self, key_hash: &str) -> Result<Option<ApiKeyMatch>>;
@@ -271,12 +323,14 @@ pub trait Storage: Send + Sync + 'static {
     // ----- Chargebee integration -----
     async fn integration(&self, org: &OrgId) -> Result<IntegrationRow>;
     async fn integration_by_token_hash(&self, token_hash: &str) -> Result<Option<TokenMatch>>;
+    /// A new token; the previous one keeps working until `previous_valid_until`, or stops
+    /// at once when that is `None`.
     async fn rotate_token(
         &self,
         org: &OrgId,
         nonce: &str,
         token_hash: &str,
-        previous_valid_until: i64,
+        previous_valid_until: Option<i64>,
         now: i64,
     ) -> Result<()>;
     async fn set_basic_auth(
@@ -314,6 +368,12 @@ pub trait Storage: Send + Sync + 'static {
     /// Applies a stored event again (replay, retry). Duplicate-safe: the ledger changes are
     /// idempotent by Chargebee ids.
     async fn reprocess(&self, org: &OrgId, id: &str, now: i64) -> Result<EventOutcome>;
+    /// Releases the next share of parked events that an earlier transaction left for the
+    /// background (see `release_requests`). `None` when nothing is left; otherwise how many
+    /// events this share applied. Safe on several instances (each request is claimed).
+    async fn continue_releases(&self, now: i64) -> Result<Option<usize>>;
+    /// Notified when a transaction leaves parked events for [`continue_releases`](Self::continue_releases).
+    fn release_signal(&self) -> Arc<tokio::sync::Notify>;
     /// Marks a stored event failed after a processing error and schedules a retry.
     async fn mark_failed(
         &self,
@@ -403,7 +463,13 @@ pub struct PoolSettings {
     pub acquire_timeout: std::time::Duration,
     /// PostgreSQL `statement_timeout` in milliseconds.
     pub statement_timeout_ms: u64,
+    /// Most parked events one transaction releases; the rest goes to the background.
+    pub release_chunk: usize,
 }
+
+/// Parked events one transaction releases by default: a few hundred milliseconds of the
+/// single SQLite writer (see docs/performance.md).
+pub const RELEASE_CHUNK: usize = 500;
 
 impl Default for PoolSettings {
     fn default() -> Self {
@@ -411,6 +477,7 @@ impl Default for PoolSettings {
             max_connections: 16,
             acquire_timeout: std::time::Duration::from_secs(5),
             statement_timeout_ms: 15_000,
+            release_chunk: RELEASE_CHUNK,
         }
     }
 }

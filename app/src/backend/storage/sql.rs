@@ -11,7 +11,7 @@
 //! Applying webhook events (a batch, a replay, a release) is not here: see `waves.rs` (what
 //! is written, pure), `apply.rs` (the steps) and `wave_db.rs` (how each backend runs them).
 
-use super::apply::{RunWaves, WaveOp};
+use super::apply::{Budget, RunWaves, WaveOp};
 use super::token_cache::TokenCache;
 use super::waves::{duplicate_detail, Item, Row, PARTNERS};
 use super::*;
@@ -21,6 +21,7 @@ use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{PgPool, SqlitePool};
 use std::borrow::Cow;
+use std::collections::HashMap;
 use std::str::FromStr;
 use std::time::Duration;
 
@@ -31,12 +32,16 @@ pub struct SqliteStorage {
     read: SqlitePool,
     write: SqlitePool,
     tokens: TokenCache,
+    release_chunk: usize,
+    releases: Arc<tokio::sync::Notify>,
 }
 
 pub struct PgStorage {
     read: PgPool,
     write: PgPool,
     tokens: TokenCache,
+    release_chunk: usize,
+    releases: Arc<tokio::sync::Notify>,
 }
 
 impl SqliteStorage {
@@ -81,6 +86,8 @@ impl SqliteStorage {
             read,
             write,
             tokens: TokenCache::default(),
+            release_chunk: pool.release_chunk.max(1),
+            releases: Arc::default(),
         })
     }
 
@@ -90,7 +97,8 @@ impl SqliteStorage {
 }
 
 impl PgStorage {
-    pub async fn connect(url: &str, pool: &PoolSettings) -> Result<Self> {
+    pub async fn connect(url: &str, settings: &PoolSettings) -> Result<Self> {
+        let pool = settings;
         let statement_timeout = format!("{}ms", pool.statement_timeout_ms);
         let opts = PgConnectOptions::from_str(url)
             .map_err(|e| StorageError::Other(format!("invalid DATABASE_URL: {e}")))?
@@ -112,6 +120,8 @@ impl PgStorage {
             read: pool.clone(),
             write: pool,
             tokens: TokenCache::default(),
+            release_chunk: settings.release_chunk.max(1),
+            releases: Arc::default(),
         })
     }
 
@@ -157,22 +167,38 @@ const CUSTOMER_COLUMNS: &str = "c.id, c.key, c.email, c.name, p.key AS partner_k
      p.name AS partner_name, c.chargebee_id, c.created_at";
 
 const PARTNER_COLUMNS: &str = "p.id, p.key, p.name, p.email, p.auto_created, p.created_at, \
-     (SELECT COUNT(*) FROM customers c WHERE c.org_id = p.org_id AND c.partner_id = p.id) AS customers, \
-     CAST(COALESCE((SELECT SUM(t.amount - t.amount_refunded) FROM transactions t \
-        JOIN customers c ON c.id = t.customer_id \
-        WHERE t.org_id = p.org_id AND c.partner_id = p.id AND t.recorded AND t.removed_reason IS NULL), 0) AS BIGINT) AS net_revenue, \
-     (SELECT MIN(t.currency) FROM transactions t JOIN customers c ON c.id = t.customer_id \
-        WHERE t.org_id = p.org_id AND c.partner_id = p.id AND t.recorded) AS currency";
+     (SELECT COUNT(*) FROM customers c WHERE c.org_id = p.org_id AND c.partner_id = p.id) AS customers";
+
+/// Net revenue (recorded, not removed) per owner and currency, summed as millions and
+/// remainders so that no sum overflows (`exact_sum`). `{owner}` names the grouping column.
+const NET_REVENUE_SPLIT: &str = "t.currency, \
+     CAST(SUM((t.amount - t.amount_refunded) / 1000000) AS BIGINT) AS millions, \
+     CAST(SUM((t.amount - t.amount_refunded) % 1000000) AS BIGINT) AS units";
 
 const CUSTOMER_LIST_SELECT: &str = "SELECT c.id, c.key, c.email, c.name, p.key AS partner_key, \
-   CAST(COALESCE((SELECT SUM(t.amount - t.amount_refunded) FROM transactions t \
-     WHERE t.org_id = c.org_id AND t.customer_id = c.id AND t.recorded \
-       AND t.removed_reason IS NULL), 0) AS BIGINT) AS net_revenue, \
-   (SELECT MIN(t.currency) FROM transactions t WHERE t.org_id = c.org_id \
-     AND t.customer_id = c.id AND t.recorded) AS currency, \
    (SELECT COUNT(*) FROM subscriptions s WHERE s.org_id = c.org_id \
      AND s.customer_id = c.id AND NOT s.deleted \
      AND s.status IN ('active', 'in_trial', 'non_renewing', 'future')) AS active_subscriptions";
+
+/// Groups (owner, currency, millions, units) rows into exact totals per owner, currencies in
+/// alphabetical order.
+fn totals_by_owner(rows: Vec<(String, String, i64, i64)>) -> HashMap<String, Vec<CurrencyTotal>> {
+    let mut out: HashMap<String, Vec<CurrencyTotal>> = HashMap::new();
+    for (owner, currency, millions, units) in rows {
+        out.entry(owner).or_default().push(CurrencyTotal {
+            currency,
+            amount: i128::from(millions) * 1_000_000 + i128::from(units),
+        });
+    }
+    for list in out.values_mut() {
+        list.sort_by(|a, b| a.currency.cmp(&b.currency));
+    }
+    out
+}
+
+const API_KEY_COLUMNS: &str = "k.id, k.name, k.prefix, k.scope, \
+     (SELECT u.email FROM users u WHERE u.id = k.created_by) AS created_by, \
+     k.created_at, k.last_used_at, k.revoked_at";
 
 const EVENT_SUMMARY_COLUMNS: &str = "id, event_id, event_type, occurred_at, received_at, outcome, \
      detail, customer_key, attempts";
@@ -259,21 +285,107 @@ macro_rules! impl_storage {
                         origin: i,
                     })
                     .collect();
+                let mut budget = Budget::new(self.release_chunk);
                 let mut tx = self.write.begin().await?;
-                let out = tx.run_waves(WaveOp::Deliveries(work)).await?;
+                let out = tx.run_waves(WaveOp::Deliveries(work), &mut budget).await?;
                 tx.commit().await?;
+                self.after_releases(&budget);
                 Ok(out)
+            }
+
+            /// Wakes the background worker when a transaction left parked events for it.
+            fn after_releases(&self, budget: &Budget) {
+                if budget.left_work() {
+                    self.releases.notify_one();
+                }
+            }
+
+            /// Locks the organization's memberships for this transaction (PostgreSQL: the
+            /// organization row; SQLite has one writer) and returns the member's role.
+            async fn lock_membership(
+                conn: &mut $conn,
+                org: &OrgId,
+                user: &UserId,
+            ) -> Result<Role> {
+                if Self::IS_PG {
+                    sqlx::query("SELECT id FROM organizations WHERE id = $1 FOR UPDATE")
+                        .bind(org.as_str())
+                        .execute(&mut *conn)
+                        .await?;
+                }
+                let role: Option<String> = sqlx::query_scalar(
+                    "SELECT role FROM memberships WHERE org_id = $1 AND user_id = $2",
+                )
+                .bind(org.as_str())
+                .bind(user.as_str())
+                .fetch_optional(&mut *conn)
+                .await?;
+                role.and_then(|r| r.parse().ok()).ok_or(StorageError::NotFound)
+            }
+
+            /// Refuses (Conflict) when the organization has no owner besides the one about to
+            /// stop being one. Runs under [`lock_membership`](Self::lock_membership).
+            async fn keep_an_owner(conn: &mut $conn, org: &OrgId, advice: &str) -> Result<()> {
+                let owners: i64 = sqlx::query_scalar(
+                    "SELECT COUNT(*) FROM memberships WHERE org_id = $1 AND role = 'owner'",
+                )
+                .bind(org.as_str())
+                .fetch_one(&mut *conn)
+                .await?;
+                if owners <= 1 {
+                    return Err(StorageError::Conflict(format!(
+                        "An organization needs at least one owner; {advice}."
+                    )));
+                }
+                Ok(())
+            }
+
+            /// Revokes the pending invites `user` created in `org`.
+            async fn revoke_invites_by(conn: &mut $conn, org: &OrgId, user: &UserId) -> Result<()> {
+                sqlx::query(
+                    "DELETE FROM invites WHERE org_id = $1 AND created_by = $2 AND accepted_at IS NULL",
+                )
+                .bind(org.as_str())
+                .bind(user.as_str())
+                .execute(&mut *conn)
+                .await?;
+                Ok(())
             }
 
             async fn partner_by_key(&self, org: &OrgId, key: &str) -> Result<Option<Partner>> {
                 let sql = format!(
                     "SELECT {PARTNER_COLUMNS} FROM partners p WHERE p.org_id = $1 AND p.key = $2"
                 );
-                Ok(sqlx::query_as(&sql)
+                let partner: Option<Partner> = sqlx::query_as(&sql)
                     .bind(org.as_str())
                     .bind(key)
                     .fetch_optional(&self.read)
-                    .await?)
+                    .await?;
+                let Some(mut partner) = partner else { return Ok(None) };
+                let mut totals = self.partner_totals(org, Some(&partner.id)).await?;
+                partner.set_revenue(totals.remove(&partner.id).unwrap_or_default());
+                Ok(Some(partner))
+            }
+
+            /// Net revenue per partner and currency (one partner, or all of the organization's).
+            async fn partner_totals(
+                &self,
+                org: &OrgId,
+                partner_id: Option<&str>,
+            ) -> Result<HashMap<String, Vec<CurrencyTotal>>> {
+                let sql = format!(
+                    "SELECT c.partner_id, {NET_REVENUE_SPLIT} FROM transactions t \
+                     JOIN customers c ON c.id = t.customer_id \
+                     WHERE t.org_id = $1 AND c.partner_id IS NOT NULL AND ($2 IS NULL OR c.partner_id = $2) \
+                       AND t.recorded AND t.removed_reason IS NULL \
+                     GROUP BY c.partner_id, t.currency"
+                );
+                let rows: Vec<(String, String, i64, i64)> = sqlx::query_as(&sql)
+                    .bind(org.as_str())
+                    .bind(partner_id)
+                    .fetch_all(&self.read)
+                    .await?;
+                Ok(totals_by_owner(rows))
             }
 
             async fn plan_by_key(&self, org: &OrgId, key: &str) -> Result<Plan> {
@@ -448,6 +560,59 @@ macro_rules! impl_storage {
                 epoch.ok_or(StorageError::NotFound)
             }
 
+            async fn reserve_attempt(
+                &self,
+                scopes: &[(String, i64)],
+                since: i64,
+                now: i64,
+                attempt: &str,
+            ) -> Result<Option<(usize, Option<i64>)>> {
+                let mut tx = self.write.begin().await?;
+                if Self::IS_PG {
+                    // Concurrent reservations for a scope wait for each other here, so a
+                    // burst cannot all count the same "still under the limit".
+                    let mut keys: Vec<&str> = scopes.iter().map(|(s, _)| s.as_str()).collect();
+                    keys.sort_unstable();
+                    sqlx::query(
+                        "SELECT pg_advisory_xact_lock(hashtextextended('attempt:' || k, 0)) \
+                         FROM unnest(string_to_array($1, chr(10))) AS k ORDER BY k",
+                    )
+                    .bind(keys.join("\n"))
+                    .execute(&mut *tx)
+                    .await?;
+                }
+                for (i, (scope, limit)) in scopes.iter().enumerate() {
+                    let (count, oldest): (i64, Option<i64>) = sqlx::query_as(
+                        "SELECT COUNT(*), MIN(at) FROM login_failures WHERE scope = $1 AND at >= $2",
+                    )
+                    .bind(scope)
+                    .bind(since)
+                    .fetch_one(&mut *tx)
+                    .await?;
+                    if count >= *limit {
+                        return Ok(Some((i, oldest)));
+                    }
+                }
+                for (scope, _) in scopes {
+                    sqlx::query("INSERT INTO login_failures (scope, at, attempt) VALUES ($1, $2, $3)")
+                        .bind(scope)
+                        .bind(now)
+                        .bind(attempt)
+                        .execute(&mut *tx)
+                        .await?;
+                }
+                tx.commit().await?;
+                Ok(None)
+            }
+
+            async fn release_attempt(&self, attempt: &str) -> Result<()> {
+                sqlx::query("DELETE FROM login_failures WHERE attempt = $1")
+                    .bind(attempt)
+                    .execute(&self.write)
+                    .await?;
+                Ok(())
+            }
+
             async fn record_login_failure(&self, scopes: &[String], now: i64) -> Result<()> {
                 let mut tx = self.write.begin().await?;
                 for scope in scopes {
@@ -545,29 +710,38 @@ macro_rules! impl_storage {
             }
 
             async fn set_member_role(&self, org: &OrgId, user: &UserId, role: Role) -> Result<()> {
-                let n = sqlx::query("UPDATE memberships SET role = $3 WHERE org_id = $1 AND user_id = $2")
+                let mut tx = self.write.begin().await?;
+                let current = Self::lock_membership(&mut tx, org, user).await?;
+                if current == Role::Owner && role != Role::Owner {
+                    Self::keep_an_owner(&mut tx, org, "make someone else owner first").await?;
+                }
+                sqlx::query("UPDATE memberships SET role = $3 WHERE org_id = $1 AND user_id = $2")
                     .bind(org.as_str())
                     .bind(user.as_str())
                     .bind(role.as_str())
-                    .execute(&self.write)
-                    .await?
-                    .rows_affected();
-                if n == 0 {
-                    return Err(StorageError::NotFound);
+                    .execute(&mut *tx)
+                    .await?;
+                if !role.can_write() {
+                    // A viewer cannot invite: links this member handed out stop working.
+                    Self::revoke_invites_by(&mut tx, org, user).await?;
                 }
+                tx.commit().await?;
                 Ok(())
             }
 
             async fn remove_member(&self, org: &OrgId, user: &UserId) -> Result<()> {
-                let n = sqlx::query("DELETE FROM memberships WHERE org_id = $1 AND user_id = $2")
+                let mut tx = self.write.begin().await?;
+                let current = Self::lock_membership(&mut tx, org, user).await?;
+                if current == Role::Owner {
+                    Self::keep_an_owner(&mut tx, org, "add another owner first").await?;
+                }
+                sqlx::query("DELETE FROM memberships WHERE org_id = $1 AND user_id = $2")
                     .bind(org.as_str())
                     .bind(user.as_str())
-                    .execute(&self.write)
-                    .await?
-                    .rows_affected();
-                if n == 0 {
-                    return Err(StorageError::NotFound);
-                }
+                    .execute(&mut *tx)
+                    .await?;
+                Self::revoke_invites_by(&mut tx, org, user).await?;
+                tx.commit().await?;
                 Ok(())
             }
 
@@ -626,42 +800,61 @@ macro_rules! impl_storage {
 
             async fn accept_invite(
                 &self,
-                invite: &InviteRow,
-                new_user: &UserId,
-                password_hash: &str,
+                token_hash: &str,
+                acceptor: InviteAcceptor<'_>,
                 now: i64,
-            ) -> Result<UserId> {
+            ) -> Result<AcceptedInvite> {
                 let mut tx = self.write.begin().await?;
-                let used = sqlx::query(
-                    "UPDATE invites SET accepted_at = $2 WHERE id = $1 AND accepted_at IS NULL",
-                )
-                .bind(&invite.id)
-                .bind(now)
-                .execute(&mut *tx)
-                .await?
-                .rows_affected();
-                if used == 0 {
-                    return Err(StorageError::Conflict("this invite link was already used".into()));
-                }
+                let lock = if Self::IS_PG { " FOR UPDATE" } else { "" };
+                let invite: Option<InviteRow> = sqlx::query_as(&format!(
+                    "SELECT id, org_id, email, role, expires_at, accepted_at FROM invites \
+                     WHERE token_hash = $1{lock}"
+                ))
+                .bind(token_hash)
+                .fetch_optional(&mut *tx)
+                .await?;
+                let invite = invite
+                    .filter(|i| i.accepted_at.is_none() && i.expires_at > now)
+                    .ok_or(StorageError::NotFound)?;
                 let existing: Option<String> = sqlx::query_scalar("SELECT id FROM users WHERE email = $1")
                     .bind(&invite.email)
                     .fetch_optional(&mut *tx)
                     .await?;
-                let user = match existing {
-                    Some(id) => UserId::from_trusted(id),
-                    None => {
-                        sqlx::query(
+                let user = match (acceptor, existing) {
+                    // The invited account itself, signed in.
+                    (InviteAcceptor::SignedIn(me), Some(id)) if id == me.as_str() => me.clone(),
+                    (InviteAcceptor::SignedIn(_), _) => {
+                        return Err(StorageError::Conflict(format!(
+                            "This invite is for {}. Sign out, then sign in with that address (or create it) to join.",
+                            invite.email
+                        )))
+                    }
+                    // An address that already has an account joins only by signing in.
+                    (InviteAcceptor::NewUser { .. }, Some(_)) => {
+                        return Err(StorageError::Conflict(
+                            "An account with this email already exists. Sign in with it, then open this invite link again to join."
+                                .into(),
+                        ))
+                    }
+                    (InviteAcceptor::NewUser { id, password_hash }, None) => {
+                        let r = sqlx::query(
                             "INSERT INTO users (id, email, password_hash, created_at) VALUES ($1, $2, $3, $4)",
                         )
-                        .bind(new_user.as_str())
+                        .bind(id.as_str())
                         .bind(&invite.email)
                         .bind(password_hash)
                         .bind(now)
                         .execute(&mut *tx)
-                        .await?;
-                        new_user.clone()
+                        .await;
+                        r.map_err(|e| conflict_if_unique(e, || "An account with this email already exists. Sign in with it, then open this invite link again to join.".into()))?;
+                        id.clone()
                     }
                 };
+                sqlx::query("UPDATE invites SET accepted_at = $2 WHERE id = $1")
+                    .bind(&invite.id)
+                    .bind(now)
+                    .execute(&mut *tx)
+                    .await?;
                 sqlx::query(
                     "INSERT INTO memberships (org_id, user_id, role, created_at) VALUES ($1, $2, $3, $4) \
                      ON CONFLICT (org_id, user_id) DO NOTHING",
@@ -673,40 +866,45 @@ macro_rules! impl_storage {
                 .execute(&mut *tx)
                 .await?;
                 tx.commit().await?;
-                Ok(user)
+                Ok(AcceptedInvite {
+                    user,
+                    org_id: invite.org_id,
+                })
             }
 
-            async fn create_api_key(
-                &self,
-                org: &OrgId,
-                name: &str,
-                prefix: &str,
-                key_hash: &str,
-                now: i64,
-            ) -> Result<ApiKey> {
-                Ok(sqlx::query_as(
-                    "INSERT INTO api_keys (id, org_id, name, prefix, key_hash, created_at) \
-                     VALUES ($1, $2, $3, $4, $5, $6) \
-                     RETURNING id, name, prefix, created_at, last_used_at, revoked_at",
+            async fn create_api_key(&self, org: &OrgId, k: &NewApiKey<'_>) -> Result<ApiKey> {
+                let id = random_id("key");
+                sqlx::query(
+                    "INSERT INTO api_keys (id, org_id, name, prefix, key_hash, scope, created_by, created_at) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
                 )
-                .bind(random_id("key"))
+                .bind(&id)
                 .bind(org.as_str())
-                .bind(name)
-                .bind(prefix)
-                .bind(key_hash)
-                .bind(now)
-                .fetch_one(&self.write)
-                .await?)
+                .bind(k.name)
+                .bind(k.prefix)
+                .bind(k.key_hash)
+                .bind(k.scope.as_str())
+                .bind(k.created_by.map(UserId::as_str))
+                .bind(k.now)
+                .execute(&self.write)
+                .await?;
+                let sql = format!("SELECT {API_KEY_COLUMNS} FROM api_keys k WHERE k.org_id = $1 AND k.id = $2");
+                Ok(sqlx::query_as(&sql)
+                    .bind(org.as_str())
+                    .bind(&id)
+                    .fetch_one(&self.write)
+                    .await?)
             }
 
             async fn api_keys(&self, org: &OrgId) -> Result<Vec<ApiKey>> {
-                Ok(sqlx::query_as(
-                    "SELECT id, name, prefix, created_at, last_used_at, revoked_at FROM api_keys \
-                     WHERE org_id = $1 ORDER BY created_at DESC, id",
-                )
-                .bind(org.as_str())
-                .fetch_all(&self.read)
-                .await?)
+                let sql = format!(
+                    "SELECT {API_KEY_COLUMNS} FROM api_keys k WHERE k.org_id = $1 \
+                     ORDER BY k.created_at DESC, k.id"
+                );
+                Ok(sqlx::query_as(&sql)
+                    .bind(org.as_str())
+                    .fetch_all(&self.read)
+                    .await?)
             }
 
             async fn revoke_api_key(&self, org: &OrgId, id: &str, now: i64) -> Result<()> {
@@ -726,13 +924,17 @@ macro_rules! impl_storage {
             }
 
             async fn api_key_by_hash(&self, key_hash: &str) -> Result<Option<ApiKeyMatch>> {
-                let row: Option<(String, String)> = sqlx::query_as(
-                    "SELECT id, org_id FROM api_keys WHERE key_hash = $1 AND revoked_at IS NULL",
+                let row: Option<(String, String, String)> = sqlx::query_as(
+                    "SELECT id, org_id, scope FROM api_keys WHERE key_hash = $1 AND revoked_at IS NULL",
                 )
                 .bind(key_hash)
                 .fetch_optional(&self.read)
                 .await?;
-                Ok(row.map(|(id, org_id)| ApiKeyMatch { id, org_id }))
+                Ok(row.map(|(id, org_id, scope)| ApiKeyMatch {
+                    id,
+                    org_id,
+                    scope: scope.parse().unwrap_or(ApiScope::Read),
+                }))
             }
 
             async fn touch_api_key(&self, id: &str, now: i64) -> Result<()> {
@@ -797,11 +999,13 @@ macro_rules! impl_storage {
                 org: &OrgId,
                 nonce: &str,
                 token_hash: &str,
-                previous_valid_until: i64,
+                previous_valid_until: Option<i64>,
                 now: i64,
             ) -> Result<()> {
+                // Without a grace period the old token is forgotten at once.
                 let n = sqlx::query(
-                    "UPDATE chargebee_integrations SET previous_token_hash = token_hash, \
+                    "UPDATE chargebee_integrations SET \
+                       previous_token_hash = CASE WHEN $4 IS NULL THEN NULL ELSE token_hash END, \
                        previous_valid_until = $4, token_nonce = $2, token_hash = $3, rotated_at = $5 \
                      WHERE org_id = $1",
                 )
@@ -902,14 +1106,68 @@ macro_rules! impl_storage {
             }
 
             async fn reprocess(&self, org: &OrgId, id: &str, now: i64) -> Result<EventOutcome> {
+                let mut budget = Budget::new(self.release_chunk);
                 let mut tx = self.write.begin().await?;
                 let outcome = tx
-                    .run_waves(WaveOp::Replay { org, id, now })
+                    .run_waves(WaveOp::Replay { org, id, now }, &mut budget)
                     .await?
                     .pop()
                     .ok_or_else(|| StorageError::Other("no outcome for a replay".into()))?;
                 tx.commit().await?;
+                self.after_releases(&budget);
                 Ok(outcome)
+            }
+
+            async fn continue_releases(&self, now: i64) -> Result<Option<usize>> {
+                let mut tx = self.write.begin().await?;
+                let lock = if Self::IS_PG { " FOR UPDATE SKIP LOCKED" } else { "" };
+                let request: Option<(String, String, String)> = sqlx::query_as(&format!(
+                    "SELECT org_id, customer_key, chargebee_id FROM release_requests \
+                     ORDER BY created_at, org_id, customer_key LIMIT 1{lock}"
+                ))
+                .fetch_optional(&mut *tx)
+                .await?;
+                let Some((org_id, customer_key, chargebee_id)) = request else {
+                    return Ok(None);
+                };
+                let org = OrgId::from_trusted(org_id);
+                let mut budget = Budget::new(self.release_chunk);
+                let released: usize = tx
+                    .run_waves(
+                        WaveOp::Release {
+                            org: &org,
+                            customer_key: &customer_key,
+                            chargebee_id: Some(chargebee_id.as_str()).filter(|c| !c.is_empty()),
+                            now,
+                        },
+                        &mut budget,
+                    )
+                    .await?
+                    .iter()
+                    .map(|o| usize::from(o.outcome == "processed") + o.released)
+                    .sum();
+                // Done: forget the request. Not done: to the back of the line, so that other
+                // customers' releases take turns with it.
+                let sql = if budget.left_work() {
+                    "UPDATE release_requests SET created_at = $4 WHERE org_id = $1 \
+                       AND customer_key = $2 AND chargebee_id = $3"
+                } else {
+                    "DELETE FROM release_requests WHERE org_id = $1 AND customer_key = $2 \
+                       AND chargebee_id = $3 AND $4 >= 0"
+                };
+                sqlx::query(sql)
+                    .bind(org.as_str())
+                    .bind(&customer_key)
+                    .bind(&chargebee_id)
+                    .bind(now)
+                    .execute(&mut *tx)
+                    .await?;
+                tx.commit().await?;
+                Ok(Some(released))
+            }
+
+            fn release_signal(&self) -> Arc<tokio::sync::Notify> {
+                self.releases.clone()
             }
 
             async fn mark_failed(
@@ -1074,13 +1332,18 @@ macro_rules! impl_storage {
                 .execute(&mut *tx)
                 .await;
                 r.map_err(|e| conflict_if_unique(e, || format!("a customer with key \"{}\" already exists", c.key)))?;
+                let mut budget = Budget::new(self.release_chunk);
                 let released: usize = tx
-                    .run_waves(WaveOp::Release { org, customer_key: &c.key, now })
+                    .run_waves(
+                        WaveOp::Release { org, customer_key: &c.key, chargebee_id: None, now },
+                        &mut budget,
+                    )
                     .await?
                     .iter()
                     .map(|o| usize::from(o.outcome == "processed") + o.released)
                     .sum();
                 tx.commit().await?;
+                self.after_releases(&budget);
                 let customer = self.customer(org, &c.key).await?.ok_or(StorageError::NotFound)?;
                 Ok((customer, released))
             }
@@ -1105,10 +1368,15 @@ macro_rules! impl_storage {
                 cursor: Option<&str>,
                 limit: i64,
             ) -> Result<Page<CustomerListRow>> {
-                let term = search.map(str::trim).filter(|s| !s.is_empty());
+                // Control characters cannot be in any stored key, email or name: drop them
+                // (PostgreSQL refuses a NUL in a query), and a cursor holding one starts over.
+                let cleaned: Option<String> =
+                    search.map(|s| s.chars().filter(|c| !c.is_control()).collect());
+                let cursor = cursor.filter(|c| !c.chars().any(char::is_control));
+                let term = cleaned.as_deref().map(str::trim).filter(|s| !s.is_empty());
                 let pattern = term.map(like_pattern);
-                // SQLite: candidates from the FTS5 trigram index (terms of 3+ characters); the
-                // LIKE conditions below still decide, field by field.
+                // SQLite: terms of 3+ characters are found by the FTS5 trigram index; shorter
+                // ones by LIKE (which folds ASCII case only).
                 let fts = term
                     .filter(|t| !Self::IS_PG && t.chars().count() >= 3)
                     .map(|t| format!("\"{}\"", t.to_lowercase().replace('"', "\"\"")));
@@ -1119,11 +1387,12 @@ macro_rules! impl_storage {
                     "{} {CUSTOMER_LIST_SELECT} FROM {} c LEFT JOIN partners p ON p.id = c.partner_id \
                      WHERE c.org_id = $1 AND c.key > $2 ORDER BY c.key LIMIT $4",
                     match (&pattern, &fts) {
+                        // The FTS5 index has one column per field and folds case in every
+                        // script, so its match alone decides (SQLite's lower() is ASCII-only).
                         (Some(_), Some(_)) => {
                             "WITH matches AS MATERIALIZED (SELECT * FROM customers m WHERE m.org_id = $1 \
                                AND m.rowid IN (SELECT rowid FROM customers_search WHERE customers_search MATCH $5) \
-                               AND (lower(m.key) LIKE $3 ESCAPE '\\' OR lower(m.email) LIKE $3 ESCAPE '\\' \
-                                    OR lower(m.name) LIKE $3 ESCAPE '\\'))"
+                               AND $3 IS NOT NULL)"
                         }
                         (Some(_), None) => {
                             "WITH matches AS MATERIALIZED (SELECT * FROM customers m WHERE m.org_id = $1 \
@@ -1144,7 +1413,28 @@ macro_rules! impl_storage {
                     query = query.bind(f);
                 }
                 let rows: Vec<CustomerListRow> = query.fetch_all(&self.read).await?;
-                Ok(paginate(rows, limit, |c| c.key.clone()))
+                let mut page = paginate(rows, limit, |c| c.key.clone());
+                if !page.items.is_empty() {
+                    // Totals for this page's customers only, per currency.
+                    let ids: Vec<String> = (0..page.items.len()).map(|i| format!("${}", i + 2)).collect();
+                    let sql = format!(
+                        "SELECT t.customer_id, {NET_REVENUE_SPLIT} FROM transactions t \
+                         WHERE t.org_id = $1 AND t.customer_id IN ({}) \
+                           AND t.recorded AND t.removed_reason IS NULL \
+                         GROUP BY t.customer_id, t.currency",
+                        ids.join(", ")
+                    );
+                    let mut q = sqlx::query_as(&sql).bind(org.as_str());
+                    for c in &page.items {
+                        q = q.bind(&c.id);
+                    }
+                    let rows: Vec<(String, String, i64, i64)> = q.fetch_all(&self.read).await?;
+                    let mut totals = totals_by_owner(rows);
+                    for c in &mut page.items {
+                        c.set_revenue(totals.remove(&c.id).unwrap_or_default());
+                    }
+                }
+                Ok(page)
             }
 
             async fn transactions(&self, org: &OrgId, customer_id: &str) -> Result<Vec<Transaction>> {
@@ -1233,7 +1523,13 @@ macro_rules! impl_storage {
                 let sql = format!(
                     "SELECT {PARTNER_COLUMNS} FROM partners p WHERE p.org_id = $1 ORDER BY p.key"
                 );
-                Ok(sqlx::query_as(&sql).bind(org.as_str()).fetch_all(&self.read).await?)
+                let mut partners: Vec<Partner> =
+                    sqlx::query_as(&sql).bind(org.as_str()).fetch_all(&self.read).await?;
+                let mut totals = self.partner_totals(org, None).await?;
+                for p in &mut partners {
+                    p.set_revenue(totals.remove(&p.id).unwrap_or_default());
+                }
+                Ok(partners)
             }
 
             async fn plans(&self, org: &OrgId) -> Result<Vec<Plan>> {
@@ -1351,18 +1647,26 @@ macro_rules! impl_storage {
             }
 
             async fn revenue_by_day(&self, org: &OrgId, since: i64) -> Result<Vec<RevenuePoint>> {
-                Ok(sqlx::query_as(
-                    "SELECT t.occurred_at / 86400000 AS day, t.currency, \
-                       CAST(SUM(t.amount - t.amount_refunded) AS BIGINT) AS net \
+                let sql = format!(
+                    "SELECT CAST(t.occurred_at / 86400000 AS BIGINT) AS day, {NET_REVENUE_SPLIT} \
                      FROM transactions t JOIN customers c ON c.id = t.customer_id \
                      WHERE t.org_id = $1 AND t.occurred_at >= $2 AND t.recorded \
                        AND t.removed_reason IS NULL AND c.partner_id IS NOT NULL \
-                     GROUP BY t.occurred_at / 86400000, t.currency ORDER BY day, t.currency",
-                )
-                .bind(org.as_str())
-                .bind(since)
-                .fetch_all(&self.read)
-                .await?)
+                     GROUP BY t.occurred_at / 86400000, t.currency ORDER BY day, t.currency"
+                );
+                let rows: Vec<(i64, String, i64, i64)> = sqlx::query_as(&sql)
+                    .bind(org.as_str())
+                    .bind(since)
+                    .fetch_all(&self.read)
+                    .await?;
+                Ok(rows
+                    .into_iter()
+                    .map(|(day, currency, millions, units)| RevenuePoint {
+                        day,
+                        currency,
+                        net: i128::from(millions) * 1_000_000 + i128::from(units),
+                    })
+                    .collect())
             }
         }
     };

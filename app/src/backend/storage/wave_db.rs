@@ -3,7 +3,7 @@
 //! SQLite statement on the connection's worker thread, and on two busy cores every such
 //! hand-off costs about as much as the statement; a whole wave run on the handle costs none.
 
-use super::apply::{perform, RunWaves, WaveDb, WaveOp};
+use super::apply::{perform, Budget, RunWaves, WaveDb, WaveOp};
 use super::waves::{Arg, StateRow};
 use super::{EventOutcome, OrgId, Result, StorageError};
 use futures::FutureExt;
@@ -85,8 +85,12 @@ impl WaveDb for PgWaves<'_> {
 }
 
 impl RunWaves for sqlx::PgConnection {
-    async fn run_waves<'a>(&'a mut self, op: WaveOp<'a>) -> Result<Vec<EventOutcome>> {
-        perform(&mut PgWaves(self), op).await
+    async fn run_waves<'a>(
+        &'a mut self,
+        op: WaveOp<'a>,
+        budget: &'a mut Budget,
+    ) -> Result<Vec<EventOutcome>> {
+        perform(&mut PgWaves(self), op, budget).await
     }
 }
 
@@ -96,11 +100,12 @@ struct LiteWaves(rusqlite::Connection);
 /// SQLite busy or locked is the database being unavailable (503, Chargebee retries), as for
 /// sqlx's errors; anything else is an error of the batch.
 fn lite_err(e: rusqlite::Error) -> StorageError {
-    use rusqlite::ErrorCode::{DatabaseBusy, DatabaseLocked};
+    use rusqlite::ErrorCode::{DatabaseBusy, DatabaseLocked, TooBig};
     match e.sqlite_error_code() {
         Some(DatabaseBusy | DatabaseLocked) => {
             StorageError::Unavailable(sqlx::Error::Protocol(format!("SQLite: {e}")))
         }
+        Some(TooBig) => StorageError::Invalid(format!("SQLite: {e}")),
         _ => StorageError::Other(format!("SQLite: {e}")),
     }
 }
@@ -182,7 +187,11 @@ impl WaveDb for LiteWaves {
 }
 
 impl RunWaves for sqlx::SqliteConnection {
-    async fn run_waves<'a>(&'a mut self, op: WaveOp<'a>) -> Result<Vec<EventOutcome>> {
+    async fn run_waves<'a>(
+        &'a mut self,
+        op: WaveOp<'a>,
+        budget: &'a mut Budget,
+    ) -> Result<Vec<EventOutcome>> {
         let mut handle = self.lock_handle().await?;
         // SAFETY: `handle` keeps the connection locked for us (its worker thread waits) until
         // it drops. `from_handle` wraps the pointer without taking ownership: the rusqlite
@@ -192,11 +201,25 @@ impl RunWaves for sqlx::SqliteConnection {
         let conn = unsafe { rusqlite::Connection::from_handle(handle.as_raw_handle().as_ptr()) }
             .map_err(lite_err)?;
         let mut db = LiteWaves(conn);
-        let out = perform(&mut db, op).now_or_never().unwrap_or_else(|| {
-            Err(StorageError::Other(
-                "SQLite work did not complete synchronously".into(),
-            ))
-        });
+        let run = || {
+            perform(&mut db, op, budget)
+                .now_or_never()
+                .unwrap_or_else(|| {
+                    Err(StorageError::Other(
+                        "SQLite work did not complete synchronously".into(),
+                    ))
+                })
+        };
+        // The batch runs synchronously on this thread (disk I/O, fsync at commit elsewhere).
+        // On the multi-threaded runtime, `block_in_place` first hands this worker's other
+        // tasks to another thread, so requests keep being served while it runs.
+        let multi_thread = tokio::runtime::Handle::try_current()
+            .is_ok_and(|h| h.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread);
+        let out = if multi_thread {
+            tokio::task::block_in_place(run)
+        } else {
+            run()
+        };
         drop(db);
         drop(handle);
         out

@@ -109,8 +109,9 @@ pub(super) fn padded(n: usize) -> usize {
 }
 
 /// A state-query row that matches nothing (position -1).
-pub(super) const STATE_PADDING: [Arg<'static>; 9] = [
+pub(super) const STATE_PADDING: [Arg<'static>; 10] = [
     Arg::Int(Some(-1)),
+    Arg::Text(None),
     Arg::Text(None),
     Arg::Text(None),
     Arg::Text(None),
@@ -123,10 +124,11 @@ pub(super) const STATE_PADDING: [Arg<'static>; 9] = [
 
 /// What an event's state is loaded by, one row per event:
 /// (position, org, customer key, Chargebee customer, partner key, transaction, refund,
-/// subscription, event id).
+/// subscription, event id, currency). Refunds are summed in the event's currency only, split
+/// into millions and remainders so that no sum can overflow (see `StateRow`).
 pub(super) const STATE: Stmt = Stmt {
-    head: "WITH k(i, org, ckey, cbid, pkey, txn, refund, sub, evid) AS (VALUES ",
-    row: "(?, ?, ?, ?, ?, ?, ?, ?, ?)",
+    head: "WITH k(i, org, ckey, cbid, pkey, txn, refund, sub, evid, cur) AS (VALUES ",
+    row: "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
     tail: ") SELECT k.i AS i, \
     ck.id AS k_id, ck.key AS k_key, ck.partner_id AS k_partner, ck.chargebee_id AS k_cb, \
     ck.chargebee_version AS k_version, \
@@ -134,9 +136,13 @@ pub(super) const STATE: Stmt = Stmt {
     cc.chargebee_version AS c_version, \
     (SELECT COUNT(*) FROM partners p WHERE p.org_id = k.org AND p.key = k.pkey) AS partners, \
     t.amount AS t_amount, t.amount_refunded AS t_refunded, t.recorded AS t_recorded, \
-    t.removed_reason AS t_removed, t.customer_id AS t_customer, \
-    CAST((SELECT COALESCE(SUM(r.amount), 0) FROM refunds r \
-      WHERE r.org_id = k.org AND r.original_txn_id = k.txn) AS BIGINT) AS refunded_so_far, \
+    t.removed_reason AS t_removed, t.customer_id AS t_customer, t.currency AS t_currency, \
+    CAST((SELECT COALESCE(SUM(r.amount / 1000000), 0) FROM refunds r \
+      WHERE r.org_id = k.org AND r.original_txn_id = k.txn \
+        AND (k.cur IS NULL OR r.currency = k.cur)) AS BIGINT) AS refunded_millions, \
+    CAST((SELECT COALESCE(SUM(r.amount % 1000000), 0) FROM refunds r \
+      WHERE r.org_id = k.org AND r.original_txn_id = k.txn \
+        AND (k.cur IS NULL OR r.currency = k.cur)) AS BIGINT) AS refunded_units, \
     (SELECT COUNT(*) FROM refunds r WHERE r.org_id = k.org AND r.chargebee_id = k.refund) AS refund_known, \
     (SELECT s.version FROM subscriptions s WHERE s.org_id = k.org AND s.chargebee_id = k.sub) AS sub_version, \
     e.id AS e_id, e.outcome AS e_outcome \
@@ -340,6 +346,12 @@ impl<'a> Item<'a> {
             Row::New(e) => e.event_id.as_deref(),
             Row::Stored(_) => None,
         };
+        // Refunds are counted in the currency of the payment or refund at hand.
+        let currency = match event {
+            BillingEvent::PaymentSucceeded { txn, .. } => Some(txn.currency.as_str()),
+            BillingEvent::PaymentRefunded { refund, .. } => Some(refund.currency.as_str()),
+            _ => None,
+        };
         vec![
             Arg::Int(Some(i as i64)),
             text(self.org.as_str()),
@@ -350,6 +362,7 @@ impl<'a> Item<'a> {
             opt_ref(refund_id),
             opt_ref(sub_id),
             opt_ref(event_id),
+            opt_ref(currency),
         ]
     }
 }
@@ -445,6 +458,7 @@ pub(super) fn outcome_parts(o: &Outcome) -> (&'static str, Option<String>) {
         Outcome::Processed => ("processed", None),
         Outcome::Ignored(why) => ("ignored", Some(why.clone())),
         Outcome::Unmatched(why) => ("unmatched", Some(why.clone())),
+        Outcome::Rejected(why) => ("rejected", Some(why.clone())),
     }
 }
 
@@ -793,6 +807,14 @@ pub(super) fn state_customer(state: &State) -> Option<String> {
         })
 }
 
+/// A sum read as millions and remainders (`SUM(x / 1000000)`, `SUM(x % 1000000)`), which
+/// cannot overflow in SQL, put back together; beyond `i64` it saturates (every use of a refund
+/// total caps it at the payment's amount, so saturating there is exact).
+pub(super) fn exact_sum(millions: i64, units: i64) -> i64 {
+    let total = i128::from(millions) * 1_000_000 + i128::from(units);
+    i64::try_from(total).unwrap_or(if total < 0 { i64::MIN } else { i64::MAX })
+}
+
 /// One row of [`STATE`].
 #[derive(sqlx::FromRow)]
 pub(super) struct StateRow {
@@ -813,7 +835,9 @@ pub(super) struct StateRow {
     t_recorded: Option<bool>,
     t_removed: Option<String>,
     t_customer: Option<String>,
-    refunded_so_far: i64,
+    t_currency: Option<String>,
+    refunded_millions: i64,
+    refunded_units: i64,
     refund_known: i64,
     sub_version: Option<i64>,
     e_id: Option<String>,
@@ -848,7 +872,9 @@ impl StateRow {
             t_recorded: row.get("t_recorded")?,
             t_removed: row.get("t_removed")?,
             t_customer: row.get("t_customer")?,
-            refunded_so_far: row.get("refunded_so_far")?,
+            t_currency: row.get("t_currency")?,
+            refunded_millions: row.get("refunded_millions")?,
+            refunded_units: row.get("refunded_units")?,
             refund_known: row.get("refund_known")?,
             sub_version: row.get("sub_version")?,
             e_id: row.get("e_id")?,
@@ -890,7 +916,8 @@ impl StateRow {
                 customer_id: self.t_customer,
             }),
             refund_known: self.refund_known > 0,
-            refunded_so_far: self.refunded_so_far,
+            refunded_so_far: exact_sum(self.refunded_millions, self.refunded_units),
+            transaction_currency: self.t_currency.filter(|c| !c.is_empty()),
             subscription_version: self.sub_version,
         };
         (state, self.e_id.zip(self.e_outcome))
@@ -1163,8 +1190,17 @@ mod tests {
         }
         // The partner is created once.
         assert_eq!(w.partners.len(), PARTNERS.width());
-        assert_eq!(STATE.width(), 9);
+        assert_eq!(STATE.width(), 10);
+        assert_eq!(STATE.width(), STATE_PADDING.len());
         assert_eq!(PARKED.width(), 4);
+    }
+
+    #[test]
+    fn split_sums_are_put_back_together_exactly_and_never_overflow() {
+        assert_eq!(exact_sum(12, 345_678), 12_345_678);
+        assert_eq!(exact_sum(0, 0), 0);
+        assert_eq!(exact_sum(i64::MAX, i64::MAX), i64::MAX);
+        assert_eq!(exact_sum(9_223_372_036_854, 775_807), i64::MAX);
     }
 
     #[test]
