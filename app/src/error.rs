@@ -148,14 +148,14 @@ mod server {
         }
     }
 
-    impl From<crate::backend::auth::PasswordError> for AppError {
-        fn from(e: crate::backend::auth::PasswordError) -> Self {
+    impl From<crate::backend::passwords::PasswordError> for AppError {
+        fn from(e: crate::backend::passwords::PasswordError) -> Self {
             match e {
-                crate::backend::auth::PasswordError::Busy => {
+                crate::backend::passwords::PasswordError::Busy => {
                     tracing::warn!("password work is at its bound; answering 503");
                     AppError::Unavailable
                 }
-                crate::backend::auth::PasswordError::Internal(e) => e.into(),
+                crate::backend::passwords::PasswordError::Internal(e) => e.into(),
             }
         }
     }

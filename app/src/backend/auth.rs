@@ -13,7 +13,7 @@ use sha2::{Digest, Sha256};
 use std::sync::OnceLock;
 use subtle::ConstantTimeEq;
 
-fn argon2() -> Argon2<'static> {
+pub(crate) fn argon2() -> Argon2<'static> {
     // OWASP's argon2id recommendation: 19 MiB, 2 iterations, 1 lane.
     let params = Params::new(19 * 1024, 2, 1, None).expect("valid argon2 parameters");
     Argon2::new(Algorithm::Argon2id, Version::V0x13, params)
@@ -32,7 +32,7 @@ pub async fn hash_password(password: String) -> anyhow::Result<String> {
 
 /// A hash of a random password, verified against when the user does not exist so that an
 /// unknown email and a wrong password take the same time.
-fn dummy_hash() -> &'static str {
+pub(crate) fn dummy_hash() -> &'static str {
     static DUMMY: OnceLock<String> = OnceLock::new();
     DUMMY.get_or_init(|| {
         let salt = SaltString::generate(&mut OsRng);
@@ -56,55 +56,6 @@ pub async fn verify_password(hash: Option<String>, password: String) -> anyhow::
         Ok(known && ok)
     })
     .await?
-}
-
-/// Password hashing and checking with a process-wide bound. Each argon2id run takes 19 MiB
-/// and most of a core for tens of milliseconds; without a bound, a flood of sign-ups or
-/// sign-ins runs hundreds at once on the blocking pool and memory climbs by gigabytes. Work
-/// beyond the bound waits up to `wait` for a turn, then gives up with [`PasswordBusy`].
-pub struct PasswordWork {
-    permits: tokio::sync::Semaphore,
-    wait: std::time::Duration,
-}
-
-/// Too much password work at once: answer 503 with `Retry-After`.
-#[derive(Debug, thiserror::Error)]
-pub enum PasswordError {
-    #[error("too many password checks at once")]
-    Busy,
-    #[error(transparent)]
-    Internal(#[from] anyhow::Error),
-}
-
-impl PasswordWork {
-    pub fn new(concurrency: usize, wait: std::time::Duration) -> Self {
-        Self {
-            permits: tokio::sync::Semaphore::new(concurrency.max(1)),
-            wait,
-        }
-    }
-
-    async fn turn(&self) -> Result<tokio::sync::SemaphorePermit<'_>, PasswordError> {
-        match tokio::time::timeout(self.wait, self.permits.acquire()).await {
-            Ok(Ok(permit)) => Ok(permit),
-            _ => Err(PasswordError::Busy),
-        }
-    }
-
-    pub async fn hash(&self, password: String) -> Result<String, PasswordError> {
-        let _turn = self.turn().await?;
-        Ok(hash_password(password).await?)
-    }
-
-    /// [`verify_password`] within the bound.
-    pub async fn verify(
-        &self,
-        hash: Option<String>,
-        password: String,
-    ) -> Result<bool, PasswordError> {
-        let _turn = self.turn().await?;
-        Ok(verify_password(hash, password).await?)
-    }
 }
 
 /// `n` random bytes, base64url without padding.
@@ -174,18 +125,6 @@ pub fn new_api_key() -> (String, String, String) {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[tokio::test]
-    async fn password_work_beyond_the_bound_gives_up_after_the_wait() {
-        let work = PasswordWork::new(1, std::time::Duration::from_millis(20));
-        let held = work.turn().await.unwrap();
-        assert!(matches!(
-            work.hash("correct horse battery".into()).await,
-            Err(PasswordError::Busy)
-        ));
-        drop(held);
-        assert!(work.hash("correct horse battery".into()).await.is_ok());
-    }
 
     #[tokio::test]
     async fn a_password_verifies_only_against_its_own_hash() {

@@ -25,6 +25,9 @@ pub enum DeliveryError {
     Unauthorized,
     #[error("body is larger than the limit of {0} bytes")]
     TooLarge(usize),
+    /// The client did not send the whole body in time: 408.
+    #[error("the request body did not arrive in time")]
+    TimedOut,
     /// The delivery is malformed (recorded as rejected): 400 with this message.
     #[error("{0}")]
     Rejected(String),

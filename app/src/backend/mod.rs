@@ -7,6 +7,7 @@ pub mod chargebee;
 pub mod clock;
 pub mod domain;
 pub mod ingest;
+pub mod passwords;
 pub mod service;
 pub mod session;
 pub mod storage;
@@ -87,7 +88,7 @@ pub struct AppState {
     /// The time (injectable: tests move it instead of sleeping).
     pub clock: clock::DynClock,
     /// Bounds the password hashing done at once (each hash takes 19 MiB and a core).
-    pub passwords: Arc<auth::PasswordWork>,
+    pub passwords: Arc<passwords::PasswordWork>,
     /// Bytes of webhook bodies being read or waiting for their commit, at most.
     pub webhook_bytes: Arc<tokio::sync::Semaphore>,
     /// Wakes the background worker when parked events are left to release.
@@ -98,7 +99,7 @@ pub struct AppState {
 /// (the queue holds the only copy of its payload).
 pub struct IngestFailure {
     pub error: storage::StorageError,
-    pub item: Option<storage::IngestItem>,
+    pub item: Option<Box<storage::IngestItem>>,
 }
 
 pub type IngestQueue =
@@ -139,7 +140,7 @@ impl AppState {
                             .map(|(r, item)| {
                                 r.map_err(|error| IngestFailure {
                                     error,
-                                    item: Some(item),
+                                    item: Some(Box::new(item)),
                                 })
                             })
                             .collect()
@@ -154,7 +155,7 @@ impl AppState {
             settings: Arc::new(settings),
             ingest_queue,
             clock,
-            passwords: Arc::new(auth::PasswordWork::new(
+            passwords: Arc::new(passwords::PasswordWork::new(
                 2 * cores,
                 std::time::Duration::from_secs(2),
             )),

@@ -23,6 +23,18 @@ fn basic_credentials(headers: &HeaderMap) -> Option<(String, String)> {
     Some((user.to_string(), pass.to_string()))
 }
 
+/// Whether a body-read error (or one of its causes) is of the given kind.
+fn caused_by<E: std::error::Error + 'static>(err: &axum::Error) -> bool {
+    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(err);
+    while let Some(e) = source {
+        if e.is::<E>() {
+            return true;
+        }
+        source = e.source();
+    }
+    false
+}
+
 /// Whether reading the body stopped at the size limit (rather than failing otherwise).
 fn is_length_limit(err: &axum::Error) -> bool {
     let mut source: Option<&(dyn std::error::Error + 'static)> = Some(err);
@@ -40,6 +52,7 @@ fn error_response(e: DeliveryError) -> Response {
         DeliveryError::UnknownToken => StatusCode::NOT_FOUND,
         DeliveryError::Unauthorized => StatusCode::UNAUTHORIZED,
         DeliveryError::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
+        DeliveryError::TimedOut => StatusCode::REQUEST_TIMEOUT,
         DeliveryError::Rejected(_) => StatusCode::BAD_REQUEST,
         DeliveryError::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
         DeliveryError::Internal => StatusCode::INTERNAL_SERVER_ERROR,
@@ -109,6 +122,13 @@ pub async fn chargebee(
     };
     let bytes = match axum::body::to_bytes(body, max).await {
         Ok(b) => b,
+        Err(err) if caused_by::<tower_http::timeout::TimeoutError>(&err) => {
+            let why = "the request body did not arrive in time";
+            if let Err(e) = ingest::record_rejection(&state, &org, None, why, now).await {
+                return error_response(e);
+            }
+            return error_response(DeliveryError::TimedOut);
+        }
         Err(err) if !is_length_limit(&err) => {
             let why = format!("could not read the request body: {err}");
             if let Err(e) = ingest::record_rejection(&state, &org, None, &why, now).await {

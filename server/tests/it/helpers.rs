@@ -148,8 +148,17 @@ impl TestApp {
     }
 
     pub async fn spawn_with(config: Config) -> Self {
+        Self::spawn_with_clock(
+            config,
+            std::sync::Arc::new(app::backend::clock::SystemClock),
+        )
+        .await
+    }
+
+    /// A server whose time-based rules read `clock` (tests move it instead of sleeping).
+    pub async fn spawn_with_clock(config: Config, clock: app::backend::clock::DynClock) -> Self {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let application = Application::build_with_listener(config, listener)
+        let application = Application::build_with_clock(config, listener, clock)
             .await
             .expect("server builds");
         let port = application.port();
@@ -521,4 +530,173 @@ pub fn subscription_event(
             "customer": cb_customer("cb_cus_1", Some(customer_key), partner_key),
         }),
     )
+}
+
+/// A real `partner-ledger` process on a free port, its log lines collected.
+pub struct Process {
+    pub base: String,
+    pub child: tokio::process::Child,
+    /// Everything the process wrote (stdout and stderr), line by line.
+    pub logs: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
+}
+
+impl Process {
+    /// The server process's peak resident memory (`VmHWM`), in kB.
+    pub fn peak_rss_kb(&self) -> u64 {
+        let pid = self.child.id().expect("process is running");
+        let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix("VmHWM:"))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+            .expect("VmHWM in /proc/<pid>/status")
+    }
+
+    pub fn log_text(&self) -> String {
+        self.logs.lock().unwrap().join("\n")
+    }
+}
+
+/// Starts the `partner-ledger` binary on `db_url` with `extra` environment variables and
+/// waits until it listens (it prints its URL).
+pub async fn start_process(db_url: &str, extra: &[(&str, &str)]) -> Process {
+    use std::process::Stdio;
+    use tokio::io::{AsyncBufReadExt, BufReader};
+    let mut cmd = tokio::process::Command::new(env!("CARGO_BIN_EXE_partner-ledger"));
+    cmd.env("DATABASE_URL", db_url)
+        .env("LISTEN_ADDR", "127.0.0.1:0")
+        .env(
+            "SECRET_KEY",
+            "test-secret-key-that-is-long-enough-0123456789",
+        )
+        .env("SITE_ROOT", site_root())
+        .env("LOG_LEVEL", "warn")
+        .env_remove("RUST_LOG")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true);
+    for (k, v) in extra {
+        cmd.env(k, v);
+    }
+    let mut child = cmd.spawn().expect("start partner-ledger");
+    let logs = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let mut errors = BufReader::new(child.stderr.take().unwrap()).lines();
+    {
+        let logs = logs.clone();
+        tokio::spawn(async move {
+            while let Ok(Some(line)) = errors.next_line().await {
+                logs.lock().unwrap().push(line);
+            }
+        });
+    }
+    // Wait for readiness: the server prints its URL once it listens.
+    let base = loop {
+        let line = lines
+            .next_line()
+            .await
+            .unwrap()
+            .expect("server exited before listening");
+        logs.lock().unwrap().push(line.clone());
+        if let Some(rest) = line.split("open ").nth(1) {
+            break rest.split(' ').next().unwrap().to_string();
+        }
+    };
+    {
+        let logs = logs.clone();
+        tokio::spawn(async move {
+            while let Ok(Some(line)) = lines.next_line().await {
+                logs.lock().unwrap().push(line);
+            }
+        });
+    }
+    Process { base, child, logs }
+}
+
+// ----- accounts through the server functions, as the browser calls them -----
+
+pub const PASSWORD: &str = "correct horse battery";
+
+pub async fn signup(app: &TestApp, org: &str) -> (reqwest::Client, String) {
+    let email = format!(
+        "{}-{}@example.com",
+        org.to_lowercase().replace(' ', "-"),
+        app::backend::auth::random_token(5).to_lowercase()
+    );
+    let client = browser_client(&app.address);
+    let (s, body) = app
+        .rpc(
+            &client,
+            "signup",
+            &[
+                ("organization", org),
+                ("email", &email),
+                ("password", PASSWORD),
+            ],
+        )
+        .await;
+    assert_eq!(s, 200, "signup failed: {body}");
+    (client, email)
+}
+
+pub async fn me(app: &TestApp, client: &reqwest::Client) -> Value {
+    let (s, body) = app.rpc(client, "me", &[]).await;
+    assert_eq!(s, 200, "{body}");
+    body
+}
+
+/// Invites `email` with `role` and accepts the invite; returns the member's signed-in client.
+pub async fn add_member(
+    app: &TestApp,
+    owner: &reqwest::Client,
+    email: &str,
+    role: &str,
+) -> reqwest::Client {
+    let (s, link) = app
+        .rpc(owner, "invite", &[("email", email), ("role", role)])
+        .await;
+    assert_eq!(s, 200, "{link}");
+    let token = link
+        .as_str()
+        .unwrap()
+        .rsplit('/')
+        .next()
+        .unwrap()
+        .to_string();
+    let member = browser_client(&app.address);
+    let (s, body) = app
+        .rpc(
+            &member,
+            "accept_invite",
+            &[("token", &token), ("password", PASSWORD)],
+        )
+        .await;
+    assert_eq!(s, 200, "{body}");
+    member
+}
+
+/// Invites `email`, which already has an account, and accepts the invite signed in as it.
+pub async fn add_existing_member(
+    app: &TestApp,
+    owner: &reqwest::Client,
+    email: &str,
+    role: &str,
+) -> reqwest::Client {
+    let (s, link) = app
+        .rpc(owner, "invite", &[("email", email), ("role", role)])
+        .await;
+    assert_eq!(s, 200, "{link}");
+    let token = link
+        .as_str()
+        .unwrap()
+        .rsplit('/')
+        .next()
+        .unwrap()
+        .to_string();
+    let member = app.signed_in(email, PASSWORD).await;
+    let (s, body) = app
+        .rpc(&member, "accept_invite", &[("token", &token)])
+        .await;
+    assert_eq!(s, 200, "{body}");
+    member
 }

@@ -7,4 +7,7 @@ mod accounts;
 mod api;
 mod multi_instance;
 mod real_payloads;
+mod security_accounts;
+mod security_http;
+mod security_webhooks;
 mod webhooks;

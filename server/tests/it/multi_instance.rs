@@ -2,49 +2,9 @@
 
 use crate::helpers::*;
 use serde_json::{json, Value};
-use std::process::Stdio;
-use tokio::io::{AsyncBufReadExt, BufReader};
 
-/// A real `partner-ledger` process on a free port.
-struct Instance {
-    base: String,
-    _child: tokio::process::Child,
-}
-
-async fn start_instance(db_url: &str, extra: &[(&str, &str)]) -> Instance {
-    let mut cmd = tokio::process::Command::new(env!("CARGO_BIN_EXE_partner-ledger"));
-    cmd.env("DATABASE_URL", db_url)
-        .env("LISTEN_ADDR", "127.0.0.1:0")
-        .env(
-            "SECRET_KEY",
-            "test-secret-key-that-is-long-enough-0123456789",
-        )
-        .env("SITE_ROOT", site_root())
-        .env("LOG_LEVEL", "warn")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .kill_on_drop(true);
-    for (k, v) in extra {
-        cmd.env(k, v);
-    }
-    let mut child = cmd.spawn().expect("start partner-ledger");
-    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-    // Wait for readiness: the server prints its URL once it listens.
-    let base = loop {
-        let line = lines
-            .next_line()
-            .await
-            .unwrap()
-            .expect("server exited before listening");
-        if let Some(rest) = line.split("open ").nth(1) {
-            break rest.split(' ').next().unwrap().to_string();
-        }
-    };
-    tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
-    Instance {
-        base,
-        _child: child,
-    }
+async fn start_instance(db_url: &str, extra: &[(&str, &str)]) -> Process {
+    start_process(db_url, extra).await
 }
 
 async fn admin_url() -> sqlx::PgConnection {

@@ -16,7 +16,7 @@ use super::token_cache::TokenCache;
 use super::waves::{duplicate_detail, Item, Row, PARTNERS};
 use super::*;
 use crate::backend::chargebee::BillingEvent;
-use crate::backend::domain::random_id;
+use crate::backend::domain::{identifier_problem, random_id};
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{PgPool, SqlitePool};
@@ -353,6 +353,9 @@ macro_rules! impl_storage {
             }
 
             async fn partner_by_key(&self, org: &OrgId, key: &str) -> Result<Option<Partner>> {
+                if identifier_problem(key).is_some() {
+                    return Ok(None);
+                }
                 let sql = format!(
                     "SELECT {PARTNER_COLUMNS} FROM partners p WHERE p.org_id = $1 AND p.key = $2"
                 );
@@ -1252,6 +1255,9 @@ macro_rules! impl_storage {
             }
 
             async fn event(&self, org: &OrgId, id: &str) -> Result<Option<EventDetail>> {
+                if identifier_problem(id).is_some() {
+                    return Ok(None);
+                }
                 Ok(sqlx::query_as(
                     "SELECT id, event_id, event_type, occurred_at, received_at, outcome, detail, \
                        customer_key, customer_id, attempts, payload FROM webhook_events \
@@ -1349,6 +1355,11 @@ macro_rules! impl_storage {
             }
 
             async fn customer(&self, org: &OrgId, key: &str) -> Result<Option<Customer>> {
+                // No stored key has a control character or is that long: not found, without
+                // asking PostgreSQL (which refuses a NUL in a query).
+                if identifier_problem(key).is_some() {
+                    return Ok(None);
+                }
                 let sql = format!(
                     "SELECT {CUSTOMER_COLUMNS} FROM customers c \
                      LEFT JOIN partners p ON p.id = c.partner_id \
