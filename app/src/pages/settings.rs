@@ -157,8 +157,8 @@ pub fn ApiKeysPage() -> impl IntoView {
                     <FieldError value field="name"/>
                     <label for="key-scope">"Access"</label>
                     <select id="key-scope" name="scope" aria-describedby="key-scope-help">
-                        <option value="read" selected>"Read only"</option>
-                        <option value="full">"Full access"</option>
+                        <option value="full" selected>"Full access"</option>
+                        <option value="read">"Read only"</option>
                     </select>
                     <span class="help" id="key-scope-help">"Read-only keys can list and read data. Full access also changes data and reads the webhook URL."</span>
                     <FieldError value field="scope"/>

@@ -645,6 +645,25 @@ pub async fn me(app: &TestApp, client: &reqwest::Client) -> Value {
     body
 }
 
+/// Creates an invite from `owner` for `email`; returns the one-time token of its link.
+pub async fn invite_token(
+    app: &TestApp,
+    owner: &reqwest::Client,
+    email: &str,
+    role: &str,
+) -> String {
+    let (s, link) = app
+        .rpc(owner, "invite", &[("email", email), ("role", role)])
+        .await;
+    assert_eq!(s, 200, "{link}");
+    link.as_str()
+        .unwrap()
+        .rsplit('/')
+        .next()
+        .unwrap()
+        .to_string()
+}
+
 /// Invites `email` with `role` and accepts the invite; returns the member's signed-in client.
 pub async fn add_member(
     app: &TestApp,
@@ -652,17 +671,7 @@ pub async fn add_member(
     email: &str,
     role: &str,
 ) -> reqwest::Client {
-    let (s, link) = app
-        .rpc(owner, "invite", &[("email", email), ("role", role)])
-        .await;
-    assert_eq!(s, 200, "{link}");
-    let token = link
-        .as_str()
-        .unwrap()
-        .rsplit('/')
-        .next()
-        .unwrap()
-        .to_string();
+    let token = invite_token(app, owner, email, role).await;
     let member = browser_client(&app.address);
     let (s, body) = app
         .rpc(
@@ -682,17 +691,7 @@ pub async fn add_existing_member(
     email: &str,
     role: &str,
 ) -> reqwest::Client {
-    let (s, link) = app
-        .rpc(owner, "invite", &[("email", email), ("role", role)])
-        .await;
-    assert_eq!(s, 200, "{link}");
-    let token = link
-        .as_str()
-        .unwrap()
-        .rsplit('/')
-        .next()
-        .unwrap()
-        .to_string();
+    let token = invite_token(app, owner, email, role).await;
     let member = app.signed_in(email, PASSWORD).await;
     let (s, body) = app
         .rpc(&member, "accept_invite", &[("token", &token)])

@@ -5,27 +5,13 @@ use crate::both_backends;
 use crate::helpers::*;
 use serde_json::Value;
 
-/// Creates an invite from `owner` for `email`; returns the token.
-async fn invite(app: &TestApp, owner: &reqwest::Client, email: &str, role: &str) -> String {
-    let (s, link) = app
-        .rpc(owner, "invite", &[("email", email), ("role", role)])
-        .await;
-    assert_eq!(s, 200, "{link}");
-    link.as_str()
-        .unwrap()
-        .rsplit('/')
-        .next()
-        .unwrap()
-        .to_string()
-}
-
 both_backends!(
     an_invite_for_an_existing_account_cannot_be_accepted_with_its_password,
     |b| async move {
         let app = TestApp::spawn(b).await;
         let (victim, victim_email) = signup(&app, "Victim Co").await;
         let (attacker, _) = signup(&app, "Attacker Co").await;
-        let token = invite(&app, &attacker, &victim_email, "admin").await;
+        let token = invite_token(&app, &attacker, &victim_email, "admin").await;
         // Guessing (even the right password) over the invite gets nobody signed in.
         let anonymous = browser_client(&app.address);
         for guess in ["wrong guess 1", PASSWORD] {
@@ -56,7 +42,7 @@ both_backends!(
         let app = TestApp::spawn(b).await;
         let (owner, _) = signup(&app, "Acme").await;
         let (other, _) = signup(&app, "Other").await;
-        let token = invite(&app, &owner, "someone-else@example.com", "viewer").await;
+        let token = invite_token(&app, &owner, "someone-else@example.com", "viewer").await;
         let (s, body) = app.rpc(&other, "accept_invite", &[("token", &token)]).await;
         assert_eq!(s, 409, "{body}");
         assert!(body["Conflict"]
@@ -76,7 +62,7 @@ both_backends!(
         let anonymous = browser_client(&app.address);
         let mut shapes = vec![];
         for email in [existing.as_str(), "brand-new@example.com"] {
-            let token = invite(&app, &owner, email, "viewer").await;
+            let token = invite_token(&app, &owner, email, "viewer").await;
             let (s, info) = app
                 .rpc(&anonymous, "invite_info", &[("token", &token)])
                 .await;
@@ -89,7 +75,7 @@ both_backends!(
         assert_eq!(shapes[0], shapes[1], "the answers differ: {shapes:?}");
         assert!(!shapes[0].0.contains(&"existing_user".to_string()));
         // Signed in, the visitor learns only who they are themselves.
-        let token = invite(&app, &owner, "third@example.com", "viewer").await;
+        let token = invite_token(&app, &owner, "third@example.com", "viewer").await;
         let (_, info) = app.rpc(&owner, "invite_info", &[("token", &token)]).await;
         assert_eq!(info["signed_in_as"], owner_email.as_str());
     }
@@ -125,9 +111,9 @@ both_backends!(
         let (owner, _) = signup(&app, "Acme").await;
         let admin = add_member(&app, &owner, "admin@example.com", "admin").await;
         let second = add_member(&app, &owner, "second@example.com", "admin").await;
-        let by_admin = invite(&app, &admin, "friend@example.com", "viewer").await;
-        let by_second = invite(&app, &second, "pal@example.com", "viewer").await;
-        let by_owner = invite(&app, &owner, "kept@example.com", "viewer").await;
+        let by_admin = invite_token(&app, &admin, "friend@example.com", "viewer").await;
+        let by_second = invite_token(&app, &second, "pal@example.com", "viewer").await;
+        let by_owner = invite_token(&app, &owner, "kept@example.com", "viewer").await;
         let id_of = |team: &Value, email: &str| {
             team["members"]
                 .as_array()
