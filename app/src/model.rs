@@ -140,9 +140,12 @@ pub struct CurrencyTotal {
     pub amount: i128,
 }
 
-/// `(net_revenue, currency)` for one-currency totals that fit an `i64`; `None` otherwise.
+/// `(net_revenue, currency)` as one figure: `0` and no currency when there is no revenue,
+/// the total when it is all in one currency (and fits an `i64`), `None` when there are several
+/// currencies (see the per-currency list instead).
 fn single_currency(totals: &[CurrencyTotal]) -> (Option<i64>, Option<String>) {
     match totals {
+        [] => (Some(0), None),
         [one] => match i64::try_from(one.amount) {
             Ok(v) => (Some(v), Some(one.currency.clone())),
             Err(_) => (None, Some(one.currency.clone())),
@@ -465,6 +468,7 @@ mod tests {
         assert_eq!(format_totals(&t), "1,000.00 EUR · 1,523.00 USD");
         assert_eq!(format_totals(&[]), "—");
         assert_eq!(single_currency(&t), (None, None));
+        assert_eq!(single_currency(&[]), (Some(0), None));
         assert_eq!(
             single_currency(&t[1..]),
             (Some(152_300), Some("USD".into()))

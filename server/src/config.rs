@@ -37,7 +37,8 @@ pub struct Config {
     /// How many reverse proxies of yours sit in front of the server (0: none). The client
     /// address is then the right-most `X-Forwarded-For` hop that none of them wrote.
     pub trusted_proxies: u32,
-    /// Replaced by `trusted_proxies`; still read so that an old setting is reported clearly.
+    /// Replaced by `trusted_proxies`; still read so that `true` is refused with a message
+    /// naming the new setting (`false` changes nothing).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub trust_forwarded_for: Option<bool>,
     /// Sign-ups allowed per client address within the sign-in window.
@@ -244,7 +245,7 @@ impl Config {
                 return Err(format!("invalid setting {name}: must be greater than 0"));
             }
         }
-        if self.trust_forwarded_for.is_some() {
+        if self.trust_forwarded_for == Some(true) {
             return Err(
                 "invalid setting TRUST_FORWARDED_FOR: it was replaced by TRUSTED_PROXIES, \
                  the number of reverse proxies in front of the server (e.g. TRUSTED_PROXIES=1)"

@@ -308,7 +308,9 @@ macro_rules! impl_storage {
                 user: &UserId,
             ) -> Result<Role> {
                 if Self::IS_PG {
-                    sqlx::query("SELECT id FROM organizations WHERE id = $1 FOR UPDATE")
+                    // NO KEY UPDATE: role changes wait for each other, but inserts that only
+                    // reference the organization (its key share lock) do not wait for them.
+                    sqlx::query("SELECT id FROM organizations WHERE id = $1 FOR NO KEY UPDATE")
                         .bind(org.as_str())
                         .execute(&mut *conn)
                         .await?;
