@@ -50,11 +50,20 @@ mod ctx {
             .ok()
             .map(|c| c.0);
         let headers = leptos_axum::extract::<axum::http::HeaderMap>().await.ok();
-        let forwarded = headers
-            .as_ref()
-            .and_then(|h| h.get("x-forwarded-for"))
-            .and_then(|v| v.to_str().ok());
-        session::client_ip(peer, forwarded, state.settings.trusted_proxies)
+        // Every `X-Forwarded-For` line, in order: a proxy may add its own line rather than
+        // append to the client's.
+        let forwarded = headers.as_ref().map(|h| {
+            h.get_all("x-forwarded-for")
+                .iter()
+                .filter_map(|v| v.to_str().ok())
+                .collect::<Vec<_>>()
+                .join(",")
+        });
+        session::client_ip(
+            peer,
+            forwarded.as_deref().filter(|f| !f.is_empty()),
+            state.settings.trusted_proxies,
+        )
     }
 
     /// Sets the HTTP status of a failed call (success stays 200). Plain HTML form posts (no
@@ -148,14 +157,20 @@ pub async fn login(
                 crate::backend::session::check_credentials(&state, &email, &password, &ip).await?;
             let user_id = crate::backend::domain::UserId::from_trusted(user.id.clone());
             let orgs = state.store.user_orgs(&user_id).await?;
-            let Some(first) = orgs.first() else {
-                return Err(AppError::Forbidden(
-                    "Your account is not a member of any organization any more.".into(),
-                ));
+            let next = crate::backend::session::local_path(next.as_deref());
+            let org = match orgs.first() {
+                Some(first) => first.id.clone(),
+                // An account in no organization may still sign in to accept an invite: the
+                // session then works on the invite page only.
+                None if next.starts_with("/invite/") => String::new(),
+                None => {
+                    return Err(AppError::Forbidden(
+                        "Your account is not a member of any organization any more.".into(),
+                    ))
+                }
             };
-            crate::backend::session::start(&ctx::session().await?, &state, &user, &first.id)
-                .await?;
-            leptos_axum::redirect(&crate::backend::session::local_path(next.as_deref()));
+            crate::backend::session::start(&ctx::session().await?, &state, &user, &org).await?;
+            leptos_axum::redirect(&next);
             Ok(())
         }
         .await,
@@ -408,7 +423,7 @@ pub async fn invite_info(token: String) -> Result<InviteDetails, AppError> {
                 .filter(|i| i.accepted_at.is_none() && i.expires_at > now)
                 .ok_or(AppError::NotFound)?;
             let signed_in_as =
-                match crate::backend::session::current(&ctx::session().await?, &state).await {
+                match crate::backend::session::signed_in(&ctx::session().await?, &state).await {
                     Ok(me) => Some(me.email),
                     Err(_) => None,
                 };
@@ -442,13 +457,15 @@ pub async fn accept_invite(
                 scope: format!("invite:{ip}"),
                 max: state.settings.login_limit_per_ip,
             };
-            Attempt::reserve(&state, vec![limit], "invite attempts").await?;
+            // Failed attempts count (a token is guessed); an accepted invite does not.
+            let attempt = Attempt::reserve(&state, vec![limit], "invite attempts").await?;
             let token_hash = auth::sha256_hex(&token);
-            let signed_in = crate::backend::session::current(&session, &state).await.ok();
+            let signed_in = crate::backend::session::signed_in(&session, &state).await.ok();
+            let me = signed_in.as_ref().map(|u| UserId::from_trusted(u.id.clone()));
             let new_user = UserId::generate();
             let hash;
-            let acceptor = match &signed_in {
-                Some(me) => InviteAcceptor::SignedIn(&me.user),
+            let acceptor = match &me {
+                Some(me) => InviteAcceptor::SignedIn(me),
                 None => {
                     let invite = state
                         .store
@@ -474,6 +491,7 @@ pub async fn accept_invite(
                 .store
                 .accept_invite(&token_hash, acceptor, state.now())
                 .await?;
+            attempt.clear(&state).await?;
             let user = state
                 .store
                 .user_by_id(&accepted.user)
@@ -481,9 +499,7 @@ pub async fn accept_invite(
                 .ok_or(AppError::Internal)?;
             match signed_in {
                 // Already signed in: switch to the organization just joined.
-                Some(_) => {
-                    crate::backend::session::switch_org(&session, &state, &accepted.org_id).await?
-                }
+                Some(_) => crate::backend::session::enter(&session, &accepted.org_id).await?,
                 None => {
                     crate::backend::session::start(&session, &state, &user, &accepted.org_id)
                         .await?

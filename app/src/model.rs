@@ -235,7 +235,7 @@ pub struct Transaction {
 
 impl Transaction {
     pub fn net_amount(&self) -> i64 {
-        self.amount - self.amount_refunded
+        self.amount.saturating_sub(self.amount_refunded)
     }
 }
 

@@ -6,6 +6,10 @@ ALTER TABLE api_keys ADD COLUMN scope TEXT NOT NULL DEFAULT 'full' CHECK (scope 
 ALTER TABLE api_keys ADD COLUMN created_by TEXT;
 
 ALTER TABLE login_failures ADD COLUMN attempt TEXT;
+
+-- The event that recorded a refund (ours, `evt_…`): a refund found later to be in another
+-- currency than its payment has its event marked rejected.
+ALTER TABLE refunds ADD COLUMN event_row TEXT;
 CREATE INDEX login_failures_attempt ON login_failures(attempt);
 
 CREATE TABLE release_requests (
@@ -13,6 +17,8 @@ CREATE TABLE release_requests (
     customer_key  TEXT NOT NULL,
     -- '' when the release is by customer key only.
     chargebee_id  TEXT NOT NULL DEFAULT '',
+    -- The background releases in row-id order; the next share starts after this id.
+    after_id      TEXT NOT NULL DEFAULT '',
     created_at    BIGINT NOT NULL,
     PRIMARY KEY (org_id, customer_key, chargebee_id)
 );
@@ -20,3 +26,10 @@ CREATE INDEX release_requests_order ON release_requests(created_at);
 
 -- Invites are revoked by who created them when that member leaves or loses the admin role.
 CREATE INDEX invites_created_by ON invites(org_id, created_by) WHERE accepted_at IS NULL;
+
+-- Rows the old code accepted but the ledger now refuses (negative, fractional-truncated or
+-- out-of-range amounts; refunded more than paid, or less than nothing) are taken out of every
+-- total, with the reason, instead of overflowing the sums.
+UPDATE transactions SET removed_reason = 'invalid amount'
+WHERE recorded AND removed_reason IS NULL
+  AND (amount < 0 OR amount > 1000000000000 OR amount_refunded < 0 OR amount_refunded > amount);

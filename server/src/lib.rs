@@ -128,6 +128,7 @@ pub async fn build_state(
         trusted_proxies: config.trusted_proxies as usize,
         signup_limit_per_ip: i64::from(config.signup_limit_per_ip),
         release_chunk: config.release_chunk as usize,
+        body_deadline: std::time::Duration::from_secs(u64::from(config.http_body_timeout_seconds)),
     };
     let leptos_options = LeptosOptions::builder()
         .output_name("partner-ledger")

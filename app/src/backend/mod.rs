@@ -69,6 +69,9 @@ pub struct Settings {
     pub signup_limit_per_ip: i64,
     /// Most parked events released in one transaction; the rest continue in the background.
     pub release_chunk: usize,
+    /// The whole body of a request must arrive within this time (a deadline, not an idle
+    /// timeout: a client that sends a byte now and then is cut off too).
+    pub body_deadline: std::time::Duration,
 }
 
 impl Settings {

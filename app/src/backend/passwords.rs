@@ -12,7 +12,7 @@ use argon2::password_hash::{rand_core::OsRng, Output, PasswordHash, SaltString};
 use argon2::{Algorithm, Argon2, Block, Params, Version};
 use std::sync::{mpsc, Arc, Mutex};
 use std::time::Duration;
-use tokio::sync::{oneshot, Semaphore};
+use tokio::sync::{oneshot, OwnedSemaphorePermit, Semaphore};
 
 #[derive(Debug, thiserror::Error)]
 pub enum PasswordError {
@@ -23,7 +23,7 @@ pub enum PasswordError {
     Internal(#[from] anyhow::Error),
 }
 
-enum Job {
+enum Work {
     Hash(String, oneshot::Sender<anyhow::Result<String>>),
     /// `None`: check against the dummy hash (unknown user), answer `false` either way.
     Verify(
@@ -33,16 +33,28 @@ enum Job {
     ),
 }
 
+/// A piece of work and its turn: the turn goes back only when a thread has finished (or
+/// skipped) the work, so callers that give up (a client that disconnects) cannot queue up
+/// more work than there are threads.
+struct Job {
+    work: Work,
+    _turn: OwnedSemaphorePermit,
+}
+
+/// Most password threads, whatever the core count (each keeps a 19 MiB buffer).
+const MAX_THREADS: usize = 8;
+
 pub struct PasswordWork {
-    turns: Semaphore,
+    turns: Arc<Semaphore>,
     wait: Duration,
     jobs: mpsc::Sender<Job>,
 }
 
 impl PasswordWork {
-    /// Starts `threads` password threads (their buffers are allocated on first use).
+    /// Starts `threads` password threads, at most 8 (their buffers are allocated on first
+    /// use).
     pub fn new(threads: usize, wait: Duration) -> Self {
-        let threads = threads.max(1);
+        let threads = threads.clamp(1, MAX_THREADS);
         let (jobs, rx) = mpsc::channel::<Job>();
         let rx = Arc::new(Mutex::new(rx));
         for i in 0..threads {
@@ -55,7 +67,7 @@ impl PasswordWork {
             }
         }
         Self {
-            turns: Semaphore::new(threads),
+            turns: Arc::new(Semaphore::new(threads)),
             wait,
             jobs,
         }
@@ -63,16 +75,20 @@ impl PasswordWork {
 
     async fn run<T>(
         &self,
-        job: impl FnOnce(oneshot::Sender<anyhow::Result<T>>) -> Job,
+        work: impl FnOnce(oneshot::Sender<anyhow::Result<T>>) -> Work,
     ) -> Result<T, PasswordError> {
         // At most one job per thread is handed over; the rest wait here, for a while.
-        let _turn = match tokio::time::timeout(self.wait, self.turns.acquire()).await {
+        let turns = self.turns.clone();
+        let turn = match tokio::time::timeout(self.wait, turns.acquire_owned()).await {
             Ok(Ok(turn)) => turn,
             _ => return Err(PasswordError::Busy),
         };
         let (tx, rx) = oneshot::channel();
         self.jobs
-            .send(job(tx))
+            .send(Job {
+                work: work(tx),
+                _turn: turn,
+            })
             .map_err(|_| anyhow::anyhow!("the password threads stopped"))?;
         Ok(rx
             .await
@@ -81,7 +97,7 @@ impl PasswordWork {
 
     /// An argon2id PHC string for `password`.
     pub async fn hash(&self, password: String) -> Result<String, PasswordError> {
-        self.run(|tx| Job::Hash(password, tx)).await
+        self.run(|tx| Work::Hash(password, tx)).await
     }
 
     /// Whether `password` matches `hash`; with no hash (unknown user) the dummy hash is
@@ -91,7 +107,7 @@ impl PasswordWork {
         hash: Option<String>,
         password: String,
     ) -> Result<bool, PasswordError> {
-        self.run(|tx| Job::Verify(hash, password, tx)).await
+        self.run(|tx| Work::Verify(hash, password, tx)).await
     }
 }
 
@@ -103,17 +119,20 @@ fn worker(rx: &Mutex<mpsc::Receiver<Job>>) {
             Err(_) => return,
         };
         let Ok(job) = job else { return };
-        match job {
-            Job::Hash(password, reply) => {
+        // A caller that gave up (its reply channel is closed) gets no work done for it.
+        match job.work {
+            Work::Hash(password, reply) if !reply.is_closed() => {
                 let _ = reply.send(hash_with(&mut memory, &password));
             }
-            Job::Verify(hash, password, reply) => {
+            Work::Verify(hash, password, reply) if !reply.is_closed() => {
                 let known = hash.is_some();
                 let hash = hash.unwrap_or_else(|| dummy_hash().to_string());
                 let ok = verify_with(&mut memory, &hash, &password).map(|ok| known && ok);
                 let _ = reply.send(ok);
             }
+            _ => {}
         }
+        // The job's turn is dropped here: the next caller may hand over its work.
     }
 }
 
@@ -232,7 +251,7 @@ mod tests {
     #[tokio::test]
     async fn work_beyond_the_threads_gives_up_after_the_wait() {
         let work = PasswordWork::new(1, Duration::from_millis(20));
-        let held = work.turns.acquire().await.unwrap();
+        let held = work.turns.clone().acquire_owned().await.unwrap();
         assert!(matches!(
             work.hash("correct horse battery".into()).await,
             Err(PasswordError::Busy)

@@ -58,12 +58,12 @@ async fn end(session: &Session) {
     }
 }
 
-/// The current user and organization, or `Unauthorized`. Ends sessions that are too old or
-/// whose user changed their password since (the epoch moved).
-pub async fn current(session: &Session, state: &AppState) -> Result<Ctx, AppError> {
-    let (Some(user), Some(org), Some(epoch), Some(login_at)) = (
+/// The signed-in user, whatever organization (if any) the session is in, or `Unauthorized`.
+/// Ends sessions that are too old, idle too long, or whose user changed their password since
+/// (the epoch moved). Only accepting an invite needs no organization.
+pub async fn signed_in(session: &Session, state: &AppState) -> Result<UserRow, AppError> {
+    let (Some(user), Some(epoch), Some(login_at)) = (
         get::<String>(session, USER).await?,
-        get::<String>(session, ORG).await?,
         get::<i64>(session, EPOCH).await?,
         get::<i64>(session, LOGIN_AT).await?,
     ) else {
@@ -96,6 +96,16 @@ pub async fn current(session: &Session, state: &AppState) -> Result<Ctx, AppErro
         end(session).await;
         return Err(AppError::Unauthorized);
     }
+    Ok(row)
+}
+
+/// The current user and organization, or `Unauthorized` (see [`signed_in`]).
+pub async fn current(session: &Session, state: &AppState) -> Result<Ctx, AppError> {
+    let row = signed_in(session, state).await?;
+    let Some(org) = get::<String>(session, ORG).await? else {
+        return Err(AppError::Unauthorized);
+    };
+    let user = UserId::from_trusted(row.id.clone());
     let org = OrgId::from_trusted(org);
     let role = match state.store.member_role(&org, &user).await? {
         Some(r) => r,
@@ -174,6 +184,15 @@ pub async fn switch_org(session: &Session, state: &AppState, org: &str) -> Resul
     if state.store.member_role(&org_id, &ctx.user).await?.is_none() {
         return Err(AppError::NotFound);
     }
+    session
+        .insert(ORG, org)
+        .await
+        .map_err(|_| AppError::Unavailable)
+}
+
+/// Puts the signed-in session into `org`, which the caller has just checked (or made) the
+/// user a member of.
+pub async fn enter(session: &Session, org: &str) -> Result<(), AppError> {
     session
         .insert(ORG, org)
         .await
@@ -259,8 +278,10 @@ impl Attempt {
         })
     }
 
-    /// The attempt succeeded: the account's failures are forgotten (not the address's).
+    /// The attempt succeeded: it does not count, and the account's earlier failures are
+    /// forgotten (the address's stay).
     pub async fn clear(self, state: &AppState) -> Result<(), AppError> {
+        state.store.release_attempt(&self.id).await?;
         if let Some(account) = self.scopes.iter().find(|s| s.starts_with("acct:")) {
             state.store.clear_login_failures(account).await?;
         }

@@ -120,7 +120,19 @@ pub async fn chargebee(
             .insert(header::RETRY_AFTER, header::HeaderValue::from_static("5"));
         return resp;
     };
-    let bytes = match axum::body::to_bytes(body, max).await {
+    // A deadline for the whole body (the router's body timeout resets with every frame).
+    let read = tokio::time::timeout(
+        state.settings.body_deadline,
+        axum::body::to_bytes(body, max),
+    );
+    let Ok(read) = read.await else {
+        let why = "the request body did not arrive in time";
+        if let Err(e) = ingest::record_rejection(&state, &org, None, why, now).await {
+            return error_response(e);
+        }
+        return error_response(DeliveryError::TimedOut);
+    };
+    let bytes = match read {
         Ok(b) => b,
         Err(err) if caused_by::<tower_http::timeout::TimeoutError>(&err) => {
             let why = "the request body did not arrive in time";

@@ -410,3 +410,79 @@ both_backends!(idle_expiry_counts_from_the_last_request, |b| async move {
         "idle session still valid"
     );
 });
+
+both_backends!(
+    a_member_removed_from_every_organization_can_sign_in_to_accept_a_new_invite,
+    |b| async move {
+        let app = TestApp::spawn(b).await;
+        let (owner, _) = signup(&app, "Acme").await;
+        let member = add_member(&app, &owner, "leaver@example.com", "viewer").await;
+        let (_, team) = app.rpc(&owner, "team", &[]).await;
+        let id = team["members"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|m| m["email"] == "leaver@example.com")
+            .unwrap()["user_id"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        let (s, _) = app.rpc(&owner, "remove_member", &[("user_id", &id)]).await;
+        assert_eq!(s, 200);
+        assert_eq!(me(&app, &member).await, Value::Null);
+        let token = invite_token(&app, &owner, "leaver@example.com", "admin").await;
+        let client = browser_client(&app.address);
+        // Without an invite to go to, an account in no organization cannot sign in …
+        let (s, _) = app
+            .rpc(
+                &client,
+                "login",
+                &[("email", "leaver@example.com"), ("password", PASSWORD)],
+            )
+            .await;
+        assert_eq!(s, 403);
+        // … with one, it signs in for the invite page and joins.
+        let next = format!("/invite/{token}");
+        let (s, body) = app
+            .rpc(
+                &client,
+                "login",
+                &[
+                    ("email", "leaver@example.com"),
+                    ("password", PASSWORD),
+                    ("next", &next),
+                ],
+            )
+            .await;
+        assert_eq!(s, 200, "{body}");
+        let (_, info) = app.rpc(&client, "invite_info", &[("token", &token)]).await;
+        assert_eq!(info["signed_in_as"], "leaver@example.com");
+        let (s, body) = app
+            .rpc(&client, "accept_invite", &[("token", &token)])
+            .await;
+        assert_eq!(s, 200, "{body}");
+        assert_eq!(me(&app, &client).await["role"], "admin");
+    }
+);
+
+both_backends!(
+    successful_sign_ins_do_not_use_up_the_address_limit,
+    |b| async move {
+        let db = TestDb::new(b).await;
+        let mut config = test_config(&db.url);
+        config.login_limit_per_ip = 3;
+        let app = TestApp::spawn_with(config).await;
+        let (_, email) = signup(&app, "Acme").await;
+        for _ in 0..6 {
+            let client = browser_client(&app.address);
+            let (s, body) = app
+                .rpc(
+                    &client,
+                    "login",
+                    &[("email", &email), ("password", PASSWORD)],
+                )
+                .await;
+            assert_eq!(s, 200, "{body}");
+        }
+    }
+);

@@ -118,6 +118,13 @@ both_backends!(
             .find(|t| t["id"] == "txn_q")
             .unwrap();
         assert_eq!(q["amount_refunded"], 0, "{q}");
+        // …and once the payment shows the currencies differ, the refund's event says so.
+        let (outcome, detail) = stored(&org, "ev_r3").await;
+        assert_eq!(outcome, "rejected");
+        assert!(
+            detail.contains("txn_q") && detail.contains("USD"),
+            "{detail}"
+        );
     }
 );
 
@@ -546,5 +553,70 @@ both_backends!(
                 "a log line holds a secret:\n{logs}"
             );
         }
+    }
+);
+
+both_backends!(
+    background_releases_move_on_past_events_that_stay_unmatched,
+    |b| async move {
+        let db = TestDb::new(b).await;
+        let mut config = test_config(&db.url);
+        config.release_chunk = 3;
+        let app = TestApp::spawn_with(config).await;
+        let org = app.org("Acme").await;
+        // Refunds that name no refunded payment stay unmatched whoever their customer is;
+        // more of them than a chunk holds, then payments that can be applied.
+        for i in 0..7 {
+            let mut e =
+                payment_refunded(&format!("ev_r{i}"), &format!("txn_r{i}"), "x", 10, "stuck");
+            let t = e["content"]["transaction"].as_object_mut().unwrap();
+            t.remove("refunded_txn_id");
+            e["content"]["invoice"]["linked_payments"] = json!([]);
+            assert_eq!(org.deliver_ok(&e).await["outcome"], "unmatched");
+        }
+        for i in 0..4 {
+            let e = payment_succeeded(
+                &format!("ev_p{i}"),
+                &format!("txn_p{i}"),
+                100,
+                Some("stuck"),
+                None,
+            );
+            assert_eq!(org.deliver_ok(&e).await["outcome"], "unmatched");
+        }
+        let (s, _) = org
+            .send(
+                reqwest::Method::POST,
+                "/customers",
+                Some(json!({"key": "stuck", "partner_key": "p1"})),
+            )
+            .await;
+        assert_eq!(s, 201);
+        // The background comes to an end (it used to go round the same chunk for ever) …
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+        loop {
+            app::backend::ingest::continue_releases(&app.state)
+                .await
+                .unwrap();
+            if org.transactions("stuck").await.len() == 4 {
+                break;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "payments were not released"
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+        // … and nothing is left for it to do.
+        assert_eq!(
+            app.state
+                .store
+                .continue_releases(app::backend::now_ms())
+                .await
+                .unwrap(),
+            None
+        );
+        let (_, unmatched) = org.get("/webhook-events?outcome=unmatched").await;
+        assert_eq!(unmatched["data"].as_array().unwrap().len(), 7);
     }
 );

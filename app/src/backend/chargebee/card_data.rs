@@ -10,6 +10,12 @@
 //! 3. **Numbers in free text.** In every string value, a run of 13–19 digits (single spaces or
 //!    dashes allowed between groups) that passes the Luhn check is replaced by [`MASK`]. This
 //!    catches card numbers in `error_text`, notes and custom fields.
+//!
+//! Two deliberate exceptions to 3: values of **identifier fields** (`id`, `…_id`, `…_key`,
+//! such as `customer_key`) are never rewritten, because about one in ten 13–19 digit numbers
+//! passes Luhn and numeric ids are common: masking them would give different customers one
+//! key. And JSON **numbers** are not scanned: millisecond timestamps (`resource_version`) are
+//! 13 digits long. Card fields are removed by their keys either way.
 
 use serde_json::Value;
 
@@ -73,6 +79,21 @@ pub fn is_card_key(key: &str) -> bool {
     CARD_KEYS.contains(&folded.as_str())
 }
 
+/// Whether `key` names an identifier (`id`, `customer_id`, `id_at_gateway`, `customer_key`,
+/// `cf_partner_key`, …), whose value is never rewritten.
+pub fn is_identifier_key(key: &str) -> bool {
+    let lower = key.to_ascii_lowercase();
+    let camel = |suffix: &str| key.ends_with(suffix) && key.len() > suffix.len();
+    matches!(lower.as_str(), "id" | "key")
+        || lower.ends_with("_id")
+        || lower.ends_with("-id")
+        || lower.starts_with("id_")
+        || lower.ends_with("_key")
+        || lower.ends_with("-key")
+        || camel("Id")
+        || camel("Key")
+}
+
 /// Removes card data from `value` in place (see the module comment). Returns how many fields
 /// were removed or strings masked.
 pub fn strip_card_data(value: &mut Value) -> usize {
@@ -85,8 +106,11 @@ fn strip(value: &mut Value, nesting: usize) -> usize {
             let before = map.len();
             map.retain(|k, _| !is_card_key(k));
             let mut removed = before - map.len();
-            for v in map.values_mut() {
-                removed += strip(v, nesting);
+            for (k, v) in map.iter_mut() {
+                removed += match v {
+                    Value::String(_) if is_identifier_key(k) => 0,
+                    _ => strip(v, nesting),
+                };
             }
             removed
         }
@@ -245,6 +269,50 @@ mod tests {
             "error_text",
         ] {
             assert!(!is_card_key(k), "{k}");
+        }
+    }
+
+    #[test]
+    fn identifiers_that_happen_to_pass_luhn_are_never_rewritten() {
+        // 4111111111111111 passes Luhn; as an id or key it is left alone.
+        let mut v = json!({
+            "customer": {"id": "4111111111111111", "meta_data": {"customer_key": "4111111111111111"},
+                "cf_partner_key": "4111111111111111", "notes": "4111111111111111"},
+            "transaction": {"id_at_gateway": "4111111111111111", "subscription_id": "4111111111111111",
+                "resource_version": 4_111_111_111_111_111_u64}
+        });
+        assert_eq!(strip_card_data(&mut v), 1);
+        assert_eq!(v["customer"]["id"], "4111111111111111");
+        assert_eq!(
+            v["customer"]["meta_data"]["customer_key"],
+            "4111111111111111"
+        );
+        assert_eq!(v["customer"]["cf_partner_key"], "4111111111111111");
+        assert_eq!(v["transaction"]["id_at_gateway"], "4111111111111111");
+        assert_eq!(v["transaction"]["subscription_id"], "4111111111111111");
+        assert_eq!(
+            v["transaction"]["resource_version"],
+            4_111_111_111_111_111_u64
+        );
+        assert_eq!(v["customer"]["notes"], MASK);
+        for k in [
+            "id",
+            "customer_id",
+            "customerId",
+            "customer_key",
+            "id_at_gateway",
+        ] {
+            assert!(is_identifier_key(k), "{k}");
+        }
+        for k in [
+            "notes",
+            "error_text",
+            "description",
+            "email",
+            "amount_paid",
+            "valid",
+        ] {
+            assert!(!is_identifier_key(k), "{k}");
         }
     }
 

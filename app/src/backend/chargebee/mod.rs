@@ -121,7 +121,12 @@ pub use card_data::strip_card_data;
 /// Masks long digit runs (possible card numbers) in a body that is not JSON, before it is kept
 /// as evidence of a rejected delivery.
 pub fn scrub_text(body: &[u8], max_len: usize) -> String {
-    let text = String::from_utf8_lossy(body);
+    // Control characters (NUL among them, which PostgreSQL refuses) are dropped; line breaks
+    // and tabs stay.
+    let text: String = String::from_utf8_lossy(body)
+        .chars()
+        .filter(|c| !c.is_control() || matches!(c, '\n' | '\r' | '\t'))
+        .collect();
     let mut out = String::with_capacity(text.len().min(max_len + 16));
     let mut run = String::new();
     let flush = |run: &mut String, out: &mut String| {
@@ -622,6 +627,8 @@ pub struct State {
     pub refunded_so_far: i64,
     /// The currency of the stored transaction, when it was recorded.
     pub transaction_currency: Option<String>,
+    /// Refunds already known for the transaction in another currency than the event's.
+    pub other_currency_refunds: i64,
     /// Stored version of the subscription (tombstones included).
     pub subscription_version: Option<i64>,
 }
@@ -665,6 +672,12 @@ pub enum Change {
         amount: i64,
         currency: String,
         date: i64,
+    },
+    /// Refunds that arrived before this payment in another currency than `currency` were never
+    /// counted: their events are marked rejected, with the reason.
+    RejectRefunds {
+        original_txn_id: String,
+        currency: String,
     },
     /// Update a stored transaction's refunded amount; `removed_reason` set removes it.
     AdjustTransaction {
@@ -847,6 +860,12 @@ pub fn plan(event: &BillingEvent, state: &State) -> Plan {
                 amount_refunded,
                 removed_reason,
             });
+            if state.other_currency_refunds > 0 {
+                changes.push(Change::RejectRefunds {
+                    original_txn_id: txn.id.clone(),
+                    currency: txn.currency.clone(),
+                });
+            }
             Plan::processed(changes)
         }
         BillingEvent::PaymentFailed { txn_id, .. } => match &state.transaction {

@@ -2005,3 +2005,29 @@ fn refunds_never_take_the_refunded_amount_above_the_payment_even_near_the_intege
         removed_reason: Some("refunded".into()),
     }));
 }
+
+#[test]
+fn a_payment_marks_earlier_refunds_in_another_currency_as_rejected() {
+    let state = State {
+        other_currency_refunds: 1,
+        refunded_so_far: 0,
+        ..state_with_customer()
+    };
+    let p = plan(
+        &classified(&payment_succeeded(TXN_ID, 1000, Some(CUSTOMER_KEY), None)),
+        &state,
+    );
+    assert_eq!(p.outcome, Outcome::Processed);
+    assert!(p.changes.contains(&Change::RejectRefunds {
+        original_txn_id: TXN_ID.into(),
+        currency: "USD".into(),
+    }));
+    let p = plan(
+        &classified(&payment_succeeded(TXN_ID, 1000, Some(CUSTOMER_KEY), None)),
+        &state_with_customer(),
+    );
+    assert!(!p
+        .changes
+        .iter()
+        .any(|c| matches!(c, Change::RejectRefunds { .. })));
+}

@@ -59,6 +59,9 @@ pub(crate) struct Budget {
     left: usize,
     /// Releases that found more parked events than fitted: (org, customer key, Chargebee id).
     more: Vec<(String, String, Option<String>)>,
+    /// For a background share ([`WaveOp::Release`] with `after`): the last parked event it
+    /// looked at, and whether more may follow.
+    cursor: Option<(String, bool)>,
 }
 
 impl Budget {
@@ -66,13 +69,30 @@ impl Budget {
         Self {
             left: releases,
             more: vec![],
+            cursor: None,
         }
     }
     /// Whether some parked events were left for the background.
     pub fn left_work(&self) -> bool {
         !self.more.is_empty()
     }
+    /// After a background share: where the next share starts, when there is one.
+    pub fn next_share(&self) -> Option<&str> {
+        match &self.cursor {
+            Some((last, true)) => Some(last.as_str()),
+            _ => None,
+        }
+    }
 }
+
+/// A background share of a release: the customer's parked events after a cursor, in our row
+/// id order (a fixed order, so every share moves on even when events stay unmatched; the
+/// ledger's rules do not depend on the order of payments, refunds and failures).
+/// Placeholders in order ($3 twice is one parameter).
+const PARKED_AFTER_SQL: &str = "SELECT CAST(0 AS BIGINT) AS i, w.id AS id FROM webhook_events w \
+   WHERE w.org_id = $1 AND w.outcome = 'unmatched' \
+     AND (w.customer_key = $2 OR ($3 <> '' AND w.chargebee_customer = $3)) \
+     AND w.id > $4 ORDER BY w.id";
 
 /// Work for one transaction.
 pub(super) enum WaveOp<'a> {
@@ -84,11 +104,13 @@ pub(super) enum WaveOp<'a> {
         id: &'a str,
         now: i64,
     },
-    /// Apply the events parked for a customer key (and Chargebee customer, if known).
+    /// Apply the events parked for a customer key (and Chargebee customer, if known): the
+    /// oldest first, or, with `after` (a background share), those after that row id.
     Release {
         org: &'a OrgId,
         customer_key: &'a str,
         chargebee_id: Option<&'a str>,
+        after: Option<&'a str>,
         now: i64,
     },
 }
@@ -152,6 +174,7 @@ async fn perform_op<D: WaveDb>(
             org,
             customer_key,
             chargebee_id,
+            after,
             now,
         } => {
             let ask = Release {
@@ -161,7 +184,10 @@ async fn perform_op<D: WaveDb>(
                 origin: 0,
                 now,
             };
-            let mut items = freed(db, &[ask], &mut HashSet::new(), budget).await?;
+            let mut items = match after {
+                None => freed(db, &[ask], &mut HashSet::new(), budget).await?,
+                Some(after) => freed_after(db, &ask, after, budget).await?,
+            };
             // Each released event counts as a delivery of its own here.
             for (i, item) in items.iter_mut().enumerate() {
                 item.origin = i;
@@ -298,6 +324,38 @@ async fn freed<'a, D: WaveDb>(
     Ok(items)
 }
 
+/// A background share: up to the budget of the parked events of `release` after row id
+/// `after`, read back as its events; the budget's cursor says where the next share starts.
+async fn freed_after<'a, D: WaveDb>(
+    db: &mut D,
+    release: &Release<'a>,
+    after: &str,
+    budget: &mut Budget,
+) -> Result<Vec<Item<'a>>> {
+    let args = [
+        Arg::Text(Some(Cow::Borrowed(release.org.as_str()))),
+        Arg::Text(Some(Cow::Borrowed(release.customer_key.as_str()))),
+        Arg::Text(Some(Cow::Borrowed(
+            release.chargebee_id.as_deref().unwrap_or(""),
+        ))),
+        Arg::Text(Some(Cow::Borrowed(after))),
+    ];
+    let sql = format!("{PARKED_AFTER_SQL} LIMIT {}", budget.left + 1);
+    let found = db.parked(&sql, &args).await?;
+    let more = found.len() > budget.left;
+    let mut items = vec![];
+    let mut last = None;
+    for (_, id) in found.into_iter().take(budget.left) {
+        budget.left -= 1;
+        if let Ok(item) = load_stored(db, release.org, &id, release.now, release.origin).await? {
+            items.push(item);
+        }
+        last = Some(id);
+    }
+    budget.cursor = last.map(|l| (l, more));
+    Ok(items)
+}
+
 /// Reads a stored event back for replay. A payload that no longer parses is marked rejected
 /// (`Err` with the reason); otherwise the event's locks are taken.
 async fn load_stored<'a, D: WaveDb>(
@@ -408,8 +466,12 @@ async fn run_items<'a, D: WaveDb>(
                 .transaction
                 .as_ref()
                 .and_then(|t| t.customer_id.as_deref());
+            let event_row = match &items[i].row {
+                Row::New(e) => e.id.clone(),
+                Row::Stored(id) => id.clone(),
+            };
             let (customer_id, asks) = writes
-                .add_changes(org, plan.changes, now, txn_owner)
+                .add_changes(org, plan.changes, now, txn_owner, &event_row)
                 .map_err(StorageError::Other)?;
             if let Row::Stored(id) = &items[i].row {
                 // Applied: a later release may find it again only if it is still parked.

@@ -52,9 +52,11 @@ impl From<sqlx::Error> for StorageError {
             | E::Protocol(_) => StorageError::Unavailable(e),
             E::Database(db) => {
                 let code = db.code().map(|c| c.to_string()).unwrap_or_default();
-                // PostgreSQL class 22 (data exception: invalid byte sequence, string too
-                // long, …) and 54000 (program limit: index row too large); SQLite 18 (TOOBIG).
-                if code.starts_with("22") || code == "54000" || code == "18" {
+                // A value the database cannot store: PostgreSQL 22021 (invalid byte sequence,
+                // e.g. NUL), 22P05 (untranslatable character), 22001 (string too long), 54000
+                // (program limit: index row too large); SQLite 18 (TOOBIG). Other data
+                // exceptions (overflow, division by zero) are bugs and stay errors.
+                if matches!(code.as_str(), "22021" | "22P05" | "22001" | "54000" | "18") {
                     return StorageError::Invalid(db.message().to_string());
                 }
                 // PostgreSQL: class 08 (connection), 57P01-03 (shutdown / cannot connect now),

@@ -1126,13 +1126,13 @@ macro_rules! impl_storage {
             async fn continue_releases(&self, now: i64) -> Result<Option<usize>> {
                 let mut tx = self.write.begin().await?;
                 let lock = if Self::IS_PG { " FOR UPDATE SKIP LOCKED" } else { "" };
-                let request: Option<(String, String, String)> = sqlx::query_as(&format!(
-                    "SELECT org_id, customer_key, chargebee_id FROM release_requests \
+                let request: Option<(String, String, String, String)> = sqlx::query_as(&format!(
+                    "SELECT org_id, customer_key, chargebee_id, after_id FROM release_requests \
                      ORDER BY created_at, org_id, customer_key LIMIT 1{lock}"
                 ))
                 .fetch_optional(&mut *tx)
                 .await?;
-                let Some((org_id, customer_key, chargebee_id)) = request else {
+                let Some((org_id, customer_key, chargebee_id, after_id)) = request else {
                     return Ok(None);
                 };
                 let org = OrgId::from_trusted(org_id);
@@ -1143,6 +1143,7 @@ macro_rules! impl_storage {
                             org: &org,
                             customer_key: &customer_key,
                             chargebee_id: Some(chargebee_id.as_str()).filter(|c| !c.is_empty()),
+                            after: Some(after_id.as_str()),
                             now,
                         },
                         &mut budget,
@@ -1151,22 +1152,35 @@ macro_rules! impl_storage {
                     .iter()
                     .map(|o| usize::from(o.outcome == "processed") + o.released)
                     .sum();
-                // Done: forget the request. Not done: to the back of the line, so that other
-                // customers' releases take turns with it.
-                let sql = if budget.left_work() {
-                    "UPDATE release_requests SET created_at = $4 WHERE org_id = $1 \
-                       AND customer_key = $2 AND chargebee_id = $3"
-                } else {
-                    "DELETE FROM release_requests WHERE org_id = $1 AND customer_key = $2 \
-                       AND chargebee_id = $3 AND $4 >= 0"
-                };
-                sqlx::query(sql)
-                    .bind(org.as_str())
-                    .bind(&customer_key)
-                    .bind(&chargebee_id)
-                    .bind(now)
-                    .execute(&mut *tx)
-                    .await?;
+                // Not done: the next share starts after this one, at the back of the line so
+                // that other customers' releases take turns with it. Done: forget the request.
+                let key_args = (org.as_str(), customer_key.as_str(), chargebee_id.as_str());
+                match budget.next_share() {
+                    Some(cursor) => {
+                        sqlx::query(
+                            "UPDATE release_requests SET after_id = $4, created_at = $5 \
+                             WHERE org_id = $1 AND customer_key = $2 AND chargebee_id = $3",
+                        )
+                        .bind(key_args.0)
+                        .bind(key_args.1)
+                        .bind(key_args.2)
+                        .bind(cursor)
+                        .bind(now)
+                        .execute(&mut *tx)
+                        .await?;
+                    }
+                    None => {
+                        sqlx::query(
+                            "DELETE FROM release_requests WHERE org_id = $1 AND customer_key = $2 \
+                               AND chargebee_id = $3",
+                        )
+                        .bind(key_args.0)
+                        .bind(key_args.1)
+                        .bind(key_args.2)
+                        .execute(&mut *tx)
+                        .await?;
+                    }
+                }
                 tx.commit().await?;
                 Ok(Some(released))
             }
@@ -1343,7 +1357,13 @@ macro_rules! impl_storage {
                 let mut budget = Budget::new(self.release_chunk);
                 let released: usize = tx
                     .run_waves(
-                        WaveOp::Release { org, customer_key: &c.key, chargebee_id: None, now },
+                        WaveOp::Release {
+                            org,
+                            customer_key: &c.key,
+                            chargebee_id: None,
+                            after: None,
+                            now,
+                        },
                         &mut budget,
                     )
                     .await?

@@ -143,6 +143,8 @@ pub(super) const STATE: Stmt = Stmt {
     CAST((SELECT COALESCE(SUM(r.amount % 1000000), 0) FROM refunds r \
       WHERE r.org_id = k.org AND r.original_txn_id = k.txn \
         AND (k.cur IS NULL OR r.currency = k.cur)) AS BIGINT) AS refunded_units, \
+    (SELECT COUNT(*) FROM refunds r WHERE r.org_id = k.org AND r.original_txn_id = k.txn \
+      AND k.cur IS NOT NULL AND r.currency <> k.cur) AS other_refunds, \
     (SELECT COUNT(*) FROM refunds r WHERE r.org_id = k.org AND r.chargebee_id = k.refund) AS refund_known, \
     (SELECT s.version FROM subscriptions s WHERE s.org_id = k.org AND s.chargebee_id = k.sub) AS sub_version, \
     e.id AS e_id, e.outcome AS e_outcome \
@@ -226,9 +228,21 @@ const FAILED: Stmt = Stmt {
 
 const REFUNDS: Stmt = Stmt {
     head: "INSERT INTO refunds (org_id, chargebee_id, original_txn_id, amount, currency, \
-       occurred_at) VALUES ",
-    row: "(?, ?, ?, ?, ?, ?)",
+       occurred_at, event_row) VALUES ",
+    row: "(?, ?, ?, ?, ?, ?, ?)",
     tail: " ON CONFLICT (org_id, chargebee_id) DO NOTHING",
+    all_rows: None,
+};
+
+/// Marks the events of refunds in another currency than their payment as rejected (the
+/// refunds were never counted). (org, payment, its currency, reason).
+const REJECTED_REFUNDS: Stmt = Stmt {
+    head: "WITH v(org_id, txn, cur, why) AS (VALUES ",
+    row: "(?, ?, ?, ?)",
+    tail: ") UPDATE webhook_events SET outcome = 'rejected', detail = v.why FROM v \
+     WHERE webhook_events.org_id = v.org_id AND webhook_events.id IN (SELECT r.event_row \
+       FROM refunds r WHERE r.org_id = v.org_id AND r.original_txn_id = v.txn \
+         AND r.currency <> v.cur)",
     all_rows: None,
 };
 
@@ -438,7 +452,11 @@ pub(super) fn written_rows(org: &OrgId, changes: &[Change]) -> Vec<String> {
             Change::DeleteSubscription {
                 subscription_id, ..
             } => Some(format!("{org}:sub:{subscription_id}")),
-            Change::CreatePartner { .. } | Change::ReleaseParked { .. } => None,
+            // Touches only the stored events of this payment's refunds (the payment's own
+            // transaction key keeps them out of this wave).
+            Change::CreatePartner { .. }
+            | Change::ReleaseParked { .. }
+            | Change::RejectRefunds { .. } => None,
         })
         .collect()
 }
@@ -497,6 +515,7 @@ pub(super) struct Writes<'a> {
     transactions: Vec<Arg<'a>>,
     failed: Vec<Arg<'a>>,
     refunds: Vec<Arg<'a>>,
+    rejected_refunds: Vec<Arg<'a>>,
     adjustments: Vec<Arg<'a>>,
     subscriptions: Vec<Arg<'a>>,
     tombstones: Vec<Arg<'a>>,
@@ -508,7 +527,7 @@ pub(super) struct Writes<'a> {
 impl<'a> Writes<'a> {
     /// Statements with their rows, in the order they must run (partners before the customers
     /// that name them, customers before their transactions and subscriptions).
-    pub fn in_order(&self) -> [(&'static Stmt, &[Arg<'a>]); 11] {
+    pub fn in_order(&self) -> [(&'static Stmt, &[Arg<'a>]); 12] {
         [
             (&PARTNERS, &self.partners),
             (&NEW_CUSTOMERS, &self.new_customers),
@@ -521,6 +540,8 @@ impl<'a> Writes<'a> {
             (&TOMBSTONES, &self.tombstones),
             (&NEW_EVENTS, &self.new_events),
             (&EVENT_UPDATES, &self.event_updates),
+            // After the events are written: a refund's event may be new in an earlier wave.
+            (&REJECTED_REFUNDS, &self.rejected_refunds),
         ]
     }
 
@@ -555,6 +576,7 @@ impl<'a> Writes<'a> {
         changes: Vec<Change>,
         now: i64,
         txn_owner: Option<&str>,
+        event_row: &str,
     ) -> Result<(Option<String>, Releases), String> {
         let mut customer_id: Option<String> = None;
         let mut releases = vec![];
@@ -646,7 +668,22 @@ impl<'a> Writes<'a> {
                     Arg::Int(Some(amount)),
                     owned(currency),
                     Arg::Int(Some(date.saturating_mul(1000))),
+                    owned(event_row),
                 ]),
+                Change::RejectRefunds {
+                    original_txn_id,
+                    currency,
+                } => {
+                    let why = format!(
+                        "not applied: the payment {original_txn_id} it refunds is in {currency}, another currency than this refund"
+                    );
+                    self.rejected_refunds.extend([
+                        o(),
+                        owned(original_txn_id),
+                        owned(currency),
+                        owned(why),
+                    ]);
+                }
                 Change::AdjustTransaction {
                     txn_id,
                     amount_refunded,
@@ -838,6 +875,7 @@ pub(super) struct StateRow {
     t_currency: Option<String>,
     refunded_millions: i64,
     refunded_units: i64,
+    other_refunds: i64,
     refund_known: i64,
     sub_version: Option<i64>,
     e_id: Option<String>,
@@ -875,6 +913,7 @@ impl StateRow {
             t_currency: row.get("t_currency")?,
             refunded_millions: row.get("refunded_millions")?,
             refunded_units: row.get("refunded_units")?,
+            other_refunds: row.get("other_refunds")?,
             refund_known: row.get("refund_known")?,
             sub_version: row.get("sub_version")?,
             e_id: row.get("e_id")?,
@@ -918,6 +957,7 @@ impl StateRow {
             refund_known: self.refund_known > 0,
             refunded_so_far: exact_sum(self.refunded_millions, self.refunded_units),
             transaction_currency: self.t_currency.filter(|c| !c.is_empty()),
+            other_currency_refunds: self.other_refunds,
             subscription_version: self.sub_version,
         };
         (state, self.e_id.zip(self.e_outcome))
@@ -1159,8 +1199,14 @@ mod tests {
                 customer_key: "k".into(),
                 chargebee_id: None,
             },
+            Change::RejectRefunds {
+                original_txn_id: "t".into(),
+                currency: "USD".into(),
+            },
         ];
-        let (customer, releases) = w.add_changes(&org, changes, 5, Some("cus_owner")).unwrap();
+        let (customer, releases) = w
+            .add_changes(&org, changes, 5, Some("cus_owner"), "evt_9")
+            .unwrap();
         // The first customer named is the one created.
         assert_eq!(
             customer.as_deref(),
@@ -1220,6 +1266,7 @@ mod tests {
                 }],
                 1,
                 None,
+                "evt_1",
             )
             .unwrap_err();
         assert!(err.contains("nobody"), "{err}");
