@@ -1,6 +1,7 @@
 #![recursion_limit = "512"]
-//! Benchmarks: `bench ingest` (webhook ingestion vs a minimal durable-insert baseline) and
-//! `bench dashboard` (customer list and detail at 100k customers / 1M transactions).
+//! Benchmarks: `bench ingest` (webhook ingestion vs a minimal durable-insert baseline),
+//! `bench dashboard` (customer list and detail at 100k customers / 1M transactions) and
+//! `bench release` (one customer freeing 100k parked events).
 //! Run through `scripts/bench`, which builds everything in release mode first.
 
 use clap::{Parser, Subcommand};
@@ -34,6 +35,16 @@ enum Cmd {
         #[arg(long, default_value_t = 20_000)]
         events: usize,
         /// PostgreSQL server URL (a database is created and dropped per run).
+        #[arg(long, default_value = "postgres://postgres@127.0.0.1:5432/postgres")]
+        pg: String,
+    },
+    /// One customer that frees many parked events: how long its creation takes (one chunk),
+    /// how long the background takes for the rest, and other deliveries' latency meanwhile.
+    Release {
+        #[arg(long, default_value = "sqlite")]
+        backend: String,
+        #[arg(long, default_value_t = 100_000)]
+        parked: usize,
         #[arg(long, default_value = "postgres://postgres@127.0.0.1:5432/postgres")]
         pg: String,
     },
@@ -448,6 +459,123 @@ async fn ingest(
     Ok(())
 }
 
+fn payment(id: usize, customer_key: &str, partner_key: Option<&str>) -> String {
+    let mut meta = json!({"customer_key": customer_key});
+    if let Some(p) = partner_key {
+        meta["partner_key"] = json!(p);
+    }
+    envelope(
+        format!("ev_{customer_key}_{id}"),
+        "payment_succeeded",
+        json!({
+            "transaction": {"id": format!("txn_{customer_key}_{id}"), "customer_id": format!("cb_{customer_key}"),
+                "type": "payment", "date": 1_700_000_000 + id as i64, "currency_code": "USD", "amount": 4900,
+                "status": "success", "object": "transaction"},
+            "customer": {"id": format!("cb_{customer_key}"), "email": "big@example.com", "meta_data": meta,
+                "object": "customer"},
+        }),
+    )
+}
+
+async fn release(bin: &PathBuf, backend: &str, parked: usize, pg: &str) -> anyhow::Result<()> {
+    let db = BenchDb::new(backend, pg).await?;
+    let org = create_org(bin, &db.url, db.dir.path()).await?;
+    let server = Server::start(bin, &db.url, db.dir.path(), &[]).await?;
+    let token = org["webhook_url"]
+        .as_str()
+        .unwrap()
+        .rsplit('/')
+        .next()
+        .unwrap();
+    let url = format!("{}/webhooks/chargebee/{token}", server.base);
+    let api = format!("{}/api/v1", server.base);
+    let key = org["api_key"].as_str().unwrap().to_string();
+    let client = reqwest::Client::new();
+    println!("## Releasing {parked} parked events of one customer: {backend}\n");
+    let bodies: Vec<String> = (0..parked).map(|i| payment(i, "big", None)).collect();
+    let parking = load(&url, Arc::new(bodies), 64).await;
+    println!(
+        "parked {} events at {:.0}/s ({} errors)\n",
+        parked,
+        parking.rate(),
+        parking.errors
+    );
+    // Another customer's deliveries, one at a time, while the release runs.
+    let done = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let probe = {
+        let (url, done, client) = (url.clone(), done.clone(), client.clone());
+        tokio::spawn(async move {
+            let mut latencies = vec![];
+            let mut i = 0;
+            while !done.load(Ordering::SeqCst) {
+                let started = Instant::now();
+                let ok = client
+                    .post(&url)
+                    .header("content-type", "application/json")
+                    .body(payment(i, "other", Some("p_other")))
+                    .send()
+                    .await
+                    .is_ok_and(|r| r.status().is_success());
+                if ok {
+                    latencies.push(started.elapsed());
+                }
+                i += 1;
+            }
+            latencies
+        })
+    };
+    let started = Instant::now();
+    let created: Value = client
+        .post(format!("{api}/customers"))
+        .bearer_auth(&key)
+        .json(&json!({"key": "big", "partner_key": "p_big"}))
+        .send()
+        .await?
+        .json()
+        .await?;
+    let create_time = started.elapsed();
+    // Wait until nothing is left parked.
+    loop {
+        let left: Value = client
+            .get(format!("{api}/webhook-events?outcome=unmatched&limit=1"))
+            .bearer_auth(&key)
+            .send()
+            .await?
+            .json()
+            .await?;
+        if left["data"].as_array().is_some_and(Vec::is_empty) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let total = started.elapsed();
+    done.store(true, Ordering::SeqCst);
+    let mut latencies = probe.await?;
+    latencies.sort();
+    println!("| measure | value |\n|---|---|");
+    println!(
+        "| creating the customer (releases the first chunk) | {} ms, {} events |",
+        ms(create_time),
+        created["reconciled_events"]
+    );
+    println!(
+        "| all {parked} released | {:.1} s ({:.0} events/s) |",
+        total.as_secs_f64(),
+        parked as f64 / total.as_secs_f64()
+    );
+    println!(
+        "| another customer's deliveries meanwhile ({} sent one at a time) | p50 {} ms, p99 {} ms, max {} ms |",
+        latencies.len(),
+        ms(percentile(&latencies, 0.5)),
+        ms(percentile(&latencies, 0.99)),
+        ms(*latencies.last().unwrap_or(&Duration::ZERO))
+    );
+    println!("| server peak RSS | {:.0} MiB |\n", server.peak_rss_mib());
+    server.stop().await;
+    db.drop_db().await;
+    Ok(())
+}
+
 async fn dashboard(
     bin: &PathBuf,
     backend: &str,
@@ -655,5 +783,10 @@ async fn main() -> anyhow::Result<()> {
             requests,
             pg,
         } => dashboard(&server, &backend, customers, transactions, requests, &pg).await,
+        Cmd::Release {
+            backend,
+            parked,
+            pg,
+        } => release(&server, &backend, parked, &pg).await,
     }
 }
