@@ -119,3 +119,45 @@ test('an invited viewer joins through the one-time link and cannot change plans'
     assert.deepEqual(viewer.errors, []);
   });
 });
+
+test('an invite for an existing account is joined by signing in, never with a password on the invite page', async () => {
+  await withApp(async ({ browser, base }) => {
+    const owner = await newPage(browser, { base });
+    await signUp(owner, base, 'Inviting Co');
+    const other = await newPage(browser, { base });
+    const existing = await signUp(other, base, 'Own Co');
+
+    await owner.goto(`${base}/settings/team`);
+    await waitForHydration(owner);
+    await owner.fill('#invite-email', existing.email);
+    await owner.selectOption('#invite-role', 'admin');
+    await owner.click('#invite-form button[type=submit]');
+    const linkInput = owner.locator('#invite-link');
+    await linkInput.waitFor();
+    const link = await linkInput.inputValue();
+
+    // Signed out, the page offers a sign-in link for existing accounts; it says nothing about
+    // whether this address has one.
+    const visitor = await newPage(browser, { base });
+    await visitor.goto(link);
+    await waitForHydration(visitor);
+    await visitor.locator('a', { hasText: 'Sign in' }).click();
+    await visitor.waitForURL(/\/login\?next=/);
+    await waitForHydration(visitor);
+    await visitor.fill('#email', existing.email);
+    await visitor.fill('#password', existing.password);
+    await visitor.click('#login-form button[type=submit]');
+    // Back on the invite, signed in: one "Join" button and no password field.
+    await visitor.waitForURL(link);
+    await waitForHydration(visitor);
+    await visitor.locator('main', { hasText: `You are signed in as ${existing.email}` }).waitFor();
+    assert.equal(await visitor.locator('#password').count(), 0);
+    await visitor.click('button:has-text("Join")');
+    await visitor.waitForURL(`${base}/`);
+    await visitor.locator('.topbar .who', { hasText: existing.email }).waitFor();
+    assert.match(await visitor.locator('.topbar .who .badge').textContent(), /admin/);
+
+    assert.deepEqual(owner.errors, []);
+    assert.deepEqual(visitor.errors, []);
+  });
+});

@@ -95,13 +95,23 @@ impl Drop for TestDb {
                     .enable_all()
                     .build()
                     .unwrap();
+                // Bounded: a drop that PostgreSQL keeps waiting (a lock, a backend slow to
+                // terminate) must not hang the test; at worst the database is left behind.
                 rt.block_on(async {
                     use sqlx::Connection;
-                    if let Ok(mut conn) = sqlx::PgConnection::connect(&pg_admin_url()).await {
-                        let _ =
-                            sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
-                                .execute(&mut conn)
-                                .await;
+                    let drop_db = async {
+                        let mut conn = sqlx::PgConnection::connect(&pg_admin_url()).await?;
+                        sqlx::query("SET lock_timeout = '10s'")
+                            .execute(&mut conn)
+                            .await?;
+                        sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+                            .execute(&mut conn)
+                            .await
+                    };
+                    match tokio::time::timeout(std::time::Duration::from_secs(30), drop_db).await {
+                        Ok(Ok(_)) => {}
+                        Ok(Err(e)) => eprintln!("could not drop test database {name}: {e}"),
+                        Err(_) => eprintln!("dropping test database {name} timed out"),
                     }
                 });
             })
@@ -300,6 +310,7 @@ pub fn browser_client_with_jar(
         .cookie_provider(jar)
         .default_headers(headers)
         .redirect(reqwest::redirect::Policy::none())
+        .timeout(CLIENT_TIMEOUT)
         .build()
         .unwrap()
 }
@@ -312,6 +323,19 @@ pub fn api_client(key: &str) -> reqwest::Client {
     );
     reqwest::Client::builder()
         .default_headers(headers)
+        .timeout(CLIENT_TIMEOUT)
+        .build()
+        .unwrap()
+}
+
+/// No request of a test waits longer than this: a server that does not answer fails the test
+/// with the request named, instead of hanging the suite.
+pub const CLIENT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(60);
+
+/// A client without cookies or default headers (with [`CLIENT_TIMEOUT`]).
+pub fn plain_client() -> reqwest::Client {
+    reqwest::Client::builder()
+        .timeout(CLIENT_TIMEOUT)
         .build()
         .unwrap()
 }

@@ -361,7 +361,7 @@ both_backends!(
             }
         });
         let health = async {
-            let client = reqwest::Client::new();
+            let client = plain_client();
             let mut answered = 0;
             for _ in 0..20 {
                 let r = client

@@ -148,7 +148,7 @@ both_backends!(
         assert_eq!(rotated["previous_url_valid_until"], Value::Null);
         let event = payment_succeeded("ev_1", "txn_1", 100, Some("c1"), Some("p1"));
         assert_eq!(org.deliver(&event).await.status(), 404);
-        let r = reqwest::Client::new()
+        let r = plain_client()
             .post(rotated["webhook_url"].as_str().unwrap())
             .json(&event)
             .send()
@@ -161,7 +161,7 @@ both_backends!(
             .rpc(&owner, "rotate_chargebee", &[("revoke_previous", "true")])
             .await;
         assert_eq!(s, 200, "{body}");
-        let r = reqwest::Client::new()
+        let r = plain_client()
             .post(rotated["webhook_url"].as_str().unwrap())
             .json(&event)
             .send()
@@ -177,7 +177,7 @@ both_backends!(
         let app = TestApp::spawn(b).await;
         let org = app.org("Acme").await;
         let (owner, _) = signup(&app, "Other").await;
-        let http = reqwest::Client::new();
+        let http = plain_client();
         let responses = [
             http.get(app.url("/login")).send().await.unwrap(),
             owner

@@ -502,7 +502,7 @@ both_backends!(
             .to_string();
         let token = url.rsplit('/').next().unwrap().to_string();
         // A delivery, a bad delivery, a test event, an invite (and its page), a rotation.
-        let http = reqwest::Client::new();
+        let http = plain_client();
         http.post(&url)
             .json(&payment_succeeded(
                 "ev_1",
