@@ -229,6 +229,19 @@ impl TestApp {
         )
     }
 
+    /// The server-rendered HTML of a page, as `client` gets it.
+    pub async fn page(&self, client: &reqwest::Client, path: &str) -> String {
+        client
+            .get(self.url(path))
+            .header("accept", "text/html")
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap()
+    }
+
     /// A signed-in browser-like client for `email`.
     pub async fn signed_in(&self, email: &str, password: &str) -> reqwest::Client {
         let client = browser_client(&self.address);
@@ -722,4 +735,17 @@ pub async fn add_existing_member(
         .await;
     assert_eq!(s, 200, "{body}");
     member
+}
+
+/// The user id of the member with `email` in a `team` answer.
+pub fn member_id(team: &Value, email: &str) -> String {
+    team["members"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["email"] == email)
+        .unwrap_or_else(|| panic!("{email} is not a member: {team}"))["user_id"]
+        .as_str()
+        .unwrap()
+        .to_string()
 }

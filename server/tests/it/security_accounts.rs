@@ -114,23 +114,12 @@ both_backends!(
         let by_admin = invite_token(&app, &admin, "friend@example.com", "viewer").await;
         let by_second = invite_token(&app, &second, "pal@example.com", "viewer").await;
         let by_owner = invite_token(&app, &owner, "kept@example.com", "viewer").await;
-        let id_of = |team: &Value, email: &str| {
-            team["members"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .find(|m| m["email"] == email)
-                .unwrap()["user_id"]
-                .as_str()
-                .unwrap()
-                .to_string()
-        };
         let (_, team) = app.rpc(&owner, "team", &[]).await;
         let (s, _) = app
             .rpc(
                 &owner,
                 "remove_member",
-                &[("user_id", &id_of(&team, "admin@example.com"))],
+                &[("user_id", &member_id(&team, "admin@example.com"))],
             )
             .await;
         assert_eq!(s, 200);
@@ -139,7 +128,7 @@ both_backends!(
                 &owner,
                 "set_role",
                 &[
-                    ("user_id", &id_of(&team, "second@example.com")),
+                    ("user_id", &member_id(&team, "second@example.com")),
                     ("role", "viewer"),
                 ],
             )
@@ -162,18 +151,10 @@ both_backends!(
         let (first, first_email) = signup(&app, "Acme").await;
         let second = add_member(&app, &first, "second-owner@example.com", "admin").await;
         let (_, team) = app.rpc(&first, "team", &[]).await;
-        let id_of = |email: &str| {
-            team["members"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .find(|m| m["email"] == email)
-                .unwrap()["user_id"]
-                .as_str()
-                .unwrap()
-                .to_string()
-        };
-        let (first_id, second_id) = (id_of(&first_email), id_of("second-owner@example.com"));
+        let (first_id, second_id) = (
+            member_id(&team, &first_email),
+            member_id(&team, "second-owner@example.com"),
+        );
         let (s, _) = app
             .rpc(
                 &first,
@@ -418,15 +399,7 @@ both_backends!(
         let (owner, _) = signup(&app, "Acme").await;
         let member = add_member(&app, &owner, "leaver@example.com", "viewer").await;
         let (_, team) = app.rpc(&owner, "team", &[]).await;
-        let id = team["members"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|m| m["email"] == "leaver@example.com")
-            .unwrap()["user_id"]
-            .as_str()
-            .unwrap()
-            .to_string();
+        let id = member_id(&team, "leaver@example.com");
         let (s, _) = app.rpc(&owner, "remove_member", &[("user_id", &id)]).await;
         assert_eq!(s, 200);
         assert_eq!(me(&app, &member).await, Value::Null);

@@ -167,15 +167,7 @@ both_backends!(
         );
         // The pages themselves (server-rendered) show both figures and never their sum.
         for page in ["/partners", "/"] {
-            let html = owner
-                .get(app.url(page))
-                .header("accept", "text/html")
-                .send()
-                .await
-                .unwrap()
-                .text()
-                .await
-                .unwrap();
+            let html = app.page(&owner, page).await;
             assert!(html.contains("1,523.00 USD"), "{page}");
             assert!(html.contains("1,000.00 EUR"), "{page}");
             assert!(!html.contains("2,523.00"), "{page} adds currencies");
@@ -405,6 +397,25 @@ both_backends!(
     }
 );
 
+/// Runs the background releases (as the worker does) until `key` has `count` transactions;
+/// the worker of the server itself may take some of the shares meanwhile.
+async fn release_until(app: &TestApp, org: &TestOrg, key: &str, count: usize) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    loop {
+        app::backend::ingest::continue_releases(&app.state)
+            .await
+            .unwrap();
+        if org.transactions(key).await.len() == count {
+            return;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{key} has not got {count} transactions after 60 s of releases"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+}
+
 both_backends!(
     a_customer_that_frees_many_parked_events_releases_them_in_chunks,
     |b| async move {
@@ -439,20 +450,7 @@ both_backends!(
         assert_eq!(s, 201, "{created}");
         // One transaction releases one chunk; the background does the rest.
         assert_eq!(created["reconciled_events"], 40);
-        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
-        loop {
-            app::backend::ingest::continue_releases(&app.state)
-                .await
-                .unwrap();
-            if org.transactions("big").await.len() == 100 {
-                break;
-            }
-            assert!(
-                std::time::Instant::now() < deadline,
-                "the rest was not released"
-            );
-            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
-        }
+        release_until(&app, &org, "big", 100).await;
         let (_, unmatched) = org.get("/webhook-events?outcome=unmatched").await;
         assert_eq!(
             unmatched["data"].as_array().unwrap().len(),
@@ -593,20 +591,7 @@ both_backends!(
             .await;
         assert_eq!(s, 201);
         // The background comes to an end (it used to go round the same chunk for ever) …
-        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
-        loop {
-            app::backend::ingest::continue_releases(&app.state)
-                .await
-                .unwrap();
-            if org.transactions("stuck").await.len() == 4 {
-                break;
-            }
-            assert!(
-                std::time::Instant::now() < deadline,
-                "payments were not released"
-            );
-            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
-        }
+        release_until(&app, &org, "stuck", 4).await;
         // … and nothing is left for it to do.
         assert_eq!(
             app.state
