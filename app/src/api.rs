@@ -622,48 +622,28 @@ pub async fn set_basic_auth(
     )
 }
 
-/// Sends a harmless event to this organization's webhook URL, over HTTP to this server's own
-/// listener (the real endpoint), and returns how it was recorded. Basic Auth, if configured, is
-/// replaced by a signature of the body that only this server can make.
+/// Sends a harmless event through this organization's webhook pipeline, in-process (see
+/// `ingest::send_test_event`), and returns how it was recorded.
 #[server(prefix = "/rpc", endpoint = "send_test_event")]
 pub async fn send_test_event() -> Result<EventSummary, AppError> {
     ctx::status(
         async {
-            use crate::backend::{auth, ingest, now_ms};
+            use crate::backend::ingest::{self, DeliveryError};
             let (state, ctx) = ctx::writer().await?;
-            let row = state.store.integration(&ctx.org).await?;
-            let token = auth::webhook_token(&state.settings.secret_key, &ctx.org, &row.token_nonce);
-            let body = ingest::test_event_body(now_ms());
-            let signature = auth::test_event_signature(&state.settings.secret_key, &ctx.org, body.as_bytes());
-            let addr = state.leptos_options.site_addr;
-            let url = format!("http://{addr}/webhooks/chargebee/{token}");
-            let response = reqwest::Client::new()
-                .post(&url)
-                .header("content-type", "application/json")
-                .header(ingest::TEST_SIGNATURE_HEADER, signature)
-                .body(body)
-                .timeout(std::time::Duration::from_secs(20))
-                .send()
+            let outcome = ingest::send_test_event(&state, &ctx.org)
                 .await
-                .map_err(|e| {
-                    // Never the URL: it carries the tenant's webhook token.
-                    tracing::error!(error = %e.without_url(), "test event could not reach the webhook endpoint");
-                    AppError::Unavailable
+                .map_err(|e| match e {
+                    DeliveryError::Unavailable => AppError::Unavailable,
+                    other => {
+                        tracing::warn!(error = %other, "the test event was refused");
+                        AppError::Conflict(format!("The test event was refused: {other}"))
+                    }
                 })?;
-            let status = response.status();
-            let answer: serde_json::Value = response.json().await.unwrap_or_default();
-            if !status.is_success() {
-                tracing::warn!(%status, %answer, "test event refused by the webhook endpoint");
-                return Err(match status.as_u16() {
-                    503 => AppError::Unavailable,
-                    _ => AppError::Conflict(format!(
-                        "The webhook endpoint answered {status}: {}",
-                        answer["error"].as_str().unwrap_or("no details")
-                    )),
-                });
-            }
-            let id = answer["event"].as_str().ok_or(AppError::Internal)?;
-            let e = state.store.event(&ctx.org, id).await?.ok_or(AppError::Internal)?;
+            let e = state
+                .store
+                .event(&ctx.org, &outcome.id)
+                .await?
+                .ok_or(AppError::Internal)?;
             Ok(e.into())
         }
         .await,

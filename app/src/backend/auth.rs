@@ -100,16 +100,6 @@ pub fn basic_auth_mac(secret: &Secret, org: &OrgId, password: &str) -> String {
     hex::encode(hmac_bytes(secret, &["basic-auth", org.as_str(), password]))
 }
 
-/// The dashboard's signature of a test event's body, so that "Send test event" can go through
-/// the real endpoint even when the tenant configured Basic Auth (whose password we only hold
-/// as a MAC). Bound to the organization and the exact body.
-pub fn test_event_signature(secret: &Secret, org: &OrgId, body: &[u8]) -> String {
-    hex::encode(hmac_bytes(
-        secret,
-        &["test-event", org.as_str(), &String::from_utf8_lossy(body)],
-    ))
-}
-
 pub fn constant_time_eq(a: &str, b: &str) -> bool {
     a.as_bytes().ct_eq(b.as_bytes()).into()
 }

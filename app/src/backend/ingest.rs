@@ -5,7 +5,7 @@
 //! data → classify → one transaction that stores the event and applies it. Anything that
 //! goes wrong after the tenant is known is recorded as an event the admin can see.
 
-use super::auth::{basic_auth_mac, constant_time_eq, sha256_hex, test_event_signature};
+use super::auth::{basic_auth_mac, constant_time_eq, sha256_hex};
 use super::chargebee::{
     classify, envelope_from_value, peek_id_and_type, scrub_text, strip_card_data, BillingEvent,
 };
@@ -68,42 +68,14 @@ pub fn retry_at(now: i64, attempts: i64) -> Option<i64> {
     (attempts < MAX_ATTEMPTS).then(|| now + RETRY_BASE_MS * (1 << attempts.clamp(0, 12)))
 }
 
-/// Finds the tenant of a webhook token and checks its Basic Auth.
-/// How a delivery proves it may use a webhook URL that has Basic Auth configured.
-#[derive(Debug, Clone, Copy)]
-pub enum Credentials<'a> {
-    /// The `Authorization: Basic …` credentials sent, if any.
-    Basic(Option<(&'a str, &'a str)>),
-    /// The dashboard's test event, signed over its body: the caller must check the signature
-    /// with [`test_event_signature_ok`] once the body is read.
-    TestSignature,
-}
-
-/// Header carrying the dashboard's signature of a test event's body.
-pub const TEST_SIGNATURE_HEADER: &str = "x-partner-ledger-test-signature";
-
-pub fn test_event_signature_ok(
-    state: &AppState,
-    org: &OrgId,
-    body: &[u8],
-    signature: &str,
-) -> bool {
-    constant_time_eq(
-        &test_event_signature(&state.settings.secret_key, org, body),
-        signature,
-    )
-}
-
+/// Finds the tenant of a webhook token and checks its Basic Auth (`basic`: the
+/// `Authorization: Basic …` credentials sent, if any).
 pub async fn authenticate(
     state: &AppState,
     token: &str,
-    credentials: Credentials<'_>,
+    basic: Option<(&str, &str)>,
     now: i64,
 ) -> Result<OrgId, DeliveryError> {
-    let basic = match credentials {
-        Credentials::Basic(b) => b,
-        Credentials::TestSignature => None,
-    };
     // Tokens are 43 base64url characters; anything else cannot match.
     if token.len() > 128 {
         return Err(DeliveryError::UnknownToken);
@@ -118,10 +90,9 @@ pub async fn authenticate(
         return Err(DeliveryError::UnknownToken);
     }
     let org = OrgId::from_trusted(integration.org_id);
-    if let (Some(user), Some(mac), Credentials::Basic(_)) = (
+    if let (Some(user), Some(mac)) = (
         integration.basic_auth_username.as_deref(),
         integration.basic_auth_password_mac.as_deref(),
-        credentials,
     ) {
         let ok = match basic {
             Some((u, p)) => {
@@ -347,6 +318,15 @@ pub async fn retry_due(state: &AppState) -> Result<usize, StorageError> {
         }
     }
     Ok(due.len())
+}
+
+/// "Send test event": a harmless event (a type the ledger ignores) through the same pipeline
+/// as a delivery to the tenant's webhook URL (parsing, card stripping, classification, the
+/// group commit), in-process: the dashboard user is already authenticated, so neither the
+/// URL's token nor Basic Auth is involved, and nothing calls this server over HTTP.
+pub async fn send_test_event(state: &AppState, org: &OrgId) -> Result<EventOutcome, DeliveryError> {
+    let now = state.now();
+    receive(state, org, test_event_body(now), now).await
 }
 
 /// A harmless event (an event type the ledger ignores) for the "Send test event" button.

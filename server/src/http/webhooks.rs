@@ -1,6 +1,6 @@
 //! `POST /webhooks/chargebee/{token}`: the per-tenant Chargebee endpoint.
 
-use app::backend::ingest::{self, Credentials, DeliveryError};
+use app::backend::ingest::{self, DeliveryError};
 use app::backend::{now_ms, AppState};
 use axum::body::Body;
 use axum::extract::{Path, State};
@@ -79,15 +79,8 @@ pub async fn chargebee(
 ) -> Response {
     let now = now_ms();
     let creds = basic_credentials(&headers);
-    let test_signature = headers
-        .get(ingest::TEST_SIGNATURE_HEADER)
-        .and_then(|v| v.to_str().ok())
-        .map(str::to_string);
-    let credentials = match &test_signature {
-        Some(_) => Credentials::TestSignature,
-        None => Credentials::Basic(creds.as_ref().map(|(u, p)| (u.as_str(), p.as_str()))),
-    };
-    let org = match ingest::authenticate(&state, &token, credentials, now).await {
+    let basic = creds.as_ref().map(|(u, p)| (u.as_str(), p.as_str()));
+    let org = match ingest::authenticate(&state, &token, basic, now).await {
         Ok(org) => org,
         Err(e) => return error_response(e),
     };
@@ -157,23 +150,6 @@ pub async fn chargebee(
             return error_response(e);
         }
     };
-    if let Some(signature) = &test_signature {
-        if !ingest::test_event_signature_ok(&state, &org, &bytes, signature) {
-            let e = DeliveryError::Unauthorized;
-            if let Err(e) = ingest::record_rejection(
-                &state,
-                &org,
-                None,
-                "test-event signature does not match",
-                now,
-            )
-            .await
-            {
-                return error_response(e);
-            }
-            return error_response(e);
-        }
-    }
     match ingest::receive(&state, &org, bytes, now).await {
         Ok(outcome) => (
             StatusCode::OK,
