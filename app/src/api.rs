@@ -448,8 +448,11 @@ pub async fn accept_invite(
     ctx::status(
         async {
             use crate::backend::session::{Attempt, Limit};
-            use crate::backend::storage::InviteAcceptor;
-            use crate::backend::{auth, domain::{Password, UserId}};
+            use crate::backend::storage::{InviteAcceptor, SIGN_IN_TO_ACCEPT};
+            use crate::backend::{
+                auth,
+                domain::{Password, UserId},
+            };
             let state = ctx::state();
             let session = ctx::session().await?;
             let ip = ctx::client_ip(&state).await;
@@ -460,8 +463,12 @@ pub async fn accept_invite(
             // Failed attempts count (a token is guessed); an accepted invite does not.
             let attempt = Attempt::reserve(&state, vec![limit], "invite attempts").await?;
             let token_hash = auth::sha256_hex(&token);
-            let signed_in = crate::backend::session::signed_in(&session, &state).await.ok();
-            let me = signed_in.as_ref().map(|u| UserId::from_trusted(u.id.clone()));
+            let signed_in = crate::backend::session::signed_in(&session, &state)
+                .await
+                .ok();
+            let me = signed_in
+                .as_ref()
+                .map(|u| UserId::from_trusted(u.id.clone()));
             let new_user = UserId::generate();
             let hash;
             let acceptor = match &me {
@@ -475,9 +482,7 @@ pub async fn accept_invite(
                         .ok_or(AppError::NotFound)?;
                     // Checked before the costly hash (and again, atomically, when accepting).
                     if state.store.user_by_email(&invite.email).await?.is_some() {
-                        return Err(AppError::Conflict(
-                            "An account with this email already exists. Sign in with it, then open this invite link again to join.".into(),
-                        ));
+                        return Err(AppError::Conflict(SIGN_IN_TO_ACCEPT.into()));
                     }
                     let p = Password::parse("password", &password)?;
                     hash = state.passwords.hash(p.expose().to_string()).await?;

@@ -141,6 +141,20 @@ pub async fn record_rejection(
     Ok(())
 }
 
+/// Keeps a parsed delivery as `rejected` with the reason; the answer is a 400 with it.
+async fn keep_rejected(
+    state: &AppState,
+    org: &OrgId,
+    event: &NewEvent,
+    why: String,
+) -> Result<EventOutcome, DeliveryError> {
+    state
+        .store
+        .record_event(org, event, "rejected", Some(&why), None)
+        .await?;
+    Err(DeliveryError::Rejected(why))
+}
+
 /// Stores and applies one delivery for an authenticated tenant. `Ok` means committed.
 ///
 /// The body is taken by value and dropped once parsed: while the delivery waits for its
@@ -185,11 +199,7 @@ pub async fn receive(
     let envelope = match envelope_from_value(value) {
         Ok(env) => env,
         Err((rejection, _)) => {
-            let why = rejection.to_string();
-            store
-                .record_event(org, &new_event, "rejected", Some(&why), None)
-                .await?;
-            return Err(DeliveryError::Rejected(why));
+            return keep_rejected(state, org, &new_event, rejection.to_string()).await
         }
     };
     let billing = match classify(&envelope) {
@@ -205,11 +215,7 @@ pub async fn receive(
         Ok(b) => b,
         Err(content) if content.is_invalid() => {
             // A value we refuse (amount, currency, id): never applied, kept for the admin.
-            let why = format!("not applied: {content}");
-            store
-                .record_event(org, &new_event, "rejected", Some(&why), None)
-                .await?;
-            return Err(DeliveryError::Rejected(why));
+            return keep_rejected(state, org, &new_event, format!("not applied: {content}")).await;
         }
         Err(content) => {
             // Well-formed, but not what we expected: keep it, retry later, allow replay.
@@ -247,10 +253,7 @@ pub async fn receive(
                 event.event_id = None;
                 event.event_type = None;
                 let why = "not applied: the event holds a value that cannot be stored";
-                store
-                    .record_event(org, &event, "rejected", Some(why), None)
-                    .await?;
-                return Err(DeliveryError::Rejected(why.into()));
+                return keep_rejected(state, org, &event, why.into()).await;
             }
             // A bug or surprise while applying: keep the event as failed, retry it later.
             tracing::error!(org = %org, event = ?event.event_id, error = ?error, "processing failed");

@@ -184,10 +184,7 @@ pub async fn switch_org(session: &Session, state: &AppState, org: &str) -> Resul
     if state.store.member_role(&org_id, &ctx.user).await?.is_none() {
         return Err(AppError::NotFound);
     }
-    session
-        .insert(ORG, org)
-        .await
-        .map_err(|_| AppError::Unavailable)
+    enter(session, org).await
 }
 
 /// Puts the signed-in session into `org`, which the caller has just checked (or made) the

@@ -31,8 +31,7 @@ pub fn daily_series(points: &[RevenuePoint], since: i64) -> Vec<(String, Vec<i12
 }
 
 #[component]
-fn CurrencyChart(currency: String, days: Vec<i128>, since: i64) -> impl IntoView {
-    let total: i128 = days.iter().fold(0i128, |a, d| a.saturating_add(*d));
+fn CurrencyChart(currency: String, days: Vec<i128>, total: i128, since: i64) -> impl IntoView {
     let max = days.iter().copied().max().unwrap_or(0).max(1);
     let (w, h, pad) = (720.0_f64, 200.0_f64, 4.0_f64);
     let bar_w = w / DAYS as f64;
@@ -90,7 +89,7 @@ fn RevenueChart(overview: Overview) -> impl IntoView {
     let since = overview.since;
     view! {
         <p class="headline" id="revenue-headline">{format_totals(&totals)}</p>
-        {series.into_iter().map(|(currency, days)| view! { <CurrencyChart currency days since/> }).collect_view()}
+        {series.into_iter().zip(totals.iter().map(|t| t.amount)).map(|((currency, days), total)| view! { <CurrencyChart currency days total since/> }).collect_view()}
     }
     .into_any()
 }

@@ -1,5 +1,6 @@
 //! `POST /webhooks/chargebee/{token}`: the per-tenant Chargebee endpoint.
 
+use app::backend::domain::OrgId;
 use app::backend::ingest::{self, DeliveryError};
 use app::backend::{now_ms, AppState};
 use axum::body::Body;
@@ -71,6 +72,15 @@ fn error_response(e: DeliveryError) -> Response {
     resp
 }
 
+/// Records a delivery refused before its body was read (no payload kept; the reason is the
+/// error's message) and answers it.
+async fn refuse(state: &AppState, org: &OrgId, e: DeliveryError, now: i64) -> Response {
+    match ingest::record_rejection(state, org, None, &e.to_string(), now).await {
+        Ok(()) => error_response(e),
+        Err(recording) => error_response(recording),
+    }
+}
+
 pub async fn chargebee(
     State(state): State<AppState>,
     Path(token): Path<String>,
@@ -91,11 +101,7 @@ pub async fn chargebee(
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<usize>().ok());
     if declared.is_some_and(|len| len > max) {
-        let e = DeliveryError::TooLarge(max);
-        if let Err(e) = ingest::record_rejection(&state, &org, None, &e.to_string(), now).await {
-            return error_response(e);
-        }
-        return error_response(e);
+        return refuse(&state, &org, DeliveryError::TooLarge(max), now).await;
     }
     // Bodies being read or waiting for their commit are bounded in bytes, across all
     // deliveries: past the bound, Chargebee is asked to come back (it retries).
@@ -119,36 +125,18 @@ pub async fn chargebee(
         axum::body::to_bytes(body, max),
     );
     let Ok(read) = read.await else {
-        let why = "the request body did not arrive in time";
-        if let Err(e) = ingest::record_rejection(&state, &org, None, why, now).await {
-            return error_response(e);
-        }
-        return error_response(DeliveryError::TimedOut);
+        return refuse(&state, &org, DeliveryError::TimedOut, now).await;
     };
     let bytes = match read {
         Ok(b) => b,
         Err(err) if caused_by::<tower_http::timeout::TimeoutError>(&err) => {
-            let why = "the request body did not arrive in time";
-            if let Err(e) = ingest::record_rejection(&state, &org, None, why, now).await {
-                return error_response(e);
-            }
-            return error_response(DeliveryError::TimedOut);
+            return refuse(&state, &org, DeliveryError::TimedOut, now).await;
         }
         Err(err) if !is_length_limit(&err) => {
             let why = format!("could not read the request body: {err}");
-            if let Err(e) = ingest::record_rejection(&state, &org, None, &why, now).await {
-                return error_response(e);
-            }
-            return error_response(DeliveryError::Rejected(why));
+            return refuse(&state, &org, DeliveryError::Rejected(why), now).await;
         }
-        Err(_) => {
-            let e = DeliveryError::TooLarge(max);
-            if let Err(e) = ingest::record_rejection(&state, &org, None, &e.to_string(), now).await
-            {
-                return error_response(e);
-            }
-            return error_response(e);
-        }
+        Err(_) => return refuse(&state, &org, DeliveryError::TooLarge(max), now).await,
     };
     match ingest::receive(&state, &org, bytes, now).await {
         Ok(outcome) => (

@@ -345,6 +345,11 @@ pub fn api_client(key: &str) -> reqwest::Client {
 /// with the request named, instead of hanging the suite.
 pub const CLIENT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(60);
 
+/// POSTs a Chargebee event to a webhook URL (any organization's, old or new).
+pub async fn deliver_to(url: &str, event: &Value) -> reqwest::Response {
+    plain_client().post(url).json(event).send().await.unwrap()
+}
+
 /// A client without cookies or default headers (with [`CLIENT_TIMEOUT`]).
 pub fn plain_client() -> reqwest::Client {
     reqwest::Client::builder()
@@ -364,12 +369,7 @@ pub struct TestOrg {
 
 impl TestOrg {
     pub async fn deliver(&self, event: &Value) -> reqwest::Response {
-        reqwest::Client::new()
-            .post(&self.webhook_url)
-            .json(event)
-            .send()
-            .await
-            .unwrap()
+        deliver_to(&self.webhook_url, event).await
     }
 
     /// Delivers and expects a 200; returns the body.

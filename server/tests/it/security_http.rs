@@ -142,12 +142,7 @@ both_backends!(
         assert_eq!(rotated["previous_url_valid_until"], Value::Null);
         let event = payment_succeeded("ev_1", "txn_1", 100, Some("c1"), Some("p1"));
         assert_eq!(org.deliver(&event).await.status(), 404);
-        let r = plain_client()
-            .post(rotated["webhook_url"].as_str().unwrap())
-            .json(&event)
-            .send()
-            .await
-            .unwrap();
+        let r = deliver_to(rotated["webhook_url"].as_str().unwrap(), &event).await;
         assert_eq!(r.status(), 200);
         // From the dashboard too.
         let owner = app.signed_in(&org.email, PASSWORD).await;
@@ -155,12 +150,7 @@ both_backends!(
             .rpc(&owner, "rotate_chargebee", &[("revoke_previous", "true")])
             .await;
         assert_eq!(s, 200, "{body}");
-        let r = plain_client()
-            .post(rotated["webhook_url"].as_str().unwrap())
-            .json(&event)
-            .send()
-            .await
-            .unwrap();
+        let r = deliver_to(rotated["webhook_url"].as_str().unwrap(), &event).await;
         assert_eq!(r.status(), 404);
     }
 );

@@ -4,8 +4,9 @@
 //! thread hand-off per statement.
 
 use super::waves::{
-    chunks, lock_keys, next_wave, outcome_parts, padded, read_rows, state_customer, written_rows,
-    Arg, Item, Loaded, Release, Row, StateRow, Stmt, Writes, PARKED, STATE, STATE_PADDING,
+    chunks, lock_keys, next_wave, outcome_parts, padded, read_rows, state_customer, text,
+    written_rows, Arg, Item, Loaded, Release, Row, StateRow, Stmt, Writes, PARKED, STATE,
+    STATE_PADDING,
 };
 use super::{EventOutcome, OrgId, Result, StorageError};
 use crate::backend::chargebee::{self, classify, parse_envelope};
@@ -130,22 +131,18 @@ pub(super) async fn perform<D: WaveDb>(
     budget: &mut Budget,
 ) -> Result<Vec<EventOutcome>> {
     let out = perform_op(db, op, budget).await?;
-    let now = out_time();
+    // The time only orders the requests.
+    let now = crate::backend::now_ms();
     for (org, key, cb) in &budget.more {
         let args = [
-            Arg::Text(Some(Cow::Borrowed(org.as_str()))),
-            Arg::Text(Some(Cow::Borrowed(key.as_str()))),
-            Arg::Text(Some(Cow::Borrowed(cb.as_deref().unwrap_or("")))),
+            text(org),
+            text(key),
+            text(cb.as_deref().unwrap_or("")),
             Arg::Int(Some(now)),
         ];
         db.execute(RELEASE_LATER_SQL, &args).await?;
     }
     Ok(out)
-}
-
-/// The time written on a release request (ordering only).
-fn out_time() -> i64 {
-    crate::backend::now_ms()
 }
 
 async fn perform_op<D: WaveDb>(
@@ -289,13 +286,14 @@ async fn freed<'a, D: WaveDb>(
     if releases.is_empty() {
         return Ok(vec![]);
     }
-    // One more than fits tells whether anything is left over.
+    // One more than fits tells whether anything is left over; with nothing left to spend,
+    // all of it is (if anything is parked at all: the background finds out).
     let found = if budget.left == 0 {
-        vec![(0, String::new()); 1]
+        vec![]
     } else {
         parked(db, releases, budget.left + 1).await?
     };
-    if found.len() > budget.left {
+    if budget.left == 0 || found.len() > budget.left {
         for r in releases {
             let ask = (
                 r.org.to_string(),
@@ -333,12 +331,10 @@ async fn freed_after<'a, D: WaveDb>(
     budget: &mut Budget,
 ) -> Result<Vec<Item<'a>>> {
     let args = [
-        Arg::Text(Some(Cow::Borrowed(release.org.as_str()))),
-        Arg::Text(Some(Cow::Borrowed(release.customer_key.as_str()))),
-        Arg::Text(Some(Cow::Borrowed(
-            release.chargebee_id.as_deref().unwrap_or(""),
-        ))),
-        Arg::Text(Some(Cow::Borrowed(after))),
+        text(release.org.as_str()),
+        text(&release.customer_key),
+        text(release.chargebee_id.as_deref().unwrap_or("")),
+        text(after),
     ];
     let sql = format!("{PARKED_AFTER_SQL} LIMIT {}", budget.left + 1);
     let found = db.parked(&sql, &args).await?;
@@ -394,11 +390,7 @@ async fn load_stored<'a, D: WaveDb>(
             }))
         }
         Err(why) => {
-            let args = [
-                Arg::Text(Some(Cow::Borrowed(why.as_str()))),
-                Arg::Text(Some(Cow::Borrowed(org.as_str()))),
-                Arg::Text(Some(Cow::Borrowed(row_id))),
-            ];
+            let args = [text(&why), text(org.as_str()), text(row_id)];
             db.execute(REJECT_SQL, &args).await?;
             Ok(Err(why))
         }
@@ -466,10 +458,7 @@ async fn run_items<'a, D: WaveDb>(
                 .transaction
                 .as_ref()
                 .and_then(|t| t.customer_id.as_deref());
-            let event_row = match &items[i].row {
-                Row::New(e) => e.id.clone(),
-                Row::Stored(id) => id.clone(),
-            };
+            let event_row = items[i].row.id().to_string();
             let (customer_id, asks) = writes
                 .add_changes(org, plan.changes, now, txn_owner, &event_row)
                 .map_err(StorageError::Other)?;
@@ -500,10 +489,7 @@ async fn run_items<'a, D: WaveDb>(
                 out[i] = Some(EventOutcome {
                     outcome: outcome.to_string(),
                     detail,
-                    id: match &items[i].row {
-                        Row::New(e) => e.id.clone(),
-                        Row::Stored(id) => id.clone(),
-                    },
+                    id: event_row,
                     released: 0,
                 });
             } else if outcome == "processed" {

@@ -137,6 +137,10 @@ pub struct NewApiKey<'a> {
     pub now: i64,
 }
 
+/// Why an invite for an address that has an account cannot be accepted without signing in.
+pub const SIGN_IN_TO_ACCEPT: &str =
+    "An account with this email already exists. Sign in with it, then open this invite link again to join.";
+
 /// Who accepts an invite.
 #[derive(Debug, Clone, Copy)]
 pub enum InviteAcceptor<'a> {

@@ -13,7 +13,7 @@
 
 use super::apply::{Budget, RunWaves, WaveOp};
 use super::token_cache::TokenCache;
-use super::waves::{duplicate_detail, Item, Row, PARTNERS};
+use super::waves::{duplicate_detail, joined_sum, Item, Row, PARTNERS};
 use super::*;
 use crate::backend::chargebee::BillingEvent;
 use crate::backend::domain::{identifier_problem, random_id};
@@ -97,8 +97,8 @@ impl SqliteStorage {
 }
 
 impl PgStorage {
-    pub async fn connect(url: &str, settings: &PoolSettings) -> Result<Self> {
-        let pool = settings;
+    pub async fn connect(url: &str, pool: &PoolSettings) -> Result<Self> {
+        let release_chunk = pool.release_chunk.max(1);
         let statement_timeout = format!("{}ms", pool.statement_timeout_ms);
         let opts = PgConnectOptions::from_str(url)
             .map_err(|e| StorageError::Other(format!("invalid DATABASE_URL: {e}")))?
@@ -120,7 +120,7 @@ impl PgStorage {
             read: pool.clone(),
             write: pool,
             tokens: TokenCache::default(),
-            release_chunk: settings.release_chunk.max(1),
+            release_chunk,
             releases: Arc::default(),
         })
     }
@@ -169,8 +169,8 @@ const CUSTOMER_COLUMNS: &str = "c.id, c.key, c.email, c.name, p.key AS partner_k
 const PARTNER_COLUMNS: &str = "p.id, p.key, p.name, p.email, p.auto_created, p.created_at, \
      (SELECT COUNT(*) FROM customers c WHERE c.org_id = p.org_id AND c.partner_id = p.id) AS customers";
 
-/// Net revenue (recorded, not removed) per owner and currency, summed as millions and
-/// remainders so that no sum overflows (`exact_sum`). `{owner}` names the grouping column.
+/// Net revenue (recorded, not removed) per currency, summed as millions and remainders so that
+/// no sum overflows (put together by `joined_sum`). Queries add their grouping column first.
 const NET_REVENUE_SPLIT: &str = "t.currency, \
      CAST(SUM((t.amount - t.amount_refunded) / 1000000) AS BIGINT) AS millions, \
      CAST(SUM((t.amount - t.amount_refunded) % 1000000) AS BIGINT) AS units";
@@ -180,6 +180,12 @@ const CUSTOMER_LIST_SELECT: &str = "SELECT c.id, c.key, c.email, c.name, p.key A
      AND s.customer_id = c.id AND NOT s.deleted \
      AND s.status IN ('active', 'in_trial', 'non_renewing', 'future')) AS active_subscriptions";
 
+/// How many events a released event's outcome stands for: itself if applied, and what it
+/// released in turn.
+fn applied(o: &EventOutcome) -> usize {
+    usize::from(o.outcome == "processed") + o.released
+}
+
 /// Groups (owner, currency, millions, units) rows into exact totals per owner, currencies in
 /// alphabetical order.
 fn totals_by_owner(rows: Vec<(String, String, i64, i64)>) -> HashMap<String, Vec<CurrencyTotal>> {
@@ -187,7 +193,7 @@ fn totals_by_owner(rows: Vec<(String, String, i64, i64)>) -> HashMap<String, Vec
     for (owner, currency, millions, units) in rows {
         out.entry(owner).or_default().push(CurrencyTotal {
             currency,
-            amount: i128::from(millions) * 1_000_000 + i128::from(units),
+            amount: joined_sum(millions, units),
         });
     }
     for list in out.values_mut() {
@@ -836,10 +842,7 @@ macro_rules! impl_storage {
                     }
                     // An address that already has an account joins only by signing in.
                     (InviteAcceptor::NewUser { .. }, Some(_)) => {
-                        return Err(StorageError::Conflict(
-                            "An account with this email already exists. Sign in with it, then open this invite link again to join."
-                                .into(),
-                        ))
+                        return Err(StorageError::Conflict(SIGN_IN_TO_ACCEPT.into()))
                     }
                     (InviteAcceptor::NewUser { id, password_hash }, None) => {
                         let r = sqlx::query(
@@ -851,7 +854,7 @@ macro_rules! impl_storage {
                         .bind(now)
                         .execute(&mut *tx)
                         .await;
-                        r.map_err(|e| conflict_if_unique(e, || "An account with this email already exists. Sign in with it, then open this invite link again to join.".into()))?;
+                        r.map_err(|e| conflict_if_unique(e, || SIGN_IN_TO_ACCEPT.into()))?;
                         id.clone()
                     }
                 };
@@ -1150,7 +1153,7 @@ macro_rules! impl_storage {
                     )
                     .await?
                     .iter()
-                    .map(|o| usize::from(o.outcome == "processed") + o.released)
+                    .map(applied)
                     .sum();
                 // Not done: the next share starts after this one, at the back of the line so
                 // that other customers' releases take turns with it. Done: forget the request.
@@ -1368,7 +1371,7 @@ macro_rules! impl_storage {
                     )
                     .await?
                     .iter()
-                    .map(|o| usize::from(o.outcome == "processed") + o.released)
+                    .map(applied)
                     .sum();
                 tx.commit().await?;
                 self.after_releases(&budget);
@@ -1697,7 +1700,7 @@ macro_rules! impl_storage {
                     .map(|(day, currency, millions, units)| RevenuePoint {
                         day,
                         currency,
-                        net: i128::from(millions) * 1_000_000 + i128::from(units),
+                        net: joined_sum(millions, units),
                     })
                     .collect())
             }

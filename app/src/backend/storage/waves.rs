@@ -31,7 +31,7 @@ fn owned(s: impl Into<String>) -> Arg<'static> {
 fn opt(s: Option<String>) -> Arg<'static> {
     Arg::Text(s.map(Cow::Owned))
 }
-fn text(s: &str) -> Arg<'_> {
+pub(super) fn text(s: &str) -> Arg<'_> {
     Arg::Text(Some(Cow::Borrowed(s)))
 }
 fn opt_ref(s: Option<&str>) -> Arg<'_> {
@@ -308,6 +308,16 @@ pub(super) enum Row<'a> {
     New(&'a NewEvent),
     /// A stored event (replayed, retried or released from parking): its row is updated.
     Stored(String),
+}
+
+impl Row<'_> {
+    /// Our id of the event row (`evt_…`).
+    pub fn id(&self) -> &str {
+        match self {
+            Row::New(e) => &e.id,
+            Row::Stored(id) => id,
+        }
+    }
 }
 
 /// One event to apply.
@@ -845,10 +855,15 @@ pub(super) fn state_customer(state: &State) -> Option<String> {
 }
 
 /// A sum read as millions and remainders (`SUM(x / 1000000)`, `SUM(x % 1000000)`), which
-/// cannot overflow in SQL, put back together; beyond `i64` it saturates (every use of a refund
-/// total caps it at the payment's amount, so saturating there is exact).
+/// cannot overflow in SQL, put back together exactly.
+pub(super) fn joined_sum(millions: i64, units: i64) -> i128 {
+    i128::from(millions) * 1_000_000 + i128::from(units)
+}
+
+/// [`joined_sum`] as an `i64`, saturating beyond it (every use of a refund total caps it at
+/// the payment's amount, so saturating there is exact).
 pub(super) fn exact_sum(millions: i64, units: i64) -> i64 {
-    let total = i128::from(millions) * 1_000_000 + i128::from(units);
+    let total = joined_sum(millions, units);
     i64::try_from(total).unwrap_or(if total < 0 { i64::MIN } else { i64::MAX })
 }
 
