@@ -9,10 +9,10 @@ use serde::{Deserialize, Serialize};
 
 #[cfg(feature = "ssr")]
 mod ctx {
-    pub use crate::backend::session::Ctx;
-    use crate::backend::{session, AppState};
     use crate::error::AppError;
     use crate::model::Role;
+    pub use backend::session::Ctx;
+    use backend::{session, AppState};
     use leptos::prelude::*;
     use tower_sessions::Session;
 
@@ -101,7 +101,7 @@ mod ctx {
 #[server(prefix = "/rpc", endpoint = "me")]
 pub async fn get_me() -> Result<Option<Me>, AppError> {
     let state = ctx::state();
-    match crate::backend::session::me(&ctx::session().await?, &state).await {
+    match backend::session::me(&ctx::session().await?, &state).await {
         Ok(me) => Ok(Some(me)),
         Err(AppError::Unauthorized) => Ok(None),
         Err(e) => ctx::status(Err(e)),
@@ -112,7 +112,7 @@ pub async fn get_me() -> Result<Option<Me>, AppError> {
 pub async fn signup(organization: String, email: String, password: String) -> Result<(), AppError> {
     ctx::status(
         async {
-            use crate::backend::session::{Attempt, Limit};
+            use backend::session::{Attempt, Limit};
             let state = ctx::state();
             let ip = ctx::client_ip(&state).await;
             // Every sign-up from an address counts, whatever its outcome.
@@ -121,20 +121,15 @@ pub async fn signup(organization: String, email: String, password: String) -> Re
                 max: state.settings.signup_limit_per_ip,
             };
             Attempt::reserve(&state, vec![limit], "sign-ups from your network").await?;
-            let org = crate::backend::service::create_org(&state, &organization, &email, &password)
-                .await?;
+            let org =
+                backend::service::create_org(&state, &organization, &email, &password).await?;
             let user = state
                 .store
                 .user_by_id(&org.user_id)
                 .await?
                 .ok_or(AppError::Internal)?;
-            crate::backend::session::start(
-                &ctx::session().await?,
-                &state,
-                &user,
-                org.org_id.as_str(),
-            )
-            .await?;
+            backend::session::start(&ctx::session().await?, &state, &user, org.org_id.as_str())
+                .await?;
             leptos_axum::redirect("/");
             Ok(())
         }
@@ -153,11 +148,10 @@ pub async fn login(
         async {
             let state = ctx::state();
             let ip = ctx::client_ip(&state).await;
-            let user =
-                crate::backend::session::check_credentials(&state, &email, &password, &ip).await?;
-            let user_id = crate::backend::domain::UserId::from_trusted(user.id.clone());
+            let user = backend::session::check_credentials(&state, &email, &password, &ip).await?;
+            let user_id = backend::domain::UserId::from_trusted(user.id.clone());
             let orgs = state.store.user_orgs(&user_id).await?;
-            let next = crate::backend::session::local_path(next.as_deref());
+            let next = backend::session::local_path(next.as_deref());
             let org = match orgs.first() {
                 Some(first) => first.id.clone(),
                 // An account in no organization may still sign in to accept an invite: the
@@ -169,7 +163,7 @@ pub async fn login(
                     ))
                 }
             };
-            crate::backend::session::start(&ctx::session().await?, &state, &user, &org).await?;
+            backend::session::start(&ctx::session().await?, &state, &user, &org).await?;
             leptos_axum::redirect(&next);
             Ok(())
         }
@@ -179,7 +173,7 @@ pub async fn login(
 
 #[server(prefix = "/rpc", endpoint = "logout")]
 pub async fn logout() -> Result<(), AppError> {
-    crate::backend::session::logout(&ctx::session().await?).await;
+    backend::session::logout(&ctx::session().await?).await;
     leptos_axum::redirect("/login");
     Ok(())
 }
@@ -191,9 +185,9 @@ pub async fn change_password(
 ) -> Result<(), AppError> {
     ctx::status(
         async {
-            use crate::backend::session::{checked_password, password_limits};
+            use backend::session::{checked_password, password_limits};
             let (state, ctx) = ctx::user().await?;
-            let new = crate::backend::domain::Password::parse("new_password", &new_password)?;
+            let new = backend::domain::Password::parse("new_password", &new_password)?;
             let user = state
                 .store
                 .user_by_id(&ctx.user)
@@ -212,7 +206,7 @@ pub async fn change_password(
             }
             let hash = state.passwords.hash(new.expose().to_string()).await?;
             let epoch = state.store.set_password(&ctx.user, &hash).await?;
-            crate::backend::session::set_epoch(&ctx::session().await?, epoch).await?;
+            backend::session::set_epoch(&ctx::session().await?, epoch).await?;
             Ok(())
         }
         .await,
@@ -224,7 +218,7 @@ pub async fn switch_org(org_id: String) -> Result<(), AppError> {
     ctx::status(
         async {
             let state = ctx::state();
-            crate::backend::session::switch_org(&ctx::session().await?, &state, &org_id).await?;
+            backend::session::switch_org(&ctx::session().await?, &state, &org_id).await?;
             leptos_axum::redirect("/");
             Ok(())
         }
@@ -237,12 +231,9 @@ pub async fn create_org(name: String) -> Result<(), AppError> {
     ctx::status(
         async {
             let (state, ctx) = ctx::user().await?;
-            let org = crate::backend::service::create_additional_org(
-                &state, &ctx.user, &ctx.email, &name,
-            )
-            .await?;
-            crate::backend::session::switch_org(&ctx::session().await?, &state, org.as_str())
+            let org = backend::service::create_additional_org(&state, &ctx.user, &ctx.email, &name)
                 .await?;
+            backend::session::switch_org(&ctx::session().await?, &state, org.as_str()).await?;
             leptos_axum::redirect("/settings/integrations/webhooks/chargebee");
             Ok(())
         }
@@ -305,16 +296,16 @@ pub async fn get_team() -> Result<Team, AppError> {
 pub async fn invite_member(email: String, role: String) -> Result<String, AppError> {
     ctx::status(
         async {
-            use crate::backend::{auth, domain::Email};
+            use backend::{auth, domain::Email};
             let (state, ctx) = ctx::writer().await?;
-            let mut v = crate::backend::domain::Validator::default();
+            let mut v = backend::domain::Validator::default();
             let email = v.check(Email::parse("email", &email));
             let role = v.check(
                 role.parse::<Role>()
                     .ok()
                     .filter(|r| *r != Role::Owner)
                     .ok_or_else(|| {
-                        crate::backend::domain::FieldError::new("role", "choose admin or viewer")
+                        backend::domain::FieldError::new("role", "choose admin or viewer")
                     }),
             );
             v.finish()?;
@@ -322,7 +313,7 @@ pub async fn invite_member(email: String, role: String) -> Result<String, AppErr
             let token = auth::random_token(24);
             let now = state.now();
             let token_hash = auth::sha256_hex(&token);
-            let invite = crate::backend::storage::NewInvite {
+            let invite = backend::storage::NewInvite {
                 email: email.as_str(),
                 role,
                 token_hash: &token_hash,
@@ -352,7 +343,7 @@ pub async fn revoke_invite(id: String) -> Result<(), AppError> {
 pub async fn set_role(user_id: String, role: String) -> Result<(), AppError> {
     ctx::status(
         async {
-            use crate::backend::domain::UserId;
+            use backend::domain::UserId;
             let (state, ctx) = ctx::writer().await?;
             let role: Role = role
                 .parse()
@@ -380,7 +371,7 @@ pub async fn set_role(user_id: String, role: String) -> Result<(), AppError> {
 pub async fn remove_member(user_id: String) -> Result<(), AppError> {
     ctx::status(
         async {
-            use crate::backend::domain::UserId;
+            use backend::domain::UserId;
             let (state, ctx) = ctx::writer().await?;
             let target = UserId::from_trusted(user_id);
             let current = state
@@ -413,7 +404,7 @@ pub struct InviteDetails {
 pub async fn invite_info(token: String) -> Result<InviteDetails, AppError> {
     ctx::status(
         async {
-            use crate::backend::auth::sha256_hex;
+            use backend::auth::sha256_hex;
             let state = ctx::state();
             let now = state.now();
             let invite = state
@@ -423,7 +414,7 @@ pub async fn invite_info(token: String) -> Result<InviteDetails, AppError> {
                 .filter(|i| i.accepted_at.is_none() && i.expires_at > now)
                 .ok_or(AppError::NotFound)?;
             let signed_in_as =
-                match crate::backend::session::signed_in(&ctx::session().await?, &state).await {
+                match backend::session::signed_in(&ctx::session().await?, &state).await {
                     Ok(me) => Some(me.email),
                     Err(_) => None,
                 };
@@ -447,9 +438,9 @@ pub async fn accept_invite(
 ) -> Result<(), AppError> {
     ctx::status(
         async {
-            use crate::backend::session::{Attempt, Limit};
-            use crate::backend::storage::{InviteAcceptor, SIGN_IN_TO_ACCEPT};
-            use crate::backend::{
+            use backend::session::{Attempt, Limit};
+            use backend::storage::{InviteAcceptor, SIGN_IN_TO_ACCEPT};
+            use backend::{
                 auth,
                 domain::{Password, UserId},
             };
@@ -463,9 +454,7 @@ pub async fn accept_invite(
             // Failed attempts count (a token is guessed); an accepted invite does not.
             let attempt = Attempt::reserve(&state, vec![limit], "invite attempts").await?;
             let token_hash = auth::sha256_hex(&token);
-            let signed_in = crate::backend::session::signed_in(&session, &state)
-                .await
-                .ok();
+            let signed_in = backend::session::signed_in(&session, &state).await.ok();
             let me = signed_in
                 .as_ref()
                 .map(|u| UserId::from_trusted(u.id.clone()));
@@ -504,11 +493,8 @@ pub async fn accept_invite(
                 .ok_or(AppError::Internal)?;
             match signed_in {
                 // Already signed in: switch to the organization just joined.
-                Some(_) => crate::backend::session::enter(&session, &accepted.org_id).await?,
-                None => {
-                    crate::backend::session::start(&session, &state, &user, &accepted.org_id)
-                        .await?
-                }
+                Some(_) => backend::session::enter(&session, &accepted.org_id).await?,
+                None => backend::session::start(&session, &state, &user, &accepted.org_id).await?,
             }
             leptos_axum::redirect("/");
             Ok(())
@@ -549,14 +535,9 @@ pub async fn create_api_key(
                     .parse::<ApiScope>()
                     .map_err(|m| AppError::field("scope", m))?,
             };
-            let (_, secret) = crate::backend::service::create_api_key(
-                &state,
-                &ctx.org,
-                &name,
-                scope,
-                Some(&ctx.user),
-            )
-            .await?;
+            let (_, secret) =
+                backend::service::create_api_key(&state, &ctx.org, &name, scope, Some(&ctx.user))
+                    .await?;
             Ok(secret)
         }
         .await,
@@ -570,7 +551,7 @@ pub async fn revoke_api_key(id: String) -> Result<(), AppError> {
             let (state, ctx) = ctx::writer().await?;
             Ok(state
                 .store
-                .revoke_api_key(&ctx.org, &id, crate::backend::now_ms())
+                .revoke_api_key(&ctx.org, &id, backend::now_ms())
                 .await?)
         }
         .await,
@@ -586,7 +567,7 @@ pub async fn get_chargebee() -> Result<ChargebeeIntegration, AppError> {
     ctx::status(
         async {
             let (state, ctx) = ctx::user().await?;
-            crate::backend::service::integration(&state, &ctx.org, ctx.role).await
+            backend::service::integration(&state, &ctx.org, ctx.role).await
         }
         .await,
     )
@@ -601,7 +582,7 @@ pub async fn rotate_chargebee(
     ctx::status(
         async {
             let (state, ctx) = ctx::writer().await?;
-            crate::backend::service::rotate_webhook_url(&state, &ctx.org, revoke_previous).await
+            backend::service::rotate_webhook_url(&state, &ctx.org, revoke_previous).await
         }
         .await,
     )
@@ -621,7 +602,7 @@ pub async fn set_basic_auth(
             } else {
                 Some((username.as_str(), password.as_str()))
             };
-            crate::backend::service::set_basic_auth(&state, &ctx.org, creds).await
+            backend::service::set_basic_auth(&state, &ctx.org, creds).await
         }
         .await,
     )
@@ -633,7 +614,7 @@ pub async fn set_basic_auth(
 pub async fn send_test_event() -> Result<EventSummary, AppError> {
     ctx::status(
         async {
-            use crate::backend::ingest::{self, DeliveryError};
+            use backend::ingest::{self, DeliveryError};
             let (state, ctx) = ctx::writer().await?;
             let outcome = ingest::send_test_event(&state, &ctx.org)
                 .await
@@ -684,7 +665,7 @@ pub async fn create_plan(key: String, name: String) -> Result<Plan, AppError> {
     ctx::status(
         async {
             let (state, ctx) = ctx::writer().await?;
-            crate::backend::service::create_plan(&state, &ctx.org, &key, &name).await
+            backend::service::create_plan(&state, &ctx.org, &key, &name).await
         }
         .await,
     )
@@ -695,7 +676,7 @@ pub async fn update_plan(key: String, new_key: String, name: String) -> Result<P
     ctx::status(
         async {
             let (state, ctx) = ctx::writer().await?;
-            crate::backend::service::update_plan(&state, &ctx.org, &key, &new_key, &name).await
+            backend::service::update_plan(&state, &ctx.org, &key, &new_key, &name).await
         }
         .await,
     )
@@ -754,8 +735,8 @@ pub async fn get_customer(key: String) -> Result<CustomerDetail, AppError> {
     ctx::status(
         async {
             let (state, ctx) = ctx::user().await?;
-            let customer = crate::backend::service::customer(&state, &ctx.org, &key).await?;
-            let filter = crate::backend::storage::EventFilter {
+            let customer = backend::service::customer(&state, &ctx.org, &key).await?;
+            let filter = backend::storage::EventFilter {
                 customer_id: Some(customer.id.clone()),
                 ..Default::default()
             };
@@ -781,7 +762,7 @@ pub async fn create_customer(
         async {
             let (state, ctx) = ctx::writer().await?;
             let opt = |s: &str| Some(s.to_string()).filter(|s| !s.trim().is_empty());
-            let (c, _) = crate::backend::service::create_customer(
+            let (c, _) = backend::service::create_customer(
                 &state,
                 &ctx.org,
                 &key,
@@ -818,7 +799,7 @@ pub async fn save_partner(
         async {
             let (state, ctx) = ctx::writer().await?;
             let opt = |s: &str| Some(s.to_string()).filter(|s| !s.trim().is_empty());
-            crate::backend::service::save_partner(
+            backend::service::save_partner(
                 &state,
                 &ctx.org,
                 &key,
@@ -851,7 +832,7 @@ pub async fn list_events(
     ctx::status(
         async {
             let (state, ctx) = ctx::user().await?;
-            let filter = crate::backend::storage::EventFilter {
+            let filter = backend::storage::EventFilter {
                 outcome: outcome.filter(|o| OUTCOMES.contains(&o.as_str())),
                 event_type: event_type.filter(|t| !t.is_empty()),
                 customer_id: None,
@@ -904,7 +885,7 @@ pub async fn replay_event(id: String) -> Result<ReplayResult, AppError> {
     ctx::status(
         async {
             let (state, ctx) = ctx::writer().await?;
-            let o = crate::backend::ingest::replay(&state, &ctx.org, &id).await?;
+            let o = backend::ingest::replay(&state, &ctx.org, &id).await?;
             Ok(ReplayResult {
                 outcome: o.outcome,
                 detail: o.detail,
@@ -933,7 +914,7 @@ pub struct Overview {
 pub async fn get_overview() -> Result<Overview, AppError> {
     ctx::status(
         async {
-            use crate::backend::storage::EventFilter;
+            use backend::storage::EventFilter;
             let (state, ctx) = ctx::user().await?;
             let now = state.now();
             let since = (now / 86_400_000 - 89) * 86_400_000;

@@ -1,18 +1,15 @@
-//! Partner Ledger: the Leptos application (pages, components, server functions).
+//! Partner Ledger: the Leptos application (pages, components and thin server functions).
 //!
-//! Compiled twice: with `ssr` for the server (which also pulls in `backend`: storage, the pure
-//! Chargebee-to-ledger logic and the services that glue them) and with `hydrate` for the
-//! browser bundle.
+//! Compiled twice: with `ssr` for the server (the server functions then call into the
+//! `backend` crate) and with `hydrate` for the browser bundle. The data shapes both sides
+//! exchange are in the `shared` crate, re-exported here as [`model`] and [`error`].
 #![recursion_limit = "512"]
 
 pub mod api;
 pub mod components;
-pub mod error;
-pub mod model;
 pub mod pages;
 
-#[cfg(feature = "ssr")]
-pub mod backend;
+pub use shared::{error, model};
 
 use components::{LoadError, Shell};
 use leptos::prelude::*;

@@ -26,10 +26,6 @@ pub enum Command {
     Serve,
     /// Apply database migrations and exit.
     Migrate,
-    /// Benchmark baseline: a minimal endpoint that only durably inserts the raw body (same
-    /// database settings and commit strategy as the real webhook endpoint).
-    #[command(hide = true)]
-    Baseline,
     /// Operator tasks.
     Admin {
         #[command(subcommand)]
@@ -58,7 +54,6 @@ pub async fn run(cli: Cli) -> ExitCode {
     let result = match cli.command.unwrap_or(Command::Serve) {
         Command::Serve => serve(config).await,
         Command::Migrate => migrate(config).await,
-        Command::Baseline => crate::http::baseline::serve(config).await,
         Command::Admin {
             command: AdminCommand::CreateOrg { name, email },
         } => create_org(config, &name, &email).await,
@@ -88,8 +83,7 @@ async fn migrate(config: Config) -> anyhow::Result<()> {
     crate::build_state(
         &config,
         v.public_url,
-        v.listen,
-        std::sync::Arc::new(app::backend::clock::SystemClock),
+        std::sync::Arc::new(backend::clock::SystemClock),
     )
     .await?;
     println!("migrations applied");
@@ -101,21 +95,20 @@ async fn create_org(config: Config, name: &str, email: &str) -> anyhow::Result<(
     let state = crate::build_state(
         &config,
         v.public_url,
-        v.listen,
-        std::sync::Arc::new(app::backend::clock::SystemClock),
+        std::sync::Arc::new(backend::clock::SystemClock),
     )
     .await?;
     let mut password = String::new();
     std::io::stdin().read_to_string(&mut password)?;
     let password = password.trim_end_matches(['\r', '\n']);
-    let org = app::backend::service::create_org(&state, name, email, password)
+    let org = backend::service::create_org(&state, name, email, password)
         .await
         .map_err(|e| anyhow::anyhow!("{e}"))?;
-    let (_, api_key) = app::backend::service::create_api_key(
+    let (_, api_key) = backend::service::create_api_key(
         &state,
         &org.org_id,
         "created by admin create-org",
-        app::model::ApiScope::Full,
+        shared::model::ApiScope::Full,
         None,
     )
     .await

@@ -283,7 +283,7 @@ impl Config {
             }
             return Ok(k.as_bytes().to_vec());
         }
-        let key = app::backend::auth::random_token(32);
+        let key = backend::auth::random_token(32);
         if let Some(dir) = path.parent() {
             std::fs::create_dir_all(dir).map_err(|e| {
                 format!(

@@ -8,8 +8,8 @@ pub mod http;
 pub mod telemetry;
 
 use anyhow::Context;
-use app::backend::clock::{DynClock, SystemClock};
-use app::backend::{storage, AppState, Secret, Settings};
+use backend::clock::{DynClock, SystemClock};
+use backend::{storage, AppState, Secret, Settings};
 use config::Config;
 use leptos::prelude::LeptosOptions;
 use std::future::Future;
@@ -54,7 +54,7 @@ impl Application {
             Some(_) => validated.public_url,
             None => format!("http://{addr}"),
         };
-        let state = build_state(&config, public_url, addr, clock).await?;
+        let state = build_state(&config, public_url, clock).await?;
         Ok(Self {
             listener,
             state,
@@ -76,7 +76,9 @@ impl Application {
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> anyhow::Result<()> {
         let background = http::spawn_background(&self.state, &self.config);
-        let router = http::router(self.state.clone(), &self.config);
+        let addr = self.listener.local_addr()?;
+        let options = leptos_options(&self.config, addr);
+        let router = http::router(self.state.clone(), options, &self.config);
         tracing::info!(
             url = %self.state.settings.public_url,
             database = self.state.store.backend_name(),
@@ -94,8 +96,7 @@ impl Application {
 pub async fn build_state(
     config: &Config,
     public_url: String,
-    addr: SocketAddr,
-    clock: app::backend::clock::DynClock,
+    clock: backend::clock::DynClock,
 ) -> anyhow::Result<AppState> {
     let pool = storage::PoolSettings {
         max_connections: config.db_max_connections,
@@ -130,19 +131,22 @@ pub async fn build_state(
         release_chunk: config.release_chunk as usize,
         body_deadline: std::time::Duration::from_secs(u64::from(config.http_body_timeout_seconds)),
     };
-    let leptos_options = LeptosOptions::builder()
-        .output_name("partner-ledger")
-        .site_root(config.site_root.clone())
-        .site_pkg_dir("pkg")
-        .site_addr(addr)
-        .build();
     Ok(AppState::with_clock(
-        leptos_options,
         store,
         settings,
         clock,
         config.webhook_max_inflight_bytes,
     ))
+}
+
+/// Where the pages' bundle and stylesheet are served from.
+pub fn leptos_options(config: &Config, addr: SocketAddr) -> LeptosOptions {
+    LeptosOptions::builder()
+        .output_name("partner-ledger")
+        .site_root(config.site_root.clone())
+        .site_pkg_dir("pkg")
+        .site_addr(addr)
+        .build()
 }
 
 /// Completes on SIGINT or SIGTERM.

@@ -3,13 +3,6 @@
 //! organization's resource answers 404 exactly like a missing one.
 
 use super::error::ApiError;
-use app::backend::auth::sha256_hex;
-use app::backend::domain::OrgId;
-use app::backend::storage::EventFilter;
-use app::backend::{ingest, now_ms, service, AppState};
-use app::model::{
-    ApiScope, ChargebeeIntegration, Customer, EventSummary, Partner, Plan, Role, OUTCOMES,
-};
 use axum::extract::rejection::{JsonRejection, QueryRejection};
 use axum::extract::{FromRequestParts, Path, Query, State};
 use axum::http::request::Parts;
@@ -17,8 +10,15 @@ use axum::http::{header, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post, put};
 use axum::{Json, Router};
+use backend::auth::sha256_hex;
+use backend::domain::OrgId;
+use backend::storage::EventFilter;
+use backend::{ingest, now_ms, service, AppState};
 use serde::Deserialize;
 use serde_json::{json, Value};
+use shared::model::{
+    ApiScope, ChargebeeIntegration, Customer, EventSummary, Partner, Plan, Role, OUTCOMES,
+};
 
 type Result<T> = std::result::Result<T, ApiError>;
 
@@ -429,7 +429,7 @@ async fn list_events(
                 "invalid",
                 format!("outcome must be one of {}", OUTCOMES.join(", ")),
             );
-            e.fields = vec![app::error::FieldMessage {
+            e.fields = vec![shared::error::FieldMessage {
                 field: "outcome".into(),
                 message: format!("must be one of {}", OUTCOMES.join(", ")),
             }];

@@ -1,11 +1,11 @@
 //! CSRF: a state-changing request from a browser must come from our own origin. Webhooks and
 //! the REST API (bearer keys, no cookies) are exempt.
 
-use app::backend::AppState;
 use axum::extract::{Request, State};
 use axum::http::{header, Method, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
+use backend::AppState;
 
 fn origin_of(url: &str) -> &str {
     // scheme://host[:port] — everything before the first '/' after the scheme.

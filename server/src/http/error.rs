@@ -1,12 +1,12 @@
 //! The REST API's error: a status and `{"error": {"code", "message", "fields"?}}`.
 //! Unexpected failures are logged with their cause and answered as a plain 500.
 
-use app::error::{AppError, FieldMessage};
 use axum::extract::rejection::{JsonRejection, QueryRejection};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde_json::json;
+use shared::error::{AppError, FieldMessage};
 
 #[derive(Debug)]
 pub struct ApiError {
@@ -77,8 +77,8 @@ impl From<AppError> for ApiError {
     }
 }
 
-impl From<app::backend::storage::StorageError> for ApiError {
-    fn from(e: app::backend::storage::StorageError) -> Self {
+impl From<backend::storage::StorageError> for ApiError {
+    fn from(e: backend::storage::StorageError) -> Self {
         AppError::from(e).into()
     }
 }

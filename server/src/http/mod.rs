@@ -2,7 +2,6 @@
 //! and the layers around them (sessions, CSRF, request ids, tracing).
 
 mod api;
-pub mod baseline;
 mod csrf;
 mod error;
 mod headers;
@@ -13,14 +12,14 @@ pub use headers::redacted_path;
 pub use serve::{serve, Timeouts};
 
 use crate::config::Config;
-use app::backend::{ingest, AppState};
 use app::{shell, App};
-use axum::extract::State;
+use axum::extract::{FromRef, State};
 use axum::http::{HeaderName, StatusCode};
 use axum::response::IntoResponse;
 use axum::routing::{get, post};
 use axum::Router;
-use leptos::prelude::provide_context;
+use backend::{ingest, AppState};
+use leptos::prelude::{provide_context, LeptosOptions};
 use leptos_axum::{generate_route_list, LeptosRoutes};
 use std::time::Duration;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
@@ -32,7 +31,30 @@ pub use error::ApiError;
 
 const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
-pub fn router(state: AppState, config: &Config) -> Router {
+/// What the router's handlers extract: the backend's state, and where the pages' files are.
+#[derive(Clone)]
+pub struct HttpState {
+    pub app: AppState,
+    pub leptos_options: LeptosOptions,
+}
+
+impl FromRef<HttpState> for AppState {
+    fn from_ref(state: &HttpState) -> Self {
+        state.app.clone()
+    }
+}
+
+impl FromRef<HttpState> for LeptosOptions {
+    fn from_ref(state: &HttpState) -> Self {
+        state.leptos_options.clone()
+    }
+}
+
+pub fn router(state: AppState, leptos_options: LeptosOptions, config: &Config) -> Router {
+    let http_state = HttpState {
+        app: state.clone(),
+        leptos_options,
+    };
     let routes = generate_route_list(App);
     let secure = state.settings.public_url.starts_with("https://");
     let sessions = SessionManagerLayer::new(state.store.session_store())
@@ -46,24 +68,24 @@ pub fn router(state: AppState, config: &Config) -> Router {
 
     let pages = Router::new()
         .leptos_routes_with_context(
-            &state,
+            &http_state,
             routes,
             {
                 let state = state.clone();
                 move || provide_context(state.clone())
             },
             {
-                let options = state.leptos_options.clone();
+                let options = http_state.leptos_options.clone();
                 move || shell(options.clone())
             },
         )
-        .fallback(leptos_axum::file_and_error_handler::<AppState, _>(shell));
+        .fallback(leptos_axum::file_and_error_handler::<HttpState, _>(shell));
 
     Router::new()
         .route("/healthz", get(|| async { "ok" }))
         .route("/readyz", get(readyz))
         .route("/webhooks/chargebee/{token}", post(webhooks::chargebee))
-        .nest("/api/v1", api::router())
+        .nest("/api/v1", api::router().with_state(state.clone()))
         .merge(pages)
         .layer(axum::middleware::from_fn_with_state(state.clone(), csrf::same_origin_only))
         .layer(sessions)
@@ -85,7 +107,7 @@ pub fn router(state: AppState, config: &Config) -> Router {
         )
         .layer(PropagateRequestIdLayer::new(REQUEST_ID))
         .layer(SetRequestIdLayer::new(REQUEST_ID, MakeRequestUuid))
-        .with_state(state)
+        .with_state(http_state)
 }
 
 async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
@@ -124,7 +146,7 @@ pub fn spawn_background(state: &AppState, config: &Config) -> tokio::task::JoinH
             if let Err(e) = ingest::retry_due(&state).await {
                 tracing::warn!(error = %e, "retrying failed events");
             }
-            let now = app::backend::now_ms();
+            let now = backend::now_ms();
             if let Err(e) = state
                 .store
                 .cleanup(now, now - state.settings.login_window_ms)

@@ -1,13 +1,13 @@
 //! `POST /webhooks/chargebee/{token}`: the per-tenant Chargebee endpoint.
 
-use app::backend::domain::OrgId;
-use app::backend::ingest::{self, DeliveryError};
-use app::backend::{now_ms, AppState};
 use axum::body::Body;
 use axum::extract::{Path, State};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
+use backend::domain::OrgId;
+use backend::ingest::{self, DeliveryError};
+use backend::{now_ms, AppState};
 use base64::Engine;
 use serde_json::json;
 

@@ -242,7 +242,7 @@ both_backends!(
                 &[("email", &email), ("password", "wrong password")],
             )
             .await;
-        let now = app::backend::now_ms();
+        let now = backend::now_ms();
         assert!(app.state.store.cleanup(now, now + 1).await.unwrap());
         let scopes = vec![format!("acct:{email}")];
         let counts = app.state.store.login_failures(&scopes, 0).await.unwrap();

@@ -1,7 +1,7 @@
 //! Test harness: a real server on port 0 with a fresh database per test (a SQLite file in a
 //! temporary folder, or a new PostgreSQL database that is dropped afterwards).
 
-use app::backend::{service, AppState};
+use backend::{service, AppState};
 use reqwest::header::{HeaderMap, HeaderValue, AUTHORIZATION, ORIGIN};
 use serde_json::{json, Value};
 use server::config::Config;
@@ -63,7 +63,7 @@ impl TestDb {
                 use sqlx::Connection;
                 let name = format!(
                     "pl_test_{}",
-                    app::backend::auth::random_token(9)
+                    backend::auth::random_token(9)
                         .to_lowercase()
                         .replace(['-', '_'], "x")
                 );
@@ -158,15 +158,11 @@ impl TestApp {
     }
 
     pub async fn spawn_with(config: Config) -> Self {
-        Self::spawn_with_clock(
-            config,
-            std::sync::Arc::new(app::backend::clock::SystemClock),
-        )
-        .await
+        Self::spawn_with_clock(config, std::sync::Arc::new(backend::clock::SystemClock)).await
     }
 
     /// A server whose time-based rules read `clock` (tests move it instead of sleeping).
-    pub async fn spawn_with_clock(config: Config, clock: app::backend::clock::DynClock) -> Self {
+    pub async fn spawn_with_clock(config: Config, clock: backend::clock::DynClock) -> Self {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let application = Application::build_with_clock(config, listener, clock)
             .await
@@ -258,8 +254,8 @@ impl TestApp {
 
     /// A new organization with an owner, an API key and the webhook URL.
     /// The id of a test organization (for calling storage directly).
-    pub async fn org_id(&self, org: &TestOrg) -> app::backend::domain::OrgId {
-        use app::backend::domain::{OrgId, UserId};
+    pub async fn org_id(&self, org: &TestOrg) -> backend::domain::OrgId {
+        use backend::domain::{OrgId, UserId};
         let store = &self.state.store;
         let user = store.user_by_email(&org.email).await.unwrap().unwrap();
         let orgs = store
@@ -272,7 +268,7 @@ impl TestApp {
     pub async fn org(&self, name: &str) -> TestOrg {
         let email = format!(
             "owner-{}@example.com",
-            app::backend::auth::random_token(6).to_lowercase()
+            backend::auth::random_token(6).to_lowercase()
         );
         let org = service::create_org(&self.state, name, &email, "correct horse battery")
             .await
@@ -281,7 +277,7 @@ impl TestApp {
             &self.state,
             &org.org_id,
             "tests",
-            app::model::ApiScope::Full,
+            shared::model::ApiScope::Full,
             None,
         )
         .await
@@ -658,7 +654,7 @@ pub async fn signup(app: &TestApp, org: &str) -> (reqwest::Client, String) {
     let email = format!(
         "{}-{}@example.com",
         org.to_lowercase().replace(' ', "-"),
-        app::backend::auth::random_token(5).to_lowercase()
+        backend::auth::random_token(5).to_lowercase()
     );
     let client = browser_client(&app.address);
     let (s, body) = app

@@ -179,13 +179,13 @@ async fn background_retries_run_once_across_instances() {
         .execute(&pool)
         .await
         .unwrap();
-    let s1 = app::backend::storage::connect(&db.url, &Default::default())
+    let s1 = backend::storage::connect(&db.url, &Default::default())
         .await
         .unwrap();
-    let s2 = app::backend::storage::connect(&db.url, &Default::default())
+    let s2 = backend::storage::connect(&db.url, &Default::default())
         .await
         .unwrap();
-    let now = app::backend::now_ms();
+    let now = backend::now_ms();
     let (c1, c2) = tokio::join!(
         s1.claim_due_events(now, 15, now + 60_000),
         s2.claim_due_events(now, 15, now + 60_000)

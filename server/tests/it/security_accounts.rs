@@ -375,7 +375,7 @@ both_backends!(idle_expiry_counts_from_the_last_request, |b| async move {
     let db = TestDb::new(b).await;
     let mut config = test_config(&db.url);
     config.session_idle_seconds = 3600;
-    let clock = app::backend::clock::ManualClock::new();
+    let clock = backend::clock::ManualClock::new();
     let app = TestApp::spawn_with_clock(config, clock.clone()).await;
     let (client, _) = signup(&app, "Acme").await;
     // Requests 50 minutes apart keep the session alive well past an hour after sign-in.

@@ -402,7 +402,7 @@ both_backends!(
 async fn release_until(app: &TestApp, org: &TestOrg, key: &str, count: usize) {
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
     loop {
-        app::backend::ingest::continue_releases(&app.state)
+        backend::ingest::continue_releases(&app.state)
             .await
             .unwrap();
         if org.transactions(key).await.len() == count {
@@ -596,7 +596,7 @@ both_backends!(
         assert_eq!(
             app.state
                 .store
-                .continue_releases(app::backend::now_ms())
+                .continue_releases(backend::now_ms())
                 .await
                 .unwrap(),
             None

@@ -582,7 +582,7 @@ both_backends!(
         assert_ne!(new_url, org.webhook_url);
         let until = rotated["previous_url_valid_until"].as_i64().unwrap();
         let week = 7 * 86_400_000;
-        assert!((until - app::backend::now_ms() - week).abs() < 60_000);
+        assert!((until - backend::now_ms() - week).abs() < 60_000);
         let http = reqwest::Client::new();
         let old = http
             .post(&org.webhook_url)
@@ -870,9 +870,9 @@ both_backends!(
     one_batch_applies_related_events_in_arrival_order,
     |b| async move {
         // Straight to the storage's batch entry point, so all four are one batch for certain.
-        use app::backend::chargebee::{classify, parse_envelope};
-        use app::backend::domain::random_id;
-        use app::backend::storage::{IngestItem, NewEvent};
+        use backend::chargebee::{classify, parse_envelope};
+        use backend::domain::random_id;
+        use backend::storage::{IngestItem, NewEvent};
         let app = TestApp::spawn(b).await;
         let org = app.org("Acme").await;
         let store = &app.state.store;

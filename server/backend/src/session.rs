@@ -5,8 +5,8 @@ use super::auth::random_token;
 use super::domain::{Email, OrgId, UserId};
 use super::storage::UserRow;
 use super::AppState;
-use crate::error::AppError;
-use crate::model::{Me, Role};
+use shared::error::AppError;
+use shared::model::{Me, Role};
 use std::net::{IpAddr, SocketAddr};
 use tower_sessions::Session;
 

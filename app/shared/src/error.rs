@@ -1,9 +1,9 @@
 //! The error type of server functions, shared by server and browser. Messages are written for
 //! the person using the app; internals are logged on the server and never sent.
 
-use leptos::server_fn::codec::JsonEncoding;
-use leptos::server_fn::error::{FromServerFnError, ServerFnErrorErr};
 use serde::{Deserialize, Serialize};
+use server_fn::codec::JsonEncoding;
+use server_fn::error::{FromServerFnError, ServerFnErrorErr};
 use std::fmt;
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -98,72 +98,44 @@ impl FromServerFnError for AppError {
     }
 }
 
-#[cfg(feature = "ssr")]
-mod server {
-    use super::*;
-    use crate::backend::domain::FieldError;
-    use crate::backend::storage::StorageError;
+/// A field-level validation failure.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct FieldError {
+    pub field: &'static str,
+    pub message: String,
+}
 
-    impl From<StorageError> for AppError {
-        fn from(e: StorageError) -> Self {
-            match e {
-                StorageError::NotFound => AppError::NotFound,
-                StorageError::Invalid(cause) => {
-                    tracing::warn!(error = %cause, "the database refused a value");
-                    AppError::field(
-                        "input",
-                        "contains characters or is of a size that cannot be stored",
-                    )
-                }
-                StorageError::Conflict(m) => AppError::Conflict(m),
-                StorageError::Unavailable(cause) => {
-                    tracing::warn!(error = %cause, "database unavailable");
-                    AppError::Unavailable
-                }
-                other => {
-                    tracing::error!(error = ?other, "storage error");
-                    AppError::Internal
-                }
-            }
+impl FieldError {
+    pub fn new(field: &'static str, message: impl Into<String>) -> Self {
+        Self {
+            field,
+            message: message.into(),
         }
     }
+}
 
-    impl From<Vec<FieldError>> for AppError {
-        fn from(errors: Vec<FieldError>) -> Self {
-            AppError::Validation(
-                errors
-                    .into_iter()
-                    .map(|e| FieldMessage {
-                        field: e.field.to_string(),
-                        message: e.message,
-                    })
-                    .collect(),
-            )
-        }
+impl fmt::Display for FieldError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.field, self.message)
     }
+}
 
-    impl From<FieldError> for AppError {
-        fn from(e: FieldError) -> Self {
-            vec![e].into()
-        }
+impl From<Vec<FieldError>> for AppError {
+    fn from(errors: Vec<FieldError>) -> Self {
+        AppError::Validation(
+            errors
+                .into_iter()
+                .map(|e| FieldMessage {
+                    field: e.field.to_string(),
+                    message: e.message,
+                })
+                .collect(),
+        )
     }
+}
 
-    impl From<crate::backend::passwords::PasswordError> for AppError {
-        fn from(e: crate::backend::passwords::PasswordError) -> Self {
-            match e {
-                crate::backend::passwords::PasswordError::Busy => {
-                    tracing::warn!("password work is at its bound; answering 503");
-                    AppError::Unavailable
-                }
-                crate::backend::passwords::PasswordError::Internal(e) => e.into(),
-            }
-        }
-    }
-
-    impl From<anyhow::Error> for AppError {
-        fn from(e: anyhow::Error) -> Self {
-            tracing::error!(error = ?e, "internal error");
-            AppError::Internal
-        }
+impl From<FieldError> for AppError {
+    fn from(e: FieldError) -> Self {
+        vec![e].into()
     }
 }

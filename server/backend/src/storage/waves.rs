@@ -10,17 +10,17 @@
 //! statement text. `apply.rs` runs them.
 
 use super::{NewEvent, OrgId};
-use crate::backend::chargebee::{
+use crate::chargebee::{
     customer_ref, transaction_ref, BillingEvent, Change, CustomerTarget, KnownCustomer,
     KnownTransaction, Outcome, State,
 };
-use crate::backend::domain::random_id;
+use crate::domain::random_id;
 use std::borrow::Cow;
 use std::collections::{HashMap, HashSet};
 
 /// A value bound into a statement.
 #[derive(Debug, Clone, PartialEq)]
-pub(super) enum Arg<'a> {
+pub enum Arg<'a> {
     Text(Option<Cow<'a, str>>),
     Int(Option<i64>),
 }
@@ -303,7 +303,7 @@ const EVENT_UPDATES: Stmt = Stmt {
 };
 
 /// Which row an event's outcome goes to.
-pub(super) enum Row<'a> {
+pub enum Row<'a> {
     /// A delivery not stored yet: it is stored with its final outcome.
     New(&'a NewEvent),
     /// A stored event (replayed, retried or released from parking): its row is updated.
@@ -321,7 +321,7 @@ impl Row<'_> {
 }
 
 /// One event to apply.
-pub(super) struct Item<'a> {
+pub struct Item<'a> {
     pub org: &'a OrgId,
     pub row: Row<'a>,
     pub billing: Cow<'a, BillingEvent>,
@@ -391,13 +391,25 @@ impl<'a> Item<'a> {
     }
 }
 
+/// The advisory lock key for a customer key. An event about the customer and the creation
+/// of that customer take it, so a concurrently parked event is either seen by the creation
+/// or sees the new customer.
+pub fn customer_lock_key(org: &OrgId, customer_key: &str) -> String {
+    format!("{org}:customer:{customer_key}")
+}
+
+/// The advisory lock key for a sign-in limiter scope.
+pub fn attempt_lock_key(scope: &str) -> String {
+    format!("attempt:{scope}")
+}
+
 /// What concurrent transactions about the same things must not interleave on (PostgreSQL
 /// runs them in parallel; SQLite has one writer). Sorted, so locks are taken in one order.
 pub(super) fn lock_keys(org: &OrgId, event: &BillingEvent) -> Vec<String> {
     let mut keys = vec![];
     let (customer_key, chargebee_id) = customer_ref(event);
     if let Some(k) = customer_key {
-        keys.push(format!("{org}:customer:{k}"));
+        keys.push(customer_lock_key(org, &k));
     }
     if let Some(c) = chargebee_id {
         keys.push(format!("{org}:chargebee-customer:{c}"));
@@ -982,7 +994,7 @@ impl StateRow {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::backend::chargebee::{CbCustomer, CbSubscription, CbTransaction};
+    use crate::chargebee::{CbCustomer, CbSubscription, CbTransaction};
 
     fn org() -> OrgId {
         OrgId::from_trusted("org_test")

@@ -7,7 +7,7 @@
 
 mod card_data;
 
-pub use crate::backend::domain::identifier_problem;
+pub use crate::domain::identifier_problem;
 use serde_json::{Map, Value};
 use std::fmt;
 
@@ -1011,7 +1011,7 @@ fn plan_customer(customer: &CbCustomer, state: &State) -> Plan {
     }
 }
 
-pub use crate::model::currency_decimals;
+pub use shared::model::currency_decimals;
 
 #[cfg(test)]
 mod tests;

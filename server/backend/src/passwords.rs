@@ -210,7 +210,7 @@ fn verify_with(memory: &mut Vec<Block>, hash: &str, password: &str) -> anyhow::R
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::backend::auth::{hash_password, verify_password};
+    use crate::auth::{hash_password, verify_password};
 
     #[tokio::test]
     async fn hashes_made_here_and_by_the_argon2_crate_verify_both_ways() {

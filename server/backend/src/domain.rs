@@ -67,27 +67,7 @@ fn has_control(s: &str) -> bool {
     s.chars().any(char::is_control)
 }
 
-/// A field-level validation failure.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct FieldError {
-    pub field: &'static str,
-    pub message: String,
-}
-
-impl FieldError {
-    pub fn new(field: &'static str, message: impl Into<String>) -> Self {
-        Self {
-            field,
-            message: message.into(),
-        }
-    }
-}
-
-impl fmt::Display for FieldError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}: {}", self.field, self.message)
-    }
-}
+pub use shared::error::FieldError;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Email(String);

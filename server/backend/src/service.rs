@@ -6,8 +6,8 @@ use super::auth::{basic_auth_mac, new_api_key, new_webhook_token, webhook_token}
 use super::domain::{Email, Key, Name, OrgId, Password, UserId, Validator};
 use super::storage::{NewApiKey, NewCustomer, NewOrgRow};
 use super::{now_ms, AppState};
-use crate::error::AppError;
-use crate::model::*;
+use shared::error::AppError;
+use shared::model::*;
 
 pub type Result<T> = std::result::Result<T, AppError>;
 

@@ -1,30 +1,46 @@
-//! Storage: one trait, two backends (SQLite, PostgreSQL), chosen by the database URL's scheme.
+//! Storage: one trait per area (accounts, team, API keys, integrations, events, ledger) and
+//! [`Storage`] combining them; one generic implementation ([`SqlStore`]) over two backends
+//! (SQLite, PostgreSQL), chosen by the database URL's scheme.
 //!
 //! Every method that touches tenant data takes the [`OrgId`] first; there is no way to read or
-//! change a tenant's rows without naming the tenant. Both backends share the SQL text (written
-//! once in `sql.rs` and expanded per backend by a macro); each has its own migrations folder.
+//! change a tenant's rows without naming the tenant. The SQL is written once, in the area file
+//! of the same name; what differs between the databases is in `backend.rs`; each backend has
+//! its own migrations folder.
 
+mod accounts;
+mod api_keys;
 mod apply;
+mod backend;
+mod events;
+mod integrations;
+mod ledger;
 mod sessions;
-mod sql;
+mod store;
+mod team;
 mod token_cache;
 mod wave_db;
 mod waves;
 
+pub use backend::Backend;
 pub use sessions::AnySessionStore;
-pub use sql::{PgStorage, SqliteStorage};
+pub use store::{PgStorage, SqlStore, SqliteStorage};
 
-use crate::backend::chargebee::BillingEvent;
-use crate::backend::domain::{OrgId, UserId};
-use crate::model::*;
+/// The storage traits, for callers of `DynStorage` methods.
+pub mod prelude {
+    pub use super::{Accounts, ApiKeys, Events, Integrations, Ledger, Storage, Team};
+}
+
+use crate::chargebee::BillingEvent;
+use crate::domain::{OrgId, UserId};
 use async_trait::async_trait;
+use shared::model::*;
 use std::sync::Arc;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StorageError {
     /// The database cannot be reached or is overloaded: callers answer 503.
     #[error("the database is unavailable: {0}")]
-    Unavailable(#[source] sqlx::Error),
+    Unavailable(#[source] Cause),
     /// A uniqueness rule was broken (e.g. a key already taken).
     #[error("{0}")]
     Conflict(String),
@@ -40,6 +56,16 @@ pub enum StorageError {
     Other(String),
 }
 
+/// Why the database is unavailable: the driver's own error, shared by every delivery of a
+/// batch that failed for it.
+pub type Cause = Arc<dyn std::error::Error + Send + Sync>;
+
+impl StorageError {
+    pub fn unavailable(cause: impl std::error::Error + Send + Sync + 'static) -> Self {
+        StorageError::Unavailable(Arc::new(cause))
+    }
+}
+
 impl From<sqlx::Error> for StorageError {
     fn from(e: sqlx::Error) -> Self {
         use sqlx::Error as E;
@@ -49,7 +75,7 @@ impl From<sqlx::Error> for StorageError {
             | E::Io(_)
             | E::Tls(_)
             | E::WorkerCrashed
-            | E::Protocol(_) => StorageError::Unavailable(e),
+            | E::Protocol(_) => StorageError::unavailable(e),
             E::Database(db) => {
                 let code = db.code().map(|c| c.to_string()).unwrap_or_default();
                 // A value the database cannot store: PostgreSQL 22021 (invalid byte sequence,
@@ -76,7 +102,7 @@ impl From<sqlx::Error> for StorageError {
                     || code == "6"
                     || code == "517"
                 {
-                    StorageError::Unavailable(e)
+                    StorageError::unavailable(e)
                 } else {
                     StorageError::Database(e)
                 }
@@ -92,8 +118,7 @@ pub fn is_unique_violation(e: &sqlx::Error) -> bool {
     matches!(e, sqlx::Error::Database(db) if db.is_unique_violation())
 }
 
-#[derive(Debug, Clone)]
-#[cfg_attr(feature = "ssr", derive(sqlx::FromRow))]
+#[derive(Debug, Clone, sqlx::FromRow)]
 pub struct UserRow {
     pub id: String,
     pub email: String,
@@ -101,8 +126,7 @@ pub struct UserRow {
     pub session_epoch: i64,
 }
 
-#[derive(Debug, Clone, PartialEq)]
-#[cfg_attr(feature = "ssr", derive(sqlx::FromRow))]
+#[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
 pub struct IntegrationRow {
     pub org_id: String,
     pub token_nonce: String,
@@ -159,8 +183,7 @@ pub struct AcceptedInvite {
     pub org_id: String,
 }
 
-#[derive(Debug, Clone)]
-#[cfg_attr(feature = "ssr", derive(sqlx::FromRow))]
+#[derive(Debug, Clone, sqlx::FromRow)]
 pub struct InviteRow {
     pub id: String,
     pub org_id: String,
@@ -248,14 +271,9 @@ pub struct DueEvent {
     pub attempts: i64,
 }
 
+/// Organizations, users and their sign-in attempts.
 #[async_trait]
-pub trait Storage: Send + Sync + 'static {
-    fn backend_name(&self) -> &'static str;
-    async fn migrate(&self) -> Result<()>;
-    async fn ping(&self) -> Result<()>;
-    fn session_store(&self) -> AnySessionStore;
-
-    // ----- organizations, users, memberships -----
+pub trait Accounts: Send + Sync {
     /// Creates an organization, its owner (a new user, or an existing one when `password_hash`
     /// is `None`), and its Chargebee integration, in one transaction.
     async fn create_org(&self, org: &NewOrgRow<'_>) -> Result<()>;
@@ -293,8 +311,11 @@ pub trait Storage: Send + Sync + 'static {
     /// Deletes expired sessions and login failures older than `login_before`. On PostgreSQL
     /// an advisory lock lets only one instance do it at a time; returns whether this one did.
     async fn cleanup(&self, now: i64, login_before: i64) -> Result<bool>;
+}
 
-    // ----- team -----
+/// Members, roles and invites of an organization.
+#[async_trait]
+pub trait Team: Send + Sync {
     async fn members(&self, org: &OrgId) -> Result<Vec<Member>>;
     async fn member_role(&self, org: &OrgId, user: &UserId) -> Result<Option<Role>>;
     /// Changes a member's role in one transaction: `Conflict` when that would leave the
@@ -318,15 +339,21 @@ pub trait Storage: Send + Sync + 'static {
         acceptor: InviteAcceptor<'_>,
         now: i64,
     ) -> Result<AcceptedInvite>;
+}
 
-    // ----- API keys -----
+/// REST API keys.
+#[async_trait]
+pub trait ApiKeys: Send + Sync {
     async fn create_api_key(&self, org: &OrgId, key: &NewApiKey<'_>) -> Result<ApiKey>;
     async fn api_keys(&self, org: &OrgId) -> Result<Vec<ApiKey>>;
     async fn revoke_api_key(&self, org: &OrgId, id: &str, now: i64) -> Result<()>;
     async fn api_key_by_hash(&self, key_hash: &str) -> Result<Option<ApiKeyMatch>>;
     async fn touch_api_key(&self, id: &str, now: i64) -> Result<()>;
+}
 
-    // ----- Chargebee integration -----
+/// The Chargebee integration of an organization: its webhook token and Basic Auth.
+#[async_trait]
+pub trait Integrations: Send + Sync {
     async fn integration(&self, org: &OrgId) -> Result<IntegrationRow>;
     async fn integration_by_token_hash(&self, token_hash: &str) -> Result<Option<TokenMatch>>;
     /// A new token; the previous one keeps working until `previous_valid_until`, or stops
@@ -345,8 +372,11 @@ pub trait Storage: Send + Sync + 'static {
         username: Option<&str>,
         password_mac: Option<&str>,
     ) -> Result<()>;
+}
 
-    // ----- webhook events -----
+/// Webhook events: storing and applying deliveries, replays, releases, retries, the event log.
+#[async_trait]
+pub trait Events: Send + Sync {
     /// Stores the event and applies it to the ledger in one transaction. A re-delivery of a
     /// known event id changes nothing and reports `duplicate`.
     async fn ingest(
@@ -407,8 +437,11 @@ pub trait Storage: Send + Sync + 'static {
     async fn event_counts_since(&self, org: &OrgId, since: i64) -> Result<Vec<(String, i64)>>;
     async fn last_event_at(&self, org: &OrgId) -> Result<Option<i64>>;
     async fn event_types(&self, org: &OrgId) -> Result<Vec<String>>;
+}
 
-    // ----- customers, partners, plans -----
+/// Customers, partners, plans, and what the ledger recorded for them.
+#[async_trait]
+pub trait Ledger: Send + Sync {
     /// Creates a customer (and its partner if new) and applies any events parked for its key.
     async fn create_customer(
         &self,
@@ -451,12 +484,18 @@ pub trait Storage: Send + Sync + 'static {
     /// Deletes a plan; returns how many subscriptions lose their plan name.
     async fn delete_plan(&self, org: &OrgId, key: &str) -> Result<i64>;
     async fn revenue_by_day(&self, org: &OrgId, since: i64) -> Result<Vec<RevenuePoint>>;
+}
 
-    // ----- benchmark baseline -----
-    /// Creates the baseline benchmark's table (used only by `partner-ledger baseline`).
-    async fn baseline_setup(&self) -> Result<()>;
-    /// Durably inserts raw bodies in one transaction, through the same writer as `ingest`.
-    async fn baseline_insert(&self, bodies: &[&[u8]], now: i64) -> Result<()>;
+/// All of storage: what the services hold (`Arc<dyn Storage>`). Bring the area traits into
+/// scope with `use backend::storage::prelude::*`.
+#[async_trait]
+pub trait Storage:
+    Accounts + Team + ApiKeys + Integrations + Events + Ledger + Send + Sync + 'static
+{
+    fn backend_name(&self) -> &'static str;
+    async fn migrate(&self) -> Result<()>;
+    async fn ping(&self) -> Result<()>;
+    fn session_store(&self) -> AnySessionStore;
 }
 
 pub type DynStorage = Arc<dyn Storage>;

@@ -68,7 +68,7 @@ impl TokenCache {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::backend::storage::IntegrationRow;
+    use crate::storage::IntegrationRow;
 
     fn found(org: &str) -> TokenMatch {
         TokenMatch {

@@ -9,7 +9,7 @@ use super::waves::{
     STATE_PADDING,
 };
 use super::{EventOutcome, OrgId, Result, StorageError};
-use crate::backend::chargebee::{self, classify, parse_envelope};
+use crate::chargebee::{self, classify, parse_envelope};
 use std::borrow::Cow;
 use std::collections::HashSet;
 use std::future::Future;
@@ -56,7 +56,7 @@ const RELEASE_LATER_SQL: &str =
 /// How many parked events one transaction may still release. A release that would go past it
 /// takes what fits; the rest is left to the background (`release_requests`), so that one
 /// customer who frees 100,000 parked events cannot hold the writer for minutes.
-pub(crate) struct Budget {
+pub struct Budget {
     left: usize,
     /// Releases that found more parked events than fitted: (org, customer key, Chargebee id).
     more: Vec<(String, String, Option<String>)>,
@@ -96,7 +96,7 @@ const PARKED_AFTER_SQL: &str = "SELECT CAST(0 AS BIGINT) AS i, w.id AS id FROM w
      AND w.id > $4 ORDER BY w.id";
 
 /// Work for one transaction.
-pub(super) enum WaveOp<'a> {
+pub enum WaveOp<'a> {
     /// New deliveries (their locks are taken first, in one sorted order).
     Deliveries(Vec<Item<'a>>),
     /// Replay a stored event.
@@ -117,7 +117,7 @@ pub(super) enum WaveOp<'a> {
 }
 
 /// Runs a [`WaveOp`] inside the connection's open transaction.
-pub(super) trait RunWaves {
+pub trait RunWaves {
     fn run_waves<'a>(
         &'a mut self,
         op: WaveOp<'a>,
@@ -132,7 +132,7 @@ pub(super) async fn perform<D: WaveDb>(
 ) -> Result<Vec<EventOutcome>> {
     let out = perform_op(db, op, budget).await?;
     // The time only orders the requests.
-    let now = crate::backend::now_ms();
+    let now = crate::now_ms();
     for (org, key, cb) in &budget.more {
         let args = [
             text(org),

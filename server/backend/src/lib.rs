@@ -1,5 +1,9 @@
-//! Server-side parts of the application: domain types, the pure Chargebee-to-ledger logic,
-//! storage, and the services that combine them. Compiled only with the `ssr` feature.
+//! The server-side core of Partner Ledger: domain types, the pure Chargebee-to-ledger planner,
+//! storage (SQLite and PostgreSQL), ingestion, services, sign-in and sessions. It knows nothing
+//! of Leptos or of HTTP routing: the `app` crate's server functions and the `server` crate's
+//! handlers call into it, and `cargo test -p backend` tests it on its own.
+
+mod app_error;
 
 pub mod auth;
 pub mod batch;
@@ -12,7 +16,6 @@ pub mod service;
 pub mod session;
 pub mod storage;
 
-use leptos::prelude::LeptosOptions;
 use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 use storage::DynStorage;
@@ -83,7 +86,6 @@ impl Settings {
 /// Everything a request handler or server function needs.
 #[derive(Clone)]
 pub struct AppState {
-    pub leptos_options: LeptosOptions,
     pub store: DynStorage,
     pub settings: Arc<Settings>,
     /// Group commit for webhook ingestion.
@@ -109,9 +111,8 @@ pub type IngestQueue =
     batch::GroupCommit<storage::IngestItem, Result<storage::EventOutcome, IngestFailure>>;
 
 impl AppState {
-    pub fn new(leptos_options: LeptosOptions, store: DynStorage, settings: Settings) -> Self {
+    pub fn new(store: DynStorage, settings: Settings) -> Self {
         Self::with_clock(
-            leptos_options,
             store,
             settings,
             Arc::new(clock::SystemClock),
@@ -121,7 +122,6 @@ impl AppState {
 
     /// Like [`new`](Self::new), with a chosen clock and in-flight webhook byte budget.
     pub fn with_clock(
-        leptos_options: LeptosOptions,
         store: DynStorage,
         settings: Settings,
         clock: clock::DynClock,
@@ -153,7 +153,6 @@ impl AppState {
         };
         let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
         Self {
-            leptos_options,
             store,
             settings: Arc::new(settings),
             ingest_queue,
@@ -185,11 +184,5 @@ impl AppState {
                 item: None,
             })
         })
-    }
-}
-
-impl axum::extract::FromRef<AppState> for LeptosOptions {
-    fn from_ref(state: &AppState) -> Self {
-        state.leptos_options.clone()
     }
 }

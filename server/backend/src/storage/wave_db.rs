@@ -102,9 +102,7 @@ struct LiteWaves(rusqlite::Connection);
 fn lite_err(e: rusqlite::Error) -> StorageError {
     use rusqlite::ErrorCode::{DatabaseBusy, DatabaseLocked, TooBig};
     match e.sqlite_error_code() {
-        Some(DatabaseBusy | DatabaseLocked) => {
-            StorageError::Unavailable(sqlx::Error::Protocol(format!("SQLite: {e}")))
-        }
+        Some(DatabaseBusy | DatabaseLocked) => StorageError::unavailable(e),
         Some(TooBig) => StorageError::Invalid(format!("SQLite: {e}")),
         _ => StorageError::Other(format!("SQLite: {e}")),
     }

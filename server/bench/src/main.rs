@@ -3,6 +3,9 @@
 //! `bench dashboard` (customer list and detail at 100k customers / 1M transactions) and
 //! `bench release` (one customer freeing 100k parked events).
 //! Run through `scripts/bench`, which builds everything in release mode first.
+//! `bench serve-baseline` is the baseline server the ingestion benchmark compares with.
+
+mod baseline;
 
 use clap::{Parser, Subcommand};
 use serde_json::{json, Value};
@@ -48,6 +51,10 @@ enum Cmd {
         #[arg(long, default_value = "postgres://postgres@127.0.0.1:5432/postgres")]
         pg: String,
     },
+    /// The baseline server (started by `ingest`): only durably inserts each raw body, with the
+    /// same database settings and commit strategy as the webhook endpoint.
+    #[command(hide = true)]
+    ServeBaseline,
     /// Dashboard latency with a large tenant.
     Dashboard {
         #[arg(long, default_value = "sqlite")]
@@ -446,7 +453,8 @@ async fn ingest(
 
     // The baseline: the same durable insert and commit strategy, no parsing or ledger.
     let db = BenchDb::new(backend, pg).await?;
-    let server = Server::start(bin, &db.url, db.dir.path(), &["baseline"]).await?;
+    let me = std::env::current_exe()?;
+    let server = Server::start(&me, &db.url, db.dir.path(), &["serve-baseline"]).await?;
     let url = format!("{}/webhooks/chargebee/baseline", server.base);
     let warm: Vec<String> = (0..200).map(|i| format!("{{\"warm\":{i}}}")).collect();
     load(&url, Arc::new(warm), concurrency).await;
@@ -741,7 +749,7 @@ async fn seed(url: &str, org: &str, customers: usize, transactions: usize) -> an
         }};
     }
     // Migrate through the application's own storage layer first.
-    let store = app::backend::storage::connect(url, &Default::default()).await?;
+    let store = backend::storage::connect(url, &Default::default()).await?;
     store.migrate().await?;
     if url.starts_with("postgres") {
         run!(sqlx::PgPool::connect(url).await?);
@@ -763,6 +771,10 @@ async fn seed(url: &str, org: &str, customers: usize, transactions: usize) -> an
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
+    if let Cmd::ServeBaseline = cli.command {
+        let config = server::config::Config::load(None).map_err(anyhow::Error::msg)?;
+        return baseline::serve(config).await;
+    }
     anyhow::ensure!(
         cli.server.exists(),
         "server binary {} not found (run scripts/bench)",
@@ -788,5 +800,6 @@ async fn main() -> anyhow::Result<()> {
             parked,
             pg,
         } => release(&server, &backend, parked, &pg).await,
+        Cmd::ServeBaseline => unreachable!("handled above"),
     }
 }

@@ -64,7 +64,7 @@ pub struct OrgChoice {
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[cfg_attr(feature = "ssr", derive(sqlx::FromRow))]
+#[cfg_attr(feature = "sqlx", derive(sqlx::FromRow))]
 pub struct Member {
     pub user_id: String,
     pub email: String,
@@ -73,7 +73,7 @@ pub struct Member {
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[cfg_attr(feature = "ssr", derive(sqlx::FromRow))]
+#[cfg_attr(feature = "sqlx", derive(sqlx::FromRow))]
 pub struct Invite {
     pub id: String,
     pub email: String,
@@ -119,7 +119,7 @@ impl FromStr for ApiScope {
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[cfg_attr(feature = "ssr", derive(sqlx::FromRow))]
+#[cfg_attr(feature = "sqlx", derive(sqlx::FromRow))]
 pub struct ApiKey {
     pub id: String,
     pub name: String,
@@ -155,7 +155,7 @@ fn single_currency(totals: &[CurrencyTotal]) -> (Option<i64>, Option<String>) {
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[cfg_attr(feature = "ssr", derive(sqlx::FromRow))]
+#[cfg_attr(feature = "sqlx", derive(sqlx::FromRow))]
 pub struct Partner {
     pub id: String,
     pub key: String,
@@ -166,12 +166,12 @@ pub struct Partner {
     pub customers: i64,
     /// Attributed net revenue when all of it is in one currency (`currency`); `None` when
     /// there is none or several: see `revenue` for the figure per currency.
-    #[cfg_attr(feature = "ssr", sqlx(skip))]
+    #[cfg_attr(feature = "sqlx", sqlx(skip))]
     pub net_revenue: Option<i64>,
-    #[cfg_attr(feature = "ssr", sqlx(skip))]
+    #[cfg_attr(feature = "sqlx", sqlx(skip))]
     pub currency: Option<String>,
     /// Attributed net revenue per currency.
-    #[cfg_attr(feature = "ssr", sqlx(skip))]
+    #[cfg_attr(feature = "sqlx", sqlx(skip))]
     pub revenue: Vec<CurrencyTotal>,
 }
 
@@ -183,7 +183,7 @@ impl Partner {
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[cfg_attr(feature = "ssr", derive(sqlx::FromRow))]
+#[cfg_attr(feature = "sqlx", derive(sqlx::FromRow))]
 pub struct Customer {
     pub id: String,
     pub key: String,
@@ -196,7 +196,7 @@ pub struct Customer {
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[cfg_attr(feature = "ssr", derive(sqlx::FromRow))]
+#[cfg_attr(feature = "sqlx", derive(sqlx::FromRow))]
 pub struct CustomerListRow {
     pub id: String,
     pub key: String,
@@ -204,11 +204,11 @@ pub struct CustomerListRow {
     pub name: Option<String>,
     pub partner_key: Option<String>,
     /// Net revenue when it is all in one currency; see `revenue` for every currency.
-    #[cfg_attr(feature = "ssr", sqlx(skip))]
+    #[cfg_attr(feature = "sqlx", sqlx(skip))]
     pub net_revenue: Option<i64>,
-    #[cfg_attr(feature = "ssr", sqlx(skip))]
+    #[cfg_attr(feature = "sqlx", sqlx(skip))]
     pub currency: Option<String>,
-    #[cfg_attr(feature = "ssr", sqlx(skip))]
+    #[cfg_attr(feature = "sqlx", sqlx(skip))]
     pub revenue: Vec<CurrencyTotal>,
     pub active_subscriptions: i64,
 }
@@ -221,7 +221,7 @@ impl CustomerListRow {
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[cfg_attr(feature = "ssr", derive(sqlx::FromRow))]
+#[cfg_attr(feature = "sqlx", derive(sqlx::FromRow))]
 pub struct Transaction {
     pub chargebee_id: String,
     pub amount: i64,
@@ -240,7 +240,7 @@ impl Transaction {
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[cfg_attr(feature = "ssr", derive(sqlx::FromRow))]
+#[cfg_attr(feature = "sqlx", derive(sqlx::FromRow))]
 pub struct Subscription {
     pub chargebee_id: String,
     pub plan_key: Option<String>,
@@ -253,7 +253,7 @@ pub struct Subscription {
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[cfg_attr(feature = "ssr", derive(sqlx::FromRow))]
+#[cfg_attr(feature = "sqlx", derive(sqlx::FromRow))]
 pub struct Plan {
     pub id: String,
     pub key: String,
@@ -262,7 +262,7 @@ pub struct Plan {
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[cfg_attr(feature = "ssr", derive(sqlx::FromRow))]
+#[cfg_attr(feature = "sqlx", derive(sqlx::FromRow))]
 pub struct DetectedPlan {
     pub key: String,
     pub subscriptions: i64,
@@ -270,7 +270,7 @@ pub struct DetectedPlan {
 
 /// One row of the webhook event log.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[cfg_attr(feature = "ssr", derive(sqlx::FromRow))]
+#[cfg_attr(feature = "sqlx", derive(sqlx::FromRow))]
 pub struct EventSummary {
     pub id: String,
     pub event_id: Option<String>,
@@ -284,7 +284,7 @@ pub struct EventSummary {
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[cfg_attr(feature = "ssr", derive(sqlx::FromRow))]
+#[cfg_attr(feature = "sqlx", derive(sqlx::FromRow))]
 pub struct EventDetail {
     pub id: String,
     pub event_id: Option<String>,

@@ -1,0 +1,405 @@
+//! Webhook events: storing and applying deliveries, replays, releases of parked events, retries, and the event log.
+
+use super::apply::{Budget, RunWaves, WaveOp};
+use super::backend::Backend;
+use super::store::*;
+use super::waves::{duplicate_detail, Item, Row};
+use super::*;
+use crate::chargebee::BillingEvent;
+use crate::domain::{identifier_problem, random_id};
+use sqlx::{ColumnIndex, Decode, Encode, Executor, IntoArguments, Type};
+use std::borrow::Cow;
+
+const EVENT_SUMMARY_COLUMNS: &str = "id, event_id, event_type, occurred_at, received_at, outcome, \
+     detail, customer_key, attempts";
+
+impl<DB> SqlStore<DB>
+where
+    DB: Backend,
+    for<'c> &'c mut DB::Connection: Executor<'c, Database = DB>,
+    for<'q> DB::Arguments<'q>: IntoArguments<'q, DB>,
+    for<'q> &'q str: Encode<'q, DB> + Type<DB>,
+    for<'q> String: Encode<'q, DB> + Decode<'q, DB> + Type<DB>,
+    for<'q> i64: Encode<'q, DB> + Decode<'q, DB> + Type<DB>,
+    for<'q> bool: Encode<'q, DB> + Decode<'q, DB> + Type<DB>,
+    for<'q> i32: Decode<'q, DB> + Type<DB>,
+    for<'q> Option<&'q str>: Encode<'q, DB>,
+    for<'q> Option<String>: Encode<'q, DB>,
+    for<'q> Option<i64>: Encode<'q, DB>,
+    usize: ColumnIndex<DB::Row>,
+    for<'a> &'a str: ColumnIndex<DB::Row>,
+{
+    async fn insert_event(
+        conn: &mut DB::Connection,
+        org: &OrgId,
+        e: &NewEvent,
+        outcome: &str,
+        detail: Option<&str>,
+        retry_at: Option<i64>,
+    ) -> Result<Option<EventOutcome>> {
+        let inserted: Option<String> = sqlx::query_scalar(
+            "INSERT INTO webhook_events (id, org_id, event_id, event_type, occurred_at, \
+               received_at, outcome, detail, payload, next_attempt_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) \
+             ON CONFLICT (org_id, event_id) DO NOTHING RETURNING id",
+        )
+        .bind(&e.id)
+        .bind(org.as_str())
+        .bind(&e.event_id)
+        .bind(&e.event_type)
+        .bind(e.occurred_at)
+        .bind(e.received_at)
+        .bind(outcome)
+        .bind(detail)
+        .bind(&e.payload)
+        .bind(retry_at)
+        .fetch_optional(&mut *conn)
+        .await?;
+        if inserted.is_some() {
+            return Ok(None);
+        }
+        // A re-delivery: log it (without a second copy of the payload), change nothing.
+        let original: (String, String) = sqlx::query_as(
+            "SELECT id, outcome FROM webhook_events WHERE org_id = $1 AND event_id = $2",
+        )
+        .bind(org.as_str())
+        .bind(&e.event_id)
+        .fetch_one(&mut *conn)
+        .await?;
+        let detail = duplicate_detail(e, &original.0, &original.1);
+        sqlx::query(
+            "INSERT INTO webhook_events (id, org_id, event_id, event_type, occurred_at, \
+               received_at, outcome, detail, payload) \
+             VALUES ($1, $2, NULL, $3, $4, $5, 'duplicate', $6, '')",
+        )
+        .bind(random_id("evt"))
+        .bind(org.as_str())
+        .bind(&e.event_type)
+        .bind(e.occurred_at)
+        .bind(e.received_at)
+        .bind(&detail)
+        .execute(&mut *conn)
+        .await?;
+        Ok(Some(EventOutcome {
+            outcome: "duplicate".into(),
+            detail: Some(detail),
+            id: original.0,
+            released: 0,
+        }))
+    }
+
+    /// Stores and applies deliveries in one transaction; any error fails them all.
+    /// On PostgreSQL every lock they need is taken first, in one sorted order, so that
+    /// concurrent transactions (batches or single deliveries) cannot deadlock.
+    async fn apply_deliveries(
+        &self,
+        items: &[(&OrgId, &NewEvent, &BillingEvent)],
+    ) -> Result<Vec<EventOutcome>> {
+        let work: Vec<Item<'_>> = items
+            .iter()
+            .enumerate()
+            .map(|(i, (org, event, billing))| Item {
+                org,
+                row: Row::New(event),
+                billing: Cow::Borrowed(billing),
+                now: event.received_at,
+                origin: i,
+            })
+            .collect();
+        let mut budget = Budget::new(self.release_chunk);
+        let mut tx = self.write.begin().await?;
+        let out = tx.run_waves(WaveOp::Deliveries(work), &mut budget).await?;
+        tx.commit().await?;
+        self.after_releases(&budget);
+        Ok(out)
+    }
+}
+
+#[async_trait]
+impl<DB> Events for SqlStore<DB>
+where
+    DB: Backend,
+    for<'c> &'c mut DB::Connection: Executor<'c, Database = DB>,
+    for<'q> DB::Arguments<'q>: IntoArguments<'q, DB>,
+    for<'q> &'q str: Encode<'q, DB> + Type<DB>,
+    for<'q> String: Encode<'q, DB> + Decode<'q, DB> + Type<DB>,
+    for<'q> i64: Encode<'q, DB> + Decode<'q, DB> + Type<DB>,
+    for<'q> bool: Encode<'q, DB> + Decode<'q, DB> + Type<DB>,
+    for<'q> i32: Decode<'q, DB> + Type<DB>,
+    for<'q> Option<&'q str>: Encode<'q, DB>,
+    for<'q> Option<String>: Encode<'q, DB>,
+    for<'q> Option<i64>: Encode<'q, DB>,
+    usize: ColumnIndex<DB::Row>,
+    for<'a> &'a str: ColumnIndex<DB::Row>,
+{
+    async fn ingest(
+        &self,
+        org: &OrgId,
+        event: &NewEvent,
+        billing: &BillingEvent,
+    ) -> Result<EventOutcome> {
+        let mut out = self.apply_deliveries(&[(org, event, billing)]).await?;
+        out.pop()
+            .ok_or_else(|| StorageError::Other("no outcome for a delivery".into()))
+    }
+
+    fn write_batching(&self) -> (usize, usize) {
+        DB::WRITE_BATCHING
+    }
+
+    async fn ingest_batch(&self, items: &[IngestItem]) -> Vec<Result<EventOutcome>> {
+        if items.len() > 1 {
+            let refs: Vec<(&OrgId, &NewEvent, &BillingEvent)> = items
+                .iter()
+                .map(|it| (&it.org, &it.event, &it.billing))
+                .collect();
+            match self.apply_deliveries(&refs).await {
+                Ok(outcomes) => return outcomes.into_iter().map(Ok).collect(),
+                // The database is away: every item would wait for it again. Answer
+                // them all now (503, so Chargebee retries).
+                Err(StorageError::Unavailable(e)) => {
+                    tracing::warn!(error = %e, items = items.len(), "database unavailable for a batch");
+                    return items
+                        .iter()
+                        .map(|_| Err(StorageError::Unavailable(e.clone())))
+                        .collect();
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, items = items.len(), "batch failed; applying its events one by one")
+                }
+            }
+        }
+        let mut out = Vec::with_capacity(items.len());
+        for it in items {
+            out.push(self.ingest(&it.org, &it.event, &it.billing).await);
+        }
+        out
+    }
+
+    async fn record_event(
+        &self,
+        org: &OrgId,
+        event: &NewEvent,
+        outcome: &str,
+        detail: Option<&str>,
+        retry_at: Option<i64>,
+    ) -> Result<EventOutcome> {
+        let mut tx = self.write.begin().await?;
+        let dup = Self::insert_event(&mut tx, org, event, outcome, detail, retry_at).await?;
+        tx.commit().await?;
+        Ok(dup.unwrap_or_else(|| EventOutcome {
+            outcome: outcome.to_string(),
+            detail: detail.map(str::to_string),
+            id: event.id.clone(),
+            released: 0,
+        }))
+    }
+
+    async fn reprocess(&self, org: &OrgId, id: &str, now: i64) -> Result<EventOutcome> {
+        let mut budget = Budget::new(self.release_chunk);
+        let mut tx = self.write.begin().await?;
+        let outcome = tx
+            .run_waves(WaveOp::Replay { org, id, now }, &mut budget)
+            .await?
+            .pop()
+            .ok_or_else(|| StorageError::Other("no outcome for a replay".into()))?;
+        tx.commit().await?;
+        self.after_releases(&budget);
+        Ok(outcome)
+    }
+
+    async fn continue_releases(&self, now: i64) -> Result<Option<usize>> {
+        let mut tx = self.write.begin().await?;
+        let lock = DB::CLAIM;
+        let request: Option<(String, String, String, String)> = sqlx::query_as(&format!(
+            "SELECT org_id, customer_key, chargebee_id, after_id FROM release_requests \
+             ORDER BY created_at, org_id, customer_key LIMIT 1{lock}"
+        ))
+        .fetch_optional(&mut *tx)
+        .await?;
+        let Some((org_id, customer_key, chargebee_id, after_id)) = request else {
+            return Ok(None);
+        };
+        let org = OrgId::from_trusted(org_id);
+        let mut budget = Budget::new(self.release_chunk);
+        let released: usize = tx
+            .run_waves(
+                WaveOp::Release {
+                    org: &org,
+                    customer_key: &customer_key,
+                    chargebee_id: Some(chargebee_id.as_str()).filter(|c| !c.is_empty()),
+                    after: Some(after_id.as_str()),
+                    now,
+                },
+                &mut budget,
+            )
+            .await?
+            .iter()
+            .map(applied)
+            .sum();
+        // Not done: the next share starts after this one, at the back of the line so
+        // that other customers' releases take turns with it. Done: forget the request.
+        let key_args = (org.as_str(), customer_key.as_str(), chargebee_id.as_str());
+        match budget.next_share() {
+            Some(cursor) => {
+                sqlx::query(
+                    "UPDATE release_requests SET after_id = $4, created_at = $5 \
+                     WHERE org_id = $1 AND customer_key = $2 AND chargebee_id = $3",
+                )
+                .bind(key_args.0)
+                .bind(key_args.1)
+                .bind(key_args.2)
+                .bind(cursor)
+                .bind(now)
+                .execute(&mut *tx)
+                .await?;
+            }
+            None => {
+                sqlx::query(
+                    "DELETE FROM release_requests WHERE org_id = $1 AND customer_key = $2 \
+                       AND chargebee_id = $3",
+                )
+                .bind(key_args.0)
+                .bind(key_args.1)
+                .bind(key_args.2)
+                .execute(&mut *tx)
+                .await?;
+            }
+        }
+        tx.commit().await?;
+        Ok(Some(released))
+    }
+
+    fn release_signal(&self) -> Arc<tokio::sync::Notify> {
+        self.releases.clone()
+    }
+
+    async fn mark_failed(
+        &self,
+        org: &OrgId,
+        id: &str,
+        error: &str,
+        retry_at: Option<i64>,
+    ) -> Result<()> {
+        sqlx::query(
+            "UPDATE webhook_events SET outcome = 'failed', detail = $3, next_attempt_at = $4, \
+               attempts = attempts + 1 WHERE org_id = $1 AND id = $2",
+        )
+        .bind(org.as_str())
+        .bind(id)
+        .bind(error)
+        .bind(retry_at)
+        .execute(&self.write)
+        .await?;
+        Ok(())
+    }
+
+    async fn claim_due_events(
+        &self,
+        now: i64,
+        limit: i64,
+        lease_until: i64,
+    ) -> Result<Vec<DueEvent>> {
+        let lock = DB::CLAIM;
+        let sql = format!(
+            "UPDATE webhook_events SET next_attempt_at = $3 WHERE id IN ( \
+               SELECT id FROM webhook_events WHERE outcome = 'failed' \
+                 AND next_attempt_at IS NOT NULL AND next_attempt_at <= $1 \
+               ORDER BY next_attempt_at LIMIT $2{lock}) \
+             RETURNING org_id, id, CAST(attempts AS BIGINT)"
+        );
+        let rows: Vec<(String, String, i64)> = sqlx::query_as(&sql)
+            .bind(now)
+            .bind(limit)
+            .bind(lease_until)
+            .fetch_all(&self.write)
+            .await?;
+        Ok(rows
+            .into_iter()
+            .map(|(org_id, id, attempts)| DueEvent {
+                org_id,
+                id,
+                attempts,
+            })
+            .collect())
+    }
+
+    async fn events(
+        &self,
+        org: &OrgId,
+        filter: &EventFilter,
+        cursor: Option<&str>,
+        limit: i64,
+    ) -> Result<Page<EventSummary>> {
+        let (c_time, c_id) = cursor
+            .and_then(|c| c.split_once(':'))
+            .and_then(|(t, id)| Some((t.parse::<i64>().ok()?, id.to_string())))
+            .unwrap_or((i64::MAX, String::new()));
+        let sql = format!(
+            "SELECT {EVENT_SUMMARY_COLUMNS} FROM webhook_events WHERE org_id = $1 \
+               AND ($2 IS NULL OR outcome = $2) AND ($3 IS NULL OR event_type = $3) \
+               AND ($4 IS NULL OR customer_id = $4) \
+               AND ($6 = '' OR received_at < $5 OR (received_at = $5 AND id < $6)) \
+             ORDER BY received_at DESC, id DESC LIMIT $7"
+        );
+        let rows: Vec<EventSummary> = sqlx::query_as(&sql)
+            .bind(org.as_str())
+            .bind(&filter.outcome)
+            .bind(&filter.event_type)
+            .bind(&filter.customer_id)
+            .bind(c_time)
+            .bind(&c_id)
+            .bind(limit + 1)
+            .fetch_all(&self.read)
+            .await?;
+        Ok(paginate(rows, limit, |e| {
+            format!("{}:{}", e.received_at, e.id)
+        }))
+    }
+
+    async fn event(&self, org: &OrgId, id: &str) -> Result<Option<EventDetail>> {
+        if identifier_problem(id).is_some() {
+            return Ok(None);
+        }
+        Ok(sqlx::query_as(
+            "SELECT id, event_id, event_type, occurred_at, received_at, outcome, detail, \
+               customer_key, customer_id, attempts, payload FROM webhook_events \
+             WHERE org_id = $1 AND (id = $2 OR event_id = $2) \
+             ORDER BY CASE WHEN id = $2 THEN 0 ELSE 1 END LIMIT 1",
+        )
+        .bind(org.as_str())
+        .bind(id)
+        .fetch_optional(&self.read)
+        .await?)
+    }
+
+    async fn event_counts_since(&self, org: &OrgId, since: i64) -> Result<Vec<(String, i64)>> {
+        Ok(sqlx::query_as(
+            "SELECT outcome, COUNT(*) FROM webhook_events WHERE org_id = $1 AND received_at >= $2 \
+             GROUP BY outcome ORDER BY outcome",
+        )
+        .bind(org.as_str())
+        .bind(since)
+        .fetch_all(&self.read)
+        .await?)
+    }
+
+    async fn last_event_at(&self, org: &OrgId) -> Result<Option<i64>> {
+        Ok(
+            sqlx::query_scalar("SELECT MAX(received_at) FROM webhook_events WHERE org_id = $1")
+                .bind(org.as_str())
+                .fetch_one(&self.read)
+                .await?,
+        )
+    }
+
+    async fn event_types(&self, org: &OrgId) -> Result<Vec<String>> {
+        Ok(sqlx::query_scalar(
+            "SELECT DISTINCT event_type FROM webhook_events WHERE org_id = $1 \
+               AND event_type IS NOT NULL ORDER BY event_type",
+        )
+        .bind(org.as_str())
+        .fetch_all(&self.read)
+        .await?)
+    }
+}
