@@ -3,7 +3,7 @@
 //! (row and advisory locks, the SQLite FTS5 prefilter). Every query of the area files
 //! (`accounts.rs`, `team.rs`, …) is written once, generically over a [`Backend`].
 
-use super::apply::RunWaves;
+use super::batch::RunWaves;
 use super::sessions::AnySessionStore;
 use super::{PoolSettings, Result, StorageError};
 use sqlx::migrate::Migrator;
@@ -21,7 +21,7 @@ static SQLITE_MIGRATIONS: Migrator = sqlx::migrate!("../../migrations/sqlite");
 static POSTGRES_MIGRATIONS: Migrator = sqlx::migrate!("../../migrations/postgres");
 
 /// A database Partner Ledger runs on. Its connection applies batches of webhook events
-/// ([`RunWaves`]: see `apply.rs`).
+/// ([`RunWaves`]: see `batch/`).
 pub trait Backend: sqlx::Database<Connection: RunWaves + sqlx::migrate::Migrate> {
     /// As `backend_name()` reports it: `sqlite` or `postgres`.
     const BACKEND: &'static str;

@@ -1,9 +1,8 @@
 //! Webhook events: storing and applying deliveries, replays, releases of parked events, retries, and the event log.
 
-use super::apply::{Budget, RunWaves, WaveOp};
+use super::batch::{Budget, Item, Row, RunWaves, WaveOp};
 use super::backend::Backend;
 use super::store::*;
-use super::waves::{duplicate_detail, Item, Row};
 use super::*;
 use crate::chargebee::BillingEvent;
 use crate::domain::{identifier_problem, random_id};
@@ -29,65 +28,6 @@ where
     usize: ColumnIndex<DB::Row>,
     for<'a> &'a str: ColumnIndex<DB::Row>,
 {
-    async fn insert_event(
-        conn: &mut DB::Connection,
-        org: &OrgId,
-        e: &NewEvent,
-        outcome: &str,
-        detail: Option<&str>,
-        retry_at: Option<i64>,
-    ) -> Result<Option<EventOutcome>> {
-        let inserted: Option<String> = sqlx::query_scalar(
-            "INSERT INTO webhook_events (id, org_id, event_id, event_type, occurred_at, \
-               received_at, outcome, detail, payload, next_attempt_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) \
-             ON CONFLICT (org_id, event_id) DO NOTHING RETURNING id",
-        )
-        .bind(&e.id)
-        .bind(org.as_str())
-        .bind(&e.event_id)
-        .bind(&e.event_type)
-        .bind(e.occurred_at)
-        .bind(e.received_at)
-        .bind(outcome)
-        .bind(detail)
-        .bind(&e.payload)
-        .bind(retry_at)
-        .fetch_optional(&mut *conn)
-        .await?;
-        if inserted.is_some() {
-            return Ok(None);
-        }
-        // A re-delivery: log it (without a second copy of the payload), change nothing.
-        let original: (String, String) = sqlx::query_as(
-            "SELECT id, outcome FROM webhook_events WHERE org_id = $1 AND event_id = $2",
-        )
-        .bind(org.as_str())
-        .bind(&e.event_id)
-        .fetch_one(&mut *conn)
-        .await?;
-        let detail = duplicate_detail(e, &original.0, &original.1);
-        sqlx::query(
-            "INSERT INTO webhook_events (id, org_id, event_id, event_type, occurred_at, \
-               received_at, outcome, detail, payload) \
-             VALUES ($1, $2, NULL, $3, $4, $5, 'duplicate', $6, '')",
-        )
-        .bind(random_id("evt"))
-        .bind(org.as_str())
-        .bind(&e.event_type)
-        .bind(e.occurred_at)
-        .bind(e.received_at)
-        .bind(&detail)
-        .execute(&mut *conn)
-        .await?;
-        Ok(Some(EventOutcome {
-            outcome: "duplicate".into(),
-            detail: Some(detail),
-            id: original.0,
-            released: 0,
-        }))
-    }
-
     /// Stores and applies deliveries in one transaction; any error fails them all.
     /// On PostgreSQL every lock they need is taken first, in one sorted order, so that
     /// concurrent transactions (batches or single deliveries) cannot deadlock.
@@ -108,7 +48,7 @@ where
             .collect();
         let mut budget = Budget::new(self.release_chunk);
         let mut tx = self.write.begin().await?;
-        let out = tx.run_waves(WaveOp::Deliveries(work), &mut budget).await?;
+        let out = tx.run_waves(WaveOp::Deliveries(work), &mut budget, self.sqlite_batch).await?;
         tx.commit().await?;
         self.after_releases(&budget);
         Ok(out)
@@ -184,22 +124,29 @@ where
         detail: Option<&str>,
         retry_at: Option<i64>,
     ) -> Result<EventOutcome> {
+        let mut budget = Budget::new(self.release_chunk);
         let mut tx = self.write.begin().await?;
-        let dup = Self::insert_event(&mut tx, org, event, outcome, detail, retry_at).await?;
+        let op = WaveOp::Record {
+            org,
+            event,
+            outcome,
+            detail,
+            retry_at,
+        };
+        let recorded = tx
+            .run_waves(op, &mut budget, self.sqlite_batch)
+            .await?
+            .pop()
+            .ok_or_else(|| StorageError::Other("no outcome for a recorded delivery".into()))?;
         tx.commit().await?;
-        Ok(dup.unwrap_or_else(|| EventOutcome {
-            outcome: outcome.to_string(),
-            detail: detail.map(str::to_string),
-            id: event.id.clone(),
-            released: 0,
-        }))
+        Ok(recorded)
     }
 
     async fn reprocess(&self, org: &OrgId, id: &str, now: i64) -> Result<EventOutcome> {
         let mut budget = Budget::new(self.release_chunk);
         let mut tx = self.write.begin().await?;
         let outcome = tx
-            .run_waves(WaveOp::Replay { org, id, now }, &mut budget)
+            .run_waves(WaveOp::Replay { org, id, now }, &mut budget, self.sqlite_batch)
             .await?
             .pop()
             .ok_or_else(|| StorageError::Other("no outcome for a replay".into()))?;
@@ -231,7 +178,7 @@ where
                     after: Some(after_id.as_str()),
                     now,
                 },
-                &mut budget,
+                &mut budget, self.sqlite_batch,
             )
             .await?
             .iter()

@@ -1,9 +1,8 @@
 //! Customers, partners, plans, transactions and subscriptions, and revenue.
 
-use super::apply::{Budget, RunWaves, WaveOp};
+use super::batch::{joined_sum, Budget, RunWaves, WaveOp, PARTNERS};
 use super::backend::Backend;
 use super::store::*;
-use super::waves::{joined_sum, PARTNERS};
 use super::*;
 use crate::domain::{identifier_problem, random_id};
 use sqlx::{ColumnIndex, Decode, Encode, Executor, IntoArguments, Type};
@@ -171,7 +170,7 @@ where
                     after: None,
                     now,
                 },
-                &mut budget,
+                &mut budget, self.sqlite_batch,
             )
             .await?
             .iter()

@@ -9,8 +9,8 @@
 
 mod accounts;
 mod api_keys;
-mod apply;
 mod backend;
+mod batch;
 mod events;
 mod integrations;
 mod ledger;
@@ -18,10 +18,9 @@ mod sessions;
 mod store;
 mod team;
 mod token_cache;
-mod wave_db;
-mod waves;
 
 pub use backend::Backend;
+pub use batch::SqliteBatch;
 pub use sessions::AnySessionStore;
 pub use store::{PgStorage, SqlStore, SqliteStorage};
 
@@ -510,6 +509,8 @@ pub struct PoolSettings {
     pub statement_timeout_ms: u64,
     /// Most parked events one transaction releases; the rest goes to the background.
     pub release_chunk: usize,
+    /// How SQLite runs the batch write path (`SQLITE_BATCH`; measured in performance.md).
+    pub sqlite_batch: SqliteBatch,
 }
 
 /// Parked events one transaction releases by default: a few hundred milliseconds of the
@@ -523,6 +524,7 @@ impl Default for PoolSettings {
             acquire_timeout: std::time::Duration::from_secs(5),
             statement_timeout_ms: 15_000,
             release_chunk: RELEASE_CHUNK,
+            sqlite_batch: SqliteBatch::default(),
         }
     }
 }

@@ -5,17 +5,16 @@
 //! `RETURNING`, `CAST(… AS BIGINT)` around sums, times as BIGINT milliseconds. What differs is
 //! spelled out by [`Backend`]. Each area of the storage traits has its own file (`accounts.rs`,
 //! `team.rs`, `api_keys.rs`, `integrations.rs`, `events.rs`, `ledger.rs`); applying webhook
-//! events (a batch, a replay, a release) is in `apply.rs`, `waves.rs` and `wave_db.rs`.
+//! events (a batch, a replay, a release) is in `batch/`.
 
-use super::apply::Budget;
+use super::batch::{joined_sum, Budget, SqliteBatch};
 use super::backend::Backend;
 use super::token_cache::TokenCache;
-use super::waves::joined_sum;
 use super::*;
 use sqlx::{Executor, IntoArguments, Pool};
 use std::collections::HashMap;
 
-pub use super::waves::{attempt_lock_key, customer_lock_key};
+pub use super::batch::{attempt_lock_key, customer_lock_key};
 
 /// Storage on one database. [`SqliteStorage`] and [`PgStorage`] are its two instances.
 pub struct SqlStore<DB: Backend> {
@@ -24,6 +23,8 @@ pub struct SqlStore<DB: Backend> {
     pub(super) tokens: TokenCache,
     pub(super) release_chunk: usize,
     pub(super) releases: Arc<tokio::sync::Notify>,
+    /// How a SQLite batch runs (ignored on PostgreSQL).
+    pub(super) sqlite_batch: SqliteBatch,
 }
 
 pub type SqliteStorage = SqlStore<sqlx::Sqlite>;
@@ -38,6 +39,7 @@ impl<DB: Backend> SqlStore<DB> {
             tokens: TokenCache::default(),
             release_chunk: pool.release_chunk.max(1),
             releases: Arc::default(),
+            sqlite_batch: pool.sqlite_batch,
         })
     }
 
@@ -48,7 +50,7 @@ impl<DB: Backend> SqlStore<DB> {
 
     /// Wakes the background worker when a transaction left parked events for it.
     pub(super) fn after_releases(&self, budget: &Budget) {
-        if budget.left_work() {
+        if budget.releases_left() {
             self.releases.notify_one();
         }
     }

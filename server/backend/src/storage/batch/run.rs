@@ -1,65 +1,20 @@
-//! Runs waves (see `waves.rs`) against a database, written once for both backends over the
-//! small [`WaveDb`] interface. PostgreSQL implements it over the wire (sqlx); SQLite on the
-//! write connection's own handle, synchronously (`wave_db.rs`), so a batch costs no
-//! thread hand-off per statement.
+//! The loop: applies a [`WaveOp`] (new deliveries, a replay, a release of parked events) in
+//! waves over a [`WaveDb`], written once for both backends. Each wave loads its events'
+//! states, plans them (pure), writes the planned rows, and releases the parked events the
+//! plans free, until nothing more is released or the [`Budget`] is spent.
 
-use super::waves::{
-    chunks, lock_keys, next_wave, outcome_parts, padded, read_rows, state_customer, text,
-    written_rows, Arg, Item, Loaded, Release, Row, StateRow, Stmt, Writes, PARKED, STATE,
-    STATE_PADDING,
-};
-use super::{EventOutcome, OrgId, Result, StorageError};
+use super::*;
 use crate::chargebee::{self, classify, parse_envelope};
 use std::borrow::Cow;
 use std::collections::HashSet;
-use std::future::Future;
-
-/// What applying events needs from a connection inside a transaction. SQL placeholders
-/// (`$1`, `$2`, …) always appear in order, so SQLite can bind them by position.
-pub(super) trait WaveDb: Send {
-    /// Runs the state query (`sql`, a rendering of [`STATE`]).
-    fn states(
-        &mut self,
-        sql: &str,
-        args: &[Arg<'_>],
-    ) -> impl Future<Output = Result<Vec<StateRow>>> + Send;
-    /// Runs a write; returns the number of rows written.
-    fn execute(&mut self, sql: &str, args: &[Arg<'_>]) -> impl Future<Output = Result<u64>> + Send;
-    /// Runs the parked-events query (`sql`, a rendering of [`PARKED`]): (request, event id).
-    fn parked(
-        &mut self,
-        sql: &str,
-        args: &[Arg<'_>],
-    ) -> impl Future<Output = Result<Vec<(i64, String)>>> + Send;
-    /// A stored event's payload and outcome.
-    fn stored(
-        &mut self,
-        org: &OrgId,
-        id: &str,
-    ) -> impl Future<Output = Result<Option<(String, String)>>> + Send;
-    /// Takes the advisory locks for `keys` (sorted) until the transaction ends (PostgreSQL;
-    /// SQLite has one writer).
-    fn lock(&mut self, keys: &[String]) -> impl Future<Output = Result<()>> + Send;
-}
-
-/// Marks a stored event whose payload no longer parses as rejected. (Placeholders appear in
-/// order: SQLite binds them by position.)
-const REJECT_SQL: &str = "UPDATE webhook_events SET outcome = 'rejected', detail = $1, \
-   next_attempt_at = NULL, attempts = attempts + 1 WHERE org_id = $2 AND id = $3";
-
-/// Asks that parked events still waiting after a transaction's share be released later, in
-/// the background (placeholders in order: SQLite binds them by position).
-const RELEASE_LATER_SQL: &str =
-    "INSERT INTO release_requests (org_id, customer_key, chargebee_id, \
-   created_at) VALUES ($1, $2, $3, $4) ON CONFLICT (org_id, customer_key, chargebee_id) DO NOTHING";
 
 /// How many parked events one transaction may still release. A release that would go past it
 /// takes what fits; the rest is left to the background (`release_requests`), so that one
 /// customer who frees 100,000 parked events cannot hold the writer for minutes.
 pub struct Budget {
     left: usize,
-    /// Releases that found more parked events than fitted: (org, customer key, Chargebee id).
-    more: Vec<(String, String, Option<String>)>,
+    /// Releases that found more parked events than fitted, to finish in the background.
+    later: Vec<ReleaseLater>,
     /// For a background share ([`WaveOp::Release`] with `after`): the last parked event it
     /// looked at, and whether more may follow.
     cursor: Option<(String, bool)>,
@@ -69,13 +24,13 @@ impl Budget {
     pub fn new(releases: usize) -> Self {
         Self {
             left: releases,
-            more: vec![],
+            later: vec![],
             cursor: None,
         }
     }
     /// Whether some parked events were left for the background.
-    pub fn left_work(&self) -> bool {
-        !self.more.is_empty()
+    pub fn releases_left(&self) -> bool {
+        !self.later.is_empty()
     }
     /// After a background share: where the next share starts, when there is one.
     pub fn next_share(&self) -> Option<&str> {
@@ -86,15 +41,6 @@ impl Budget {
     }
 }
 
-/// A background share of a release: the customer's parked events after a cursor, in our row
-/// id order (a fixed order, so every share moves on even when events stay unmatched; the
-/// ledger's rules do not depend on the order of payments, refunds and failures).
-/// Placeholders in order ($3 twice is one parameter).
-const PARKED_AFTER_SQL: &str = "SELECT CAST(0 AS BIGINT) AS i, w.id AS id FROM webhook_events w \
-   WHERE w.org_id = $1 AND w.outcome = 'unmatched' \
-     AND (w.customer_key = $2 OR ($3 <> '' AND w.chargebee_customer = $3)) \
-     AND w.id > $4 ORDER BY w.id";
-
 /// Work for one transaction.
 pub enum WaveOp<'a> {
     /// New deliveries (their locks are taken first, in one sorted order).
@@ -104,6 +50,16 @@ pub enum WaveOp<'a> {
         org: &'a OrgId,
         id: &'a str,
         now: i64,
+    },
+    /// Store a delivery that is not applied (rejected, ignored, or failed with a retry at
+    /// `retry_at`), written as the loop writes applied ones; a re-delivery of a known event
+    /// id is logged as a duplicate.
+    Record {
+        org: &'a OrgId,
+        event: &'a NewEvent,
+        outcome: &'a str,
+        detail: Option<&'a str>,
+        retry_at: Option<i64>,
     },
     /// Apply the events parked for a customer key (and Chargebee customer, if known): the
     /// oldest first, or, with `after` (a background share), those after that row id.
@@ -116,16 +72,7 @@ pub enum WaveOp<'a> {
     },
 }
 
-/// Runs a [`WaveOp`] inside the connection's open transaction.
-pub trait RunWaves {
-    fn run_waves<'a>(
-        &'a mut self,
-        op: WaveOp<'a>,
-        budget: &'a mut Budget,
-    ) -> impl Future<Output = Result<Vec<EventOutcome>>> + Send + 'a;
-}
-
-pub(super) async fn perform<D: WaveDb>(
+pub(crate) async fn perform<D: WaveDb>(
     db: &mut D,
     op: WaveOp<'_>,
     budget: &mut Budget,
@@ -133,11 +80,11 @@ pub(super) async fn perform<D: WaveDb>(
     let out = perform_op(db, op, budget).await?;
     // The time only orders the requests.
     let now = crate::now_ms();
-    for (org, key, cb) in &budget.more {
+    for later in &budget.later {
         let args = [
-            text(org),
-            text(key),
-            text(cb.as_deref().unwrap_or("")),
+            text(&later.org),
+            text(&later.customer_key),
+            text(later.chargebee_id.as_deref().unwrap_or("")),
             Arg::Int(Some(now)),
         ];
         db.execute(RELEASE_LATER_SQL, &args).await?;
@@ -167,6 +114,13 @@ async fn perform_op<D: WaveDb>(
                 released: 0,
             }]),
         },
+        WaveOp::Record {
+            org,
+            event,
+            outcome,
+            detail,
+            retry_at,
+        } => Ok(vec![record(db, org, event, outcome, detail, retry_at).await?]),
         WaveOp::Release {
             org,
             customer_key,
@@ -182,8 +136,8 @@ async fn perform_op<D: WaveDb>(
                 now,
             };
             let mut items = match after {
-                None => freed(db, &[ask], &mut HashSet::new(), budget).await?,
-                Some(after) => freed_after(db, &ask, after, budget).await?,
+                None => release(db, &[ask], &mut HashSet::new(), budget).await?,
+                Some(after) => release_after(db, &ask, after, budget).await?,
             };
             // Each released event counts as a delivery of its own here.
             for (i, item) in items.iter_mut().enumerate() {
@@ -254,7 +208,7 @@ async fn parked<D: WaveDb>(
     db: &mut D,
     releases: &[Release<'_>],
     limit: usize,
-) -> Result<Vec<(usize, String)>> {
+) -> Result<Vec<Parked>> {
     let args: Vec<Arg<'_>> = releases
         .iter()
         .enumerate()
@@ -266,9 +220,7 @@ async fn parked<D: WaveDb>(
     for size in chunks(releases.len()) {
         let end = start + size * width;
         let sql = format!("{} LIMIT {limit}", PARKED.render(size));
-        for (i, id) in db.parked(&sql, &args[start..end]).await? {
-            found.push((usize::try_from(i).unwrap_or(0), id));
-        }
+        found.extend(db.parked(&sql, &args[start..end]).await?);
         start = end;
     }
     Ok(found)
@@ -277,7 +229,7 @@ async fn parked<D: WaveDb>(
 /// Reads back the parked events that `releases` find, oldest first, each once (`known` holds
 /// the stored events already pending), as events of the release that found them, within the
 /// `budget`. Events whose payload no longer parses are marked rejected instead.
-async fn freed<'a, D: WaveDb>(
+async fn release<'a, D: WaveDb>(
     db: &mut D,
     releases: &[Release<'a>],
     known: &mut HashSet<String>,
@@ -295,18 +247,18 @@ async fn freed<'a, D: WaveDb>(
     };
     if budget.left == 0 || found.len() > budget.left {
         for r in releases {
-            let ask = (
-                r.org.to_string(),
-                r.customer_key.clone(),
-                r.chargebee_id.clone(),
-            );
-            if !budget.more.contains(&ask) {
-                budget.more.push(ask);
+            let later = ReleaseLater {
+                org: r.org.to_string(),
+                customer_key: r.customer_key.clone(),
+                chargebee_id: r.chargebee_id.clone(),
+            };
+            if !budget.later.contains(&later) {
+                budget.later.push(later);
             }
         }
     }
     let mut items = vec![];
-    for (r, id) in found {
+    for Parked { release, id } in found {
         if budget.left == 0 {
             break;
         }
@@ -314,7 +266,7 @@ async fn freed<'a, D: WaveDb>(
             continue;
         }
         budget.left -= 1;
-        let r = &releases[r];
+        let r = &releases[release];
         if let Ok(item) = load_stored(db, r.org, &id, r.now, r.origin).await? {
             items.push(item);
         }
@@ -324,7 +276,7 @@ async fn freed<'a, D: WaveDb>(
 
 /// A background share: up to the budget of the parked events of `release` after row id
 /// `after`, read back as its events; the budget's cursor says where the next share starts.
-async fn freed_after<'a, D: WaveDb>(
+async fn release_after<'a, D: WaveDb>(
     db: &mut D,
     release: &Release<'a>,
     after: &str,
@@ -341,7 +293,7 @@ async fn freed_after<'a, D: WaveDb>(
     let more = found.len() > budget.left;
     let mut items = vec![];
     let mut last = None;
-    for (_, id) in found.into_iter().take(budget.left) {
+    for Parked { id, .. } in found.into_iter().take(budget.left) {
         budget.left -= 1;
         if let Ok(item) = load_stored(db, release.org, &id, release.now, release.origin).await? {
             items.push(item);
@@ -350,6 +302,50 @@ async fn freed_after<'a, D: WaveDb>(
     }
     budget.cursor = last.map(|l| (l, more));
     Ok(items)
+}
+
+/// Stores a delivery that is not applied ([`WaveOp::Record`]).
+async fn record<D: WaveDb>(
+    db: &mut D,
+    org: &OrgId,
+    event: &NewEvent,
+    outcome: &str,
+    detail: Option<&str>,
+    retry_at: Option<i64>,
+) -> Result<EventOutcome> {
+    let original = match &event.event_id {
+        Some(id) => {
+            // The same lock a delivery of this event id takes: a concurrent copy is either
+            // stored already (and found here) or waits for this one.
+            db.lock(&[event_lock_key(org, id)]).await?;
+            db.original(org, id).await?
+        }
+        None => None,
+    };
+    let mut writes = Writes::default();
+    let out = match original {
+        Some(original) => EventOutcome {
+            detail: Some(writes.duplicate(org, event, &original.id, &original.outcome)),
+            outcome: "duplicate".into(),
+            id: original.id,
+            released: 0,
+        },
+        None => {
+            writes.unapplied(org, event, outcome, detail, retry_at);
+            EventOutcome {
+                outcome: outcome.to_string(),
+                detail: detail.map(str::to_string),
+                id: event.id.clone(),
+                released: 0,
+            }
+        }
+    };
+    for (stmt, args) in writes.in_order() {
+        if !args.is_empty() {
+            exec_rows(db, stmt, args).await?;
+        }
+    }
+    Ok(out)
 }
 
 /// Reads a stored event back for replay. A payload that no longer parses is marked rejected
@@ -361,7 +357,7 @@ async fn load_stored<'a, D: WaveDb>(
     now: i64,
     origin: usize,
 ) -> Result<std::result::Result<Item<'a>, String>> {
-    let (payload, outcome) = db
+    let Stored { payload, outcome } = db
         .stored(org, row_id)
         .await?
         .ok_or(StorageError::NotFound)?;
@@ -405,8 +401,8 @@ async fn run_items<'a, D: WaveDb>(
     budget: &mut Budget,
 ) -> Result<Vec<EventOutcome>> {
     let given = items.len();
-    let mut out: Vec<Option<EventOutcome>> = items.iter().map(|_| None).collect();
-    let mut released = vec![0usize; given];
+    // Per delivery given: its outcome once applied, and how many parked events it released.
+    let mut given_out: Vec<Given> = items.iter().map(|_| Given::default()).collect();
     let mut keys: Vec<Vec<String>> = items.iter().map(Item::keys).collect();
     let mut known: HashSet<String> = items
         .iter()
@@ -416,7 +412,7 @@ async fn run_items<'a, D: WaveDb>(
         })
         .collect();
     // Releases already run, per delivery that caused them (as if each delivery were alone).
-    let mut asked: HashSet<(usize, String, String, Option<String>)> = HashSet::new();
+    let mut asked: HashSet<Asked> = HashSet::new();
     let mut pending: Vec<usize> = (0..given).collect();
     while !pending.is_empty() {
         let (wave, rest) = next_wave(&pending, &keys);
@@ -424,21 +420,20 @@ async fn run_items<'a, D: WaveDb>(
         let mut writes = Writes::default();
         let mut deferred = vec![];
         let mut releases: Vec<Release<'a>> = vec![];
-        for (&i, (state, original)) in wave.iter().zip(loaded) {
+        for (&i, Loaded { state, original }) in wave.iter().zip(loaded) {
             if !deferred.is_empty() {
                 deferred.push(i);
                 continue;
             }
             let (org, now, origin): (&'a OrgId, i64, usize) =
                 (items[i].org, items[i].now, items[i].origin);
-            if let (Row::New(e), Some((original_id, original_outcome))) = (&items[i].row, original)
-            {
+            if let (Row::New(e), Some(original)) = (&items[i].row, original) {
                 let e = *e;
-                let detail = writes.duplicate(org, e, &original_id, &original_outcome);
-                out[i] = Some(EventOutcome {
+                let detail = writes.duplicate(org, e, &original.id, &original.outcome);
+                given_out[i].outcome = Some(EventOutcome {
                     outcome: "duplicate".into(),
                     detail: Some(detail),
-                    id: original_id,
+                    id: original.id,
                     released: 0,
                 });
                 continue;
@@ -459,14 +454,14 @@ async fn run_items<'a, D: WaveDb>(
                 .as_ref()
                 .and_then(|t| t.customer_id.as_deref());
             let event_row = items[i].row.id().to_string();
-            let (customer_id, asks) = writes
+            let applied = writes
                 .add_changes(org, plan.changes, now, txn_owner, &event_row)
                 .map_err(StorageError::Other)?;
             if let Row::Stored(id) = &items[i].row {
                 // Applied: a later release may find it again only if it is still parked.
                 known.remove(id);
             }
-            let customer_id = customer_id.or_else(|| state_customer(&state));
+            let customer_id = applied.customer_id.or_else(|| state_customer(&state));
             writes.record(
                 org,
                 &items[i].row,
@@ -475,25 +470,22 @@ async fn run_items<'a, D: WaveDb>(
                 detail.clone(),
                 customer_id,
             );
-            releases.extend(
-                asks.into_iter()
-                    .map(|(customer_key, chargebee_id)| Release {
-                        org,
-                        customer_key,
-                        chargebee_id,
-                        origin,
-                        now,
-                    }),
-            );
+            releases.extend(applied.releases.into_iter().map(|p| Release {
+                org,
+                customer_key: p.customer_key,
+                chargebee_id: p.chargebee_id,
+                origin,
+                now,
+            }));
             if i < given {
-                out[i] = Some(EventOutcome {
+                given_out[i].outcome = Some(EventOutcome {
                     outcome: outcome.to_string(),
                     detail,
                     id: event_row,
                     released: 0,
                 });
             } else if outcome == "processed" {
-                released[origin] += 1;
+                given_out[origin].released += 1;
             }
         }
         for (stmt, args) in writes.in_order() {
@@ -503,15 +495,15 @@ async fn run_items<'a, D: WaveDb>(
         }
         drop(writes);
         releases.retain(|r| {
-            asked.insert((
-                r.origin,
-                r.org.to_string(),
-                r.customer_key.clone(),
-                r.chargebee_id.clone(),
-            ))
+            asked.insert(Asked {
+                origin: r.origin,
+                org: r.org.to_string(),
+                customer_key: r.customer_key.clone(),
+                chargebee_id: r.chargebee_id.clone(),
+            })
         });
         let mut released_now = vec![];
-        for item in freed(db, &releases, &mut known, budget).await? {
+        for item in release(db, &releases, &mut known, budget).await? {
             keys.push(item.keys());
             items.push(item);
             released_now.push(items.len() - 1);
@@ -522,11 +514,32 @@ async fn run_items<'a, D: WaveDb>(
             .chain(rest)
             .collect();
     }
-    out.into_iter()
-        .zip(released)
-        .map(|(o, n)| {
-            o.map(|o| EventOutcome { released: n, ..o })
+    given_out
+        .into_iter()
+        .map(|g| {
+            g.outcome
+                .map(|o| EventOutcome {
+                    released: g.released,
+                    ..o
+                })
                 .ok_or_else(|| StorageError::Other("an event was not applied".into()))
         })
         .collect()
+}
+
+/// What became of one delivery given to [`run_items`].
+#[derive(Default)]
+struct Given {
+    outcome: Option<EventOutcome>,
+    /// Parked events its releases applied (also those released by them in turn).
+    released: usize,
+}
+
+/// A release already run for a delivery (each delivery releases as if it were alone).
+#[derive(PartialEq, Eq, Hash)]
+struct Asked {
+    origin: usize,
+    org: String,
+    customer_key: String,
+    chargebee_id: Option<String>,
 }

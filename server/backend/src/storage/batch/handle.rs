@@ -1,98 +1,10 @@
-//! The two [`WaveDb`]s. PostgreSQL: statements over the wire with sqlx. SQLite: statements
-//! on the write connection's own handle through `rusqlite`, synchronously. sqlx runs each
-//! SQLite statement on the connection's worker thread, and on two busy cores every such
-//! hand-off costs about as much as the statement; a whole wave run on the handle costs none.
+//! [`WaveDb`] on the SQLite write connection's own handle through `rusqlite`, synchronously
+//! ([`SqliteBatch::Handle`]). sqlx runs each SQLite statement on the connection's worker
+//! thread, and on two busy cores every such hand-off costs about as much as the statement; a
+//! whole wave run on the handle costs none. The one `unsafe` block of the workspace is here.
 
-use super::apply::{perform, Budget, RunWaves, WaveDb, WaveOp};
-use super::waves::{Arg, StateRow};
-use super::{EventOutcome, OrgId, Result, StorageError};
+use super::*;
 use futures::FutureExt;
-use sqlx::{FromRow, Row as _};
-
-const STORED_SQL: &str =
-    "SELECT payload, outcome FROM webhook_events WHERE org_id = $1 AND id = $2";
-
-/// Binds [`Arg`]s in order.
-fn bind_args<'q, DB>(
-    mut q: sqlx::query::Query<'q, DB, <DB as sqlx::Database>::Arguments<'q>>,
-    args: &'q [Arg<'q>],
-) -> sqlx::query::Query<'q, DB, <DB as sqlx::Database>::Arguments<'q>>
-where
-    DB: sqlx::Database,
-    Option<&'q str>: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
-    Option<i64>: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
-{
-    for a in args {
-        q = match a {
-            Arg::Text(s) => q.bind(s.as_deref()),
-            Arg::Int(i) => q.bind(*i),
-        };
-    }
-    q
-}
-
-/// [`WaveDb`] over a PostgreSQL connection.
-struct PgWaves<'c>(&'c mut sqlx::PgConnection);
-
-impl WaveDb for PgWaves<'_> {
-    async fn states(&mut self, sql: &str, args: &[Arg<'_>]) -> Result<Vec<StateRow>> {
-        let rows = bind_args(sqlx::query(sql), args)
-            .fetch_all(&mut *self.0)
-            .await?;
-        Ok(rows
-            .iter()
-            .map(StateRow::from_row)
-            .collect::<std::result::Result<_, _>>()?)
-    }
-
-    async fn execute(&mut self, sql: &str, args: &[Arg<'_>]) -> Result<u64> {
-        Ok(bind_args(sqlx::query(sql), args)
-            .execute(&mut *self.0)
-            .await?
-            .rows_affected())
-    }
-
-    async fn parked(&mut self, sql: &str, args: &[Arg<'_>]) -> Result<Vec<(i64, String)>> {
-        let rows = bind_args(sqlx::query(sql), args)
-            .fetch_all(&mut *self.0)
-            .await?;
-        Ok(rows
-            .iter()
-            .map(|r| Ok((r.try_get("i")?, r.try_get("id")?)))
-            .collect::<std::result::Result<_, sqlx::Error>>()?)
-    }
-
-    async fn stored(&mut self, org: &OrgId, id: &str) -> Result<Option<(String, String)>> {
-        Ok(sqlx::query_as(STORED_SQL)
-            .bind(org.as_str())
-            .bind(id)
-            .fetch_optional(&mut *self.0)
-            .await?)
-    }
-
-    async fn lock(&mut self, keys: &[String]) -> Result<()> {
-        if !keys.is_empty() {
-            sqlx::query(
-                "SELECT pg_advisory_xact_lock(hashtextextended(k, 0)) \
-                 FROM unnest(string_to_array($1, chr(10))) AS k ORDER BY k",
-            )
-            .bind(keys.join("\n"))
-            .execute(&mut *self.0)
-            .await?;
-        }
-        Ok(())
-    }
-}
-
-impl RunWaves for sqlx::PgConnection {
-    async fn run_waves<'a>(
-        &'a mut self,
-        op: WaveOp<'a>,
-        budget: &'a mut Budget,
-    ) -> Result<Vec<EventOutcome>> {
-        perform(&mut PgWaves(self), op, budget).await
-    }
-}
 
 /// [`WaveDb`] on a SQLite connection's raw handle. Every method completes without waiting.
 struct LiteWaves(rusqlite::Connection);
@@ -149,20 +61,21 @@ impl WaveDb for LiteWaves {
         Ok(stmt.raw_execute().map_err(lite_err)? as u64)
     }
 
-    async fn parked(&mut self, sql: &str, args: &[Arg<'_>]) -> Result<Vec<(i64, String)>> {
+    async fn parked(&mut self, sql: &str, args: &[Arg<'_>]) -> Result<Vec<Parked>> {
         let mut stmt = self.prepare(sql, args)?;
         let mut rows = stmt.raw_query();
         let mut out = vec![];
         while let Some(row) = rows.next().map_err(lite_err)? {
-            out.push((
-                row.get("i").map_err(lite_err)?,
-                row.get("id").map_err(lite_err)?,
-            ));
+            let release: i64 = row.get("i").map_err(lite_err)?;
+            out.push(Parked {
+                release: usize::try_from(release).unwrap_or(0),
+                id: row.get("id").map_err(lite_err)?,
+            });
         }
         Ok(out)
     }
 
-    async fn stored(&mut self, org: &OrgId, id: &str) -> Result<Option<(String, String)>> {
+    async fn stored(&mut self, org: &OrgId, id: &str) -> Result<Option<Stored>> {
         let args = [
             Arg::Text(Some(org.as_str().into())),
             Arg::Text(Some(id.into())),
@@ -170,10 +83,23 @@ impl WaveDb for LiteWaves {
         let mut stmt = self.prepare(STORED_SQL, &args)?;
         let mut rows = stmt.raw_query();
         match rows.next().map_err(lite_err)? {
-            Some(row) => Ok(Some((
-                row.get(0).map_err(lite_err)?,
-                row.get(1).map_err(lite_err)?,
-            ))),
+            Some(row) => Ok(Some(Stored {
+                payload: row.get(0).map_err(lite_err)?,
+                outcome: row.get(1).map_err(lite_err)?,
+            })),
+            None => Ok(None),
+        }
+    }
+
+    async fn original(&mut self, org: &OrgId, event_id: &str) -> Result<Option<Original>> {
+        let args = [text(org.as_str()), text(event_id)];
+        let mut stmt = self.prepare(ORIGINAL_SQL, &args)?;
+        let mut rows = stmt.raw_query();
+        match rows.next().map_err(lite_err)? {
+            Some(row) => Ok(Some(Original {
+                id: row.get(0).map_err(lite_err)?,
+                outcome: row.get(1).map_err(lite_err)?,
+            })),
             None => Ok(None),
         }
     }
@@ -184,13 +110,13 @@ impl WaveDb for LiteWaves {
     }
 }
 
-impl RunWaves for sqlx::SqliteConnection {
-    async fn run_waves<'a>(
-        &'a mut self,
-        op: WaveOp<'a>,
-        budget: &'a mut Budget,
-    ) -> Result<Vec<EventOutcome>> {
-        let mut handle = self.lock_handle().await?;
+/// Runs `op` on the write connection's raw handle ([`SqliteBatch::Handle`]).
+pub(super) async fn run(
+    conn: &mut sqlx::SqliteConnection,
+    op: WaveOp<'_>,
+    budget: &mut Budget,
+) -> Result<Vec<EventOutcome>> {
+        let mut handle = conn.lock_handle().await?;
         // SAFETY: `handle` keeps the connection locked for us (its worker thread waits) until
         // it drops. `from_handle` wraps the pointer without taking ownership: the rusqlite
         // connection never closes it, and it is dropped (finalizing its statements) before
