@@ -1,11 +1,11 @@
 //! Webhook events: storing and applying deliveries, replays, releases of parked events, retries, and the event log.
 
-use super::batch::{Budget, Item, Row, RunWaves, WaveOp};
 use super::backend::Backend;
+use super::batch::{Budget, Item, Row, RunWaves, WaveOp};
 use super::store::*;
 use super::*;
 use crate::chargebee::BillingEvent;
-use crate::domain::{identifier_problem, random_id};
+use crate::domain::identifier_problem;
 use sqlx::{ColumnIndex, Decode, Encode, Executor, IntoArguments, Type};
 use std::borrow::Cow;
 
@@ -48,7 +48,9 @@ where
             .collect();
         let mut budget = Budget::new(self.release_chunk);
         let mut tx = self.write.begin().await?;
-        let out = tx.run_waves(WaveOp::Deliveries(work), &mut budget, self.sqlite_batch).await?;
+        let out = tx
+            .run_waves(WaveOp::Deliveries(work), &mut budget, self.sqlite_batch)
+            .await?;
         tx.commit().await?;
         self.after_releases(&budget);
         Ok(out)
@@ -146,7 +148,11 @@ where
         let mut budget = Budget::new(self.release_chunk);
         let mut tx = self.write.begin().await?;
         let outcome = tx
-            .run_waves(WaveOp::Replay { org, id, now }, &mut budget, self.sqlite_batch)
+            .run_waves(
+                WaveOp::Replay { org, id, now },
+                &mut budget,
+                self.sqlite_batch,
+            )
             .await?
             .pop()
             .ok_or_else(|| StorageError::Other("no outcome for a replay".into()))?;
@@ -178,7 +184,8 @@ where
                     after: Some(after_id.as_str()),
                     now,
                 },
-                &mut budget, self.sqlite_batch,
+                &mut budget,
+                self.sqlite_batch,
             )
             .await?
             .iter()

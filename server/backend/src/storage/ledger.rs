@@ -1,7 +1,7 @@
 //! Customers, partners, plans, transactions and subscriptions, and revenue.
 
-use super::batch::{joined_sum, Budget, RunWaves, WaveOp, PARTNERS};
 use super::backend::Backend;
+use super::batch::{joined_sum, Budget, RunWaves, WaveOp, PARTNERS};
 use super::store::*;
 use super::*;
 use crate::domain::{identifier_problem, random_id};
@@ -170,7 +170,8 @@ where
                     after: None,
                     now,
                 },
-                &mut budget, self.sqlite_batch,
+                &mut budget,
+                self.sqlite_batch,
             )
             .await?
             .iter()

@@ -7,8 +7,8 @@
 //! `team.rs`, `api_keys.rs`, `integrations.rs`, `events.rs`, `ledger.rs`); applying webhook
 //! events (a batch, a replay, a release) is in `batch/`.
 
-use super::batch::{joined_sum, Budget, SqliteBatch};
 use super::backend::Backend;
+use super::batch::{joined_sum, Budget, SqliteBatch};
 use super::token_cache::TokenCache;
 use super::*;
 use sqlx::{Executor, IntoArguments, Pool};

@@ -73,7 +73,9 @@ impl std::str::FromStr for SqliteBatch {
         match s {
             "handle" => Ok(SqliteBatch::Handle),
             "sqlx" => Ok(SqliteBatch::Sqlx),
-            other => Err(format!("unknown SQLite batch executor \"{other}\" (use handle or sqlx)")),
+            other => Err(format!(
+                "unknown SQLite batch executor \"{other}\" (use handle or sqlx)"
+            )),
         }
     }
 }
@@ -89,7 +91,7 @@ pub trait RunWaves {
 }
 
 /// Binds [`Arg`]s in order.
-fn bind_args<'q, DB>(
+pub(crate) fn bind_args<'q, DB>(
     mut q: sqlx::query::Query<'q, DB, <DB as sqlx::Database>::Arguments<'q>>,
     args: &'q [Arg<'q>],
 ) -> sqlx::query::Query<'q, DB, <DB as sqlx::Database>::Arguments<'q>>

@@ -7,11 +7,11 @@ use super::*;
 use futures::FutureExt;
 
 /// [`WaveDb`] on a SQLite connection's raw handle. Every method completes without waiting.
-struct LiteWaves(rusqlite::Connection);
+pub(crate) struct LiteWaves(rusqlite::Connection);
 
 /// SQLite busy or locked is the database being unavailable (503, Chargebee retries), as for
 /// sqlx's errors; anything else is an error of the batch.
-fn lite_err(e: rusqlite::Error) -> StorageError {
+pub(crate) fn lite_err(e: rusqlite::Error) -> StorageError {
     use rusqlite::ErrorCode::{DatabaseBusy, DatabaseLocked, TooBig};
     match e.sqlite_error_code() {
         Some(DatabaseBusy | DatabaseLocked) => StorageError::unavailable(e),
@@ -116,36 +116,35 @@ pub(super) async fn run(
     op: WaveOp<'_>,
     budget: &mut Budget,
 ) -> Result<Vec<EventOutcome>> {
-        let mut handle = conn.lock_handle().await?;
-        // SAFETY: `handle` keeps the connection locked for us (its worker thread waits) until
-        // it drops. `from_handle` wraps the pointer without taking ownership: the rusqlite
-        // connection never closes it, and it is dropped (finalizing its statements) before
-        // `handle`. No await happens in between.
-        #[allow(unsafe_code)]
-        let conn = unsafe { rusqlite::Connection::from_handle(handle.as_raw_handle().as_ptr()) }
-            .map_err(lite_err)?;
-        let mut db = LiteWaves(conn);
-        let run = || {
-            perform(&mut db, op, budget)
-                .now_or_never()
-                .unwrap_or_else(|| {
-                    Err(StorageError::Other(
-                        "SQLite work did not complete synchronously".into(),
-                    ))
-                })
-        };
-        // The batch runs synchronously on this thread (disk I/O, fsync at commit elsewhere).
-        // On the multi-threaded runtime, `block_in_place` first hands this worker's other
-        // tasks to another thread, so requests keep being served while it runs.
-        let multi_thread = tokio::runtime::Handle::try_current()
-            .is_ok_and(|h| h.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread);
-        let out = if multi_thread {
-            tokio::task::block_in_place(run)
-        } else {
-            run()
-        };
-        drop(db);
-        drop(handle);
-        out
-    }
+    let mut handle = conn.lock_handle().await?;
+    // SAFETY: `handle` keeps the connection locked for us (its worker thread waits) until
+    // it drops. `from_handle` wraps the pointer without taking ownership: the rusqlite
+    // connection never closes it, and it is dropped (finalizing its statements) before
+    // `handle`. No await happens in between.
+    #[allow(unsafe_code)]
+    let conn = unsafe { rusqlite::Connection::from_handle(handle.as_raw_handle().as_ptr()) }
+        .map_err(lite_err)?;
+    let mut db = LiteWaves(conn);
+    let run = || {
+        perform(&mut db, op, budget)
+            .now_or_never()
+            .unwrap_or_else(|| {
+                Err(StorageError::Other(
+                    "SQLite work did not complete synchronously".into(),
+                ))
+            })
+    };
+    // The batch runs synchronously on this thread (disk I/O, fsync at commit elsewhere).
+    // On the multi-threaded runtime, `block_in_place` first hands this worker's other
+    // tasks to another thread, so requests keep being served while it runs.
+    let multi_thread = tokio::runtime::Handle::try_current()
+        .is_ok_and(|h| h.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread);
+    let out = if multi_thread {
+        tokio::task::block_in_place(run)
+    } else {
+        run()
+    };
+    drop(db);
+    drop(handle);
+    out
 }

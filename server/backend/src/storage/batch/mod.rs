@@ -27,13 +27,13 @@ mod statements;
 #[cfg(test)]
 mod tests;
 
-pub use executor::{RunWaves, SqliteBatch};
 pub(crate) use executor::*;
+pub use executor::{RunWaves, SqliteBatch};
 pub(crate) use rows::*;
-pub use run::{Budget, WaveOp};
 pub(crate) use run::*;
-pub use schedule::{attempt_lock_key, customer_lock_key};
+pub use run::{Budget, WaveOp};
 pub(crate) use schedule::*;
+pub use schedule::{attempt_lock_key, customer_lock_key};
 pub(crate) use statements::*;
 
 use super::{Backend, EventOutcome, NewEvent, OrgId, Result, StorageError};
@@ -169,4 +169,3 @@ impl Release<'_> {
         ]
     }
 }
-

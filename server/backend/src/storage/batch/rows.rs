@@ -40,6 +40,7 @@ impl Default for Writes<'_> {
 }
 
 /// What [`Writes::add_changes`] found in a plan.
+#[derive(Debug)]
 pub(crate) struct Applied {
     /// The customer the event concerned, if its changes name one.
     pub customer_id: Option<String>,
@@ -424,4 +425,3 @@ pub(crate) fn state_customer(state: &State) -> Option<String> {
                 .and_then(|t| t.customer_id.clone())
         })
 }
-

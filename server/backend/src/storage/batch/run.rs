@@ -120,7 +120,9 @@ async fn perform_op<D: WaveDb>(
             outcome,
             detail,
             retry_at,
-        } => Ok(vec![record(db, org, event, outcome, detail, retry_at).await?]),
+        } => Ok(vec![
+            record(db, org, event, outcome, detail, retry_at).await?,
+        ]),
         WaveOp::Release {
             org,
             customer_key,
@@ -529,7 +531,7 @@ async fn run_items<'a, D: WaveDb>(
 
 /// What became of one delivery given to [`run_items`].
 #[derive(Default)]
-struct Given {
+pub(crate) struct Given {
     outcome: Option<EventOutcome>,
     /// Parked events its releases applied (also those released by them in turn).
     released: usize,
@@ -537,7 +539,7 @@ struct Given {
 
 /// A release already run for a delivery (each delivery releases as if it were alone).
 #[derive(PartialEq, Eq, Hash)]
-struct Asked {
+pub(crate) struct Asked {
     origin: usize,
     org: String,
     customer_key: String,

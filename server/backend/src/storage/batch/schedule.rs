@@ -109,4 +109,3 @@ pub(crate) fn read_rows(state: &State) -> Vec<String> {
         .map(|c| format!("customer:{}", c.id))
         .collect()
 }
-

@@ -11,16 +11,16 @@ pub enum Arg<'a> {
     Int(Option<i64>),
 }
 
-fn owned(s: impl Into<String>) -> Arg<'static> {
+pub(crate) fn owned(s: impl Into<String>) -> Arg<'static> {
     Arg::Text(Some(Cow::Owned(s.into())))
 }
-fn opt(s: Option<String>) -> Arg<'static> {
+pub(crate) fn opt(s: Option<String>) -> Arg<'static> {
     Arg::Text(s.map(Cow::Owned))
 }
 pub(crate) fn text(s: &str) -> Arg<'_> {
     Arg::Text(Some(Cow::Borrowed(s)))
 }
-fn opt_ref(s: Option<&str>) -> Arg<'_> {
+pub(crate) fn opt_ref(s: Option<&str>) -> Arg<'_> {
     Arg::Text(s.map(Cow::Borrowed))
 }
 
@@ -169,7 +169,7 @@ pub(crate) const PARTNERS: Stmt = Stmt {
     all_rows: None,
 };
 
-const NEW_CUSTOMERS: Stmt = Stmt {
+pub(crate) const NEW_CUSTOMERS: Stmt = Stmt {
     head: "INSERT INTO customers (id, org_id, key, email, name, partner_id, chargebee_id, \
        chargebee_version, created_at) VALUES ",
     row: "(?, ?, ?, ?, ?, (SELECT id FROM partners WHERE org_id = ? AND key = ?), ?, ?, ?)",
@@ -177,7 +177,7 @@ const NEW_CUSTOMERS: Stmt = Stmt {
     all_rows: Some("a customer was created by another writer during the batch"),
 };
 
-const CUSTOMER_UPDATES: Stmt = Stmt {
+pub(crate) const CUSTOMER_UPDATES: Stmt = Stmt {
     head: "WITH v(org_id, id, email, name, chargebee_id, version, partner_key) AS (VALUES ",
     row: "(?, ?, ?, ?, ?, ?, ?)",
     tail: ") UPDATE customers SET email = COALESCE(v.email, customers.email), \
@@ -190,7 +190,7 @@ const CUSTOMER_UPDATES: Stmt = Stmt {
     all_rows: None,
 };
 
-const TRANSACTIONS: Stmt = Stmt {
+pub(crate) const TRANSACTIONS: Stmt = Stmt {
     head: "INSERT INTO transactions (id, org_id, chargebee_id, customer_id, recorded, amount, \
        amount_refunded, currency, occurred_at, subscription_id, invoice_id, removed_reason, \
        created_at) VALUES ",
@@ -204,7 +204,7 @@ const TRANSACTIONS: Stmt = Stmt {
     all_rows: None,
 };
 
-const FAILED: Stmt = Stmt {
+pub(crate) const FAILED: Stmt = Stmt {
     head: "INSERT INTO transactions (id, org_id, chargebee_id, recorded, amount, currency, \
        occurred_at, removed_reason, created_at) VALUES ",
     row: "(?, ?, ?, FALSE, 0, '', 0, 'failed', ?)",
@@ -212,7 +212,7 @@ const FAILED: Stmt = Stmt {
     all_rows: None,
 };
 
-const REFUNDS: Stmt = Stmt {
+pub(crate) const REFUNDS: Stmt = Stmt {
     head: "INSERT INTO refunds (org_id, chargebee_id, original_txn_id, amount, currency, \
        occurred_at, event_row) VALUES ",
     row: "(?, ?, ?, ?, ?, ?, ?)",
@@ -222,7 +222,7 @@ const REFUNDS: Stmt = Stmt {
 
 /// Marks the events of refunds in another currency than their payment as rejected (the
 /// refunds were never counted). (org, payment, its currency, reason).
-const REJECTED_REFUNDS: Stmt = Stmt {
+pub(crate) const REJECTED_REFUNDS: Stmt = Stmt {
     head: "WITH v(org_id, txn, cur, why) AS (VALUES ",
     row: "(?, ?, ?, ?)",
     tail: ") UPDATE webhook_events SET outcome = 'rejected', detail = v.why FROM v \
@@ -232,7 +232,7 @@ const REJECTED_REFUNDS: Stmt = Stmt {
     all_rows: None,
 };
 
-const ADJUSTMENTS: Stmt = Stmt {
+pub(crate) const ADJUSTMENTS: Stmt = Stmt {
     head: "WITH v(org_id, chargebee_id, amount_refunded, removed_reason) AS (VALUES ",
     row: "(?, ?, ?, ?)",
     tail: ") UPDATE transactions SET amount_refunded = v.amount_refunded, \
@@ -241,7 +241,7 @@ const ADJUSTMENTS: Stmt = Stmt {
     all_rows: None,
 };
 
-const SUBSCRIPTIONS: Stmt = Stmt {
+pub(crate) const SUBSCRIPTIONS: Stmt = Stmt {
     head: "INSERT INTO subscriptions (id, org_id, chargebee_id, customer_id, plan_key, \
        plan_item_id, status, mrr, currency, current_term_start, current_term_end, version, \
        deleted, updated_at) VALUES ",
@@ -257,7 +257,7 @@ const SUBSCRIPTIONS: Stmt = Stmt {
     all_rows: None,
 };
 
-const TOMBSTONES: Stmt = Stmt {
+pub(crate) const TOMBSTONES: Stmt = Stmt {
     head: "INSERT INTO subscriptions (id, org_id, chargebee_id, status, version, deleted, \
        updated_at) VALUES ",
     row: "(?, ?, ?, 'deleted', ?, TRUE, ?)",
@@ -267,7 +267,7 @@ const TOMBSTONES: Stmt = Stmt {
     all_rows: None,
 };
 
-const NEW_EVENTS: Stmt = Stmt {
+pub(crate) const NEW_EVENTS: Stmt = Stmt {
     head: "INSERT INTO webhook_events (id, org_id, event_id, event_type, occurred_at, \
        received_at, outcome, detail, payload, customer_key, chargebee_customer, customer_id, \
        attempts, next_attempt_at) VALUES ",
@@ -276,7 +276,7 @@ const NEW_EVENTS: Stmt = Stmt {
     all_rows: Some("an event was stored by another writer during the batch"),
 };
 
-const EVENT_UPDATES: Stmt = Stmt {
+pub(crate) const EVENT_UPDATES: Stmt = Stmt {
     head: "WITH v(org_id, id, outcome, detail, customer_key, chargebee_customer, customer_id) \
        AS (VALUES ",
     row: "(?, ?, ?, ?, ?, ?, ?)",
@@ -429,7 +429,6 @@ impl StateRow {
     }
 }
 
-
 /// Marks a stored event whose payload no longer parses as rejected.
 pub(crate) const REJECT_SQL: &str = "UPDATE webhook_events SET outcome = 'rejected', detail = $1, \
    next_attempt_at = NULL, attempts = attempts + 1 WHERE org_id = $2 AND id = $3";
@@ -444,7 +443,8 @@ pub(crate) const RELEASE_LATER_SQL: &str =
 /// id order (a fixed order, so every share moves on even when events stay unmatched; the
 /// ledger's rules do not depend on the order of payments, refunds and failures).
 /// ($3 twice is one parameter.)
-pub(crate) const PARKED_AFTER_SQL: &str = "SELECT CAST(0 AS BIGINT) AS i, w.id AS id FROM webhook_events w \
+pub(crate) const PARKED_AFTER_SQL: &str =
+    "SELECT CAST(0 AS BIGINT) AS i, w.id AS id FROM webhook_events w \
    WHERE w.org_id = $1 AND w.outcome = 'unmatched' \
      AND (w.customer_key = $2 OR ($3 <> '' AND w.chargebee_customer = $3)) \
      AND w.id > $4 ORDER BY w.id";

@@ -3,11 +3,11 @@
 use super::*;
 use crate::chargebee::{CbCustomer, CbSubscription, CbTransaction};
 
-fn org() -> OrgId {
+pub(crate) fn org() -> OrgId {
     OrgId::from_trusted("org_test")
 }
 
-fn active_subscription(id: &str) -> CbSubscription {
+pub(crate) fn active_subscription(id: &str) -> CbSubscription {
     CbSubscription {
         id: id.into(),
         customer_id: None,
@@ -23,7 +23,7 @@ fn active_subscription(id: &str) -> CbSubscription {
 }
 
 #[test]
-fn render_numbers_placeholders_across_rows() {
+pub(crate) fn render_numbers_placeholders_across_rows() {
     let s = Stmt {
         head: "INSERT INTO t VALUES ",
         row: "(?, (SELECT ? + 1), 'x')",
@@ -38,7 +38,7 @@ fn render_numbers_placeholders_across_rows() {
 }
 
 #[test]
-fn chunks_are_powers_of_two_that_add_up() {
+pub(crate) fn chunks_are_powers_of_two_that_add_up() {
     for n in 0..300 {
         let c = chunks(n);
         assert_eq!(c.iter().sum::<usize>(), n);
@@ -54,14 +54,14 @@ fn chunks_are_powers_of_two_that_add_up() {
     assert_eq!(chunks(130), vec![64, 64, 2]);
 }
 
-fn keys(list: &[&[&str]]) -> Vec<Vec<String>> {
+pub(crate) fn keys(list: &[&[&str]]) -> Vec<Vec<String>> {
     list.iter()
         .map(|k| k.iter().map(|s| s.to_string()).collect())
         .collect()
 }
 
 #[test]
-fn waves_hold_back_events_that_share_a_key_and_keep_their_order() {
+pub(crate) fn waves_hold_back_events_that_share_a_key_and_keep_their_order() {
     // 0 and 1 share a; 2 shares b with held-back 1, so it waits too; 3 is free.
     let k = keys(&[&["a"], &["a", "b"], &["b"], &["c"], &[]]);
     let (wave, rest) = next_wave(&[0, 1, 2, 3, 4], &k);
@@ -73,7 +73,7 @@ fn waves_hold_back_events_that_share_a_key_and_keep_their_order() {
     assert_eq!(next_wave(&rest, &k), (vec![2], vec![]));
 }
 
-fn payment(txn: &str, key: &str) -> BillingEvent {
+pub(crate) fn payment(txn: &str, key: &str) -> BillingEvent {
     BillingEvent::PaymentSucceeded {
         txn: CbTransaction {
             id: txn.into(),
@@ -94,7 +94,7 @@ fn payment(txn: &str, key: &str) -> BillingEvent {
 }
 
 #[test]
-fn re_deliveries_and_shared_customers_fall_into_later_waves() {
+pub(crate) fn re_deliveries_and_shared_customers_fall_into_later_waves() {
     let org = org();
     let event = |id: &str| NewEvent {
         id: format!("evt_{id}"),
@@ -123,7 +123,7 @@ fn re_deliveries_and_shared_customers_fall_into_later_waves() {
 }
 
 #[test]
-fn one_row_is_written_once_per_wave() {
+pub(crate) fn one_row_is_written_once_per_wave() {
     let org = org();
     let mut w = Writes::default();
     let adjust = |t: &str| Change::AdjustTransaction {
@@ -162,7 +162,7 @@ fn one_row_is_written_once_per_wave() {
 }
 
 #[test]
-fn every_change_makes_whole_rows_of_its_statement() {
+pub(crate) fn every_change_makes_whole_rows_of_its_statement() {
     let org = org();
     let e = NewEvent {
         id: "evt_1".into(),
@@ -285,7 +285,7 @@ fn every_change_makes_whole_rows_of_its_statement() {
 }
 
 #[test]
-fn split_sums_are_put_back_together_exactly_and_never_overflow() {
+pub(crate) fn split_sums_are_put_back_together_exactly_and_never_overflow() {
     assert_eq!(exact_sum(12, 345_678), 12_345_678);
     assert_eq!(exact_sum(0, 0), 0);
     assert_eq!(exact_sum(i64::MAX, i64::MAX), i64::MAX);
@@ -293,7 +293,7 @@ fn split_sums_are_put_back_together_exactly_and_never_overflow() {
 }
 
 #[test]
-fn a_transaction_for_a_customer_not_created_in_the_wave_is_an_error() {
+pub(crate) fn a_transaction_for_a_customer_not_created_in_the_wave_is_an_error() {
     let org = org();
     let mut w = Writes::default();
     let err = w
