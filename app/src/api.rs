@@ -66,6 +66,13 @@ mod ctx {
         )
     }
 
+    /// Runs a server function's body and sets the HTTP status of its failure (see [`status`]).
+    pub async fn answer<T>(
+        body: impl std::future::Future<Output = Result<T, AppError>>,
+    ) -> Result<T, AppError> {
+        status(body.await)
+    }
+
     /// Sets the HTTP status of a failed call (success stays 200). Plain HTML form posts (no
     /// JavaScript yet) keep Leptos's redirect back to the form, which carries the error.
     pub fn status<T>(r: Result<T, AppError>) -> Result<T, AppError> {
@@ -110,31 +117,17 @@ pub async fn get_me() -> Result<Option<Me>, AppError> {
 
 #[server(prefix = "/rpc", endpoint = "signup")]
 pub async fn signup(organization: String, email: String, password: String) -> Result<(), AppError> {
-    ctx::status(
-        async {
-            use backend::session::{Attempt, Limit};
-            let state = ctx::state();
-            let ip = ctx::client_ip(&state).await;
-            // Every sign-up from an address counts, whatever its outcome.
-            let limit = Limit {
-                scope: format!("signup:{ip}"),
-                max: state.settings.signup_limit_per_ip,
-            };
-            Attempt::reserve(&state, vec![limit], "sign-ups from your network").await?;
-            let org =
-                backend::service::create_org(&state, &organization, &email, &password).await?;
-            let user = state
-                .store
-                .user_by_id(&org.user_id)
-                .await?
-                .ok_or(AppError::Internal)?;
-            backend::session::start(&ctx::session().await?, &state, &user, org.org_id.as_str())
+    ctx::answer(async {
+        let state = ctx::state();
+        let ip = ctx::client_ip(&state).await;
+        let (user, org) =
+            backend::service::account::sign_up(&state, &ip, &organization, &email, &password)
                 .await?;
-            leptos_axum::redirect("/");
-            Ok(())
-        }
-        .await,
-    )
+        backend::session::start(&ctx::session().await?, &state, &user, org.as_str()).await?;
+        leptos_axum::redirect("/");
+        Ok(())
+    })
+    .await
 }
 
 /// Signs in. `next` (a local path, e.g. an invite link) is where to go afterwards.
@@ -144,31 +137,17 @@ pub async fn login(
     password: String,
     #[server(default)] next: Option<String>,
 ) -> Result<(), AppError> {
-    ctx::status(
-        async {
-            let state = ctx::state();
-            let ip = ctx::client_ip(&state).await;
-            let user = backend::session::check_credentials(&state, &email, &password, &ip).await?;
-            let user_id = backend::domain::UserId::from_trusted(user.id.clone());
-            let orgs = state.store.user_orgs(&user_id).await?;
-            let next = backend::session::local_path(next.as_deref());
-            let org = match orgs.first() {
-                Some(first) => first.id.clone(),
-                // An account in no organization may still sign in to accept an invite: the
-                // session then works on the invite page only.
-                None if next.starts_with("/invite/") => String::new(),
-                None => {
-                    return Err(AppError::Forbidden(
-                        "Your account is not a member of any organization any more.".into(),
-                    ))
-                }
-            };
-            backend::session::start(&ctx::session().await?, &state, &user, &org).await?;
-            leptos_axum::redirect(&next);
-            Ok(())
-        }
-        .await,
-    )
+    ctx::answer(async {
+        let state = ctx::state();
+        let ip = ctx::client_ip(&state).await;
+        let signed =
+            backend::service::account::sign_in(&state, &email, &password, &ip, next.as_deref())
+                .await?;
+        backend::session::start(&ctx::session().await?, &state, &signed.user, &signed.org).await?;
+        leptos_axum::redirect(&signed.next);
+        Ok(())
+    })
+    .await
 }
 
 #[server(prefix = "/rpc", endpoint = "logout")]
@@ -183,88 +162,55 @@ pub async fn change_password(
     current_password: String,
     new_password: String,
 ) -> Result<(), AppError> {
-    ctx::status(
-        async {
-            use backend::session::{checked_password, password_limits};
-            let (state, ctx) = ctx::user().await?;
-            let new = backend::domain::Password::parse("new_password", &new_password)?;
-            let user = state
-                .store
-                .user_by_id(&ctx.user)
-                .await?
-                .ok_or(AppError::Unauthorized)?;
-            // The same limits as signing in: a stolen session cannot guess the password.
-            let ip = ctx::client_ip(&state).await;
-            let limits = password_limits(&state, &user.email, &ip);
-            let ok = checked_password(&state, limits, Some(user.password_hash), &current_password)
-                .await?;
-            if !ok {
-                return Err(AppError::field(
-                    "current_password",
-                    "this is not your current password",
-                ));
-            }
-            let hash = state.passwords.hash(new.expose().to_string()).await?;
-            let epoch = state.store.set_password(&ctx.user, &hash).await?;
-            backend::session::set_epoch(&ctx::session().await?, epoch).await?;
-            Ok(())
-        }
-        .await,
-    )
+    ctx::answer(async {
+        let (state, ctx) = ctx::user().await?;
+        let ip = ctx::client_ip(&state).await;
+        let epoch = backend::service::account::change_password(
+            &state,
+            &ctx,
+            &ip,
+            &current_password,
+            &new_password,
+        )
+        .await?;
+        backend::session::set_epoch(&ctx::session().await?, epoch).await
+    })
+    .await
 }
 
 #[server(prefix = "/rpc", endpoint = "switch_org")]
 pub async fn switch_org(org_id: String) -> Result<(), AppError> {
-    ctx::status(
-        async {
-            let state = ctx::state();
-            backend::session::switch_org(&ctx::session().await?, &state, &org_id).await?;
-            leptos_axum::redirect("/");
-            Ok(())
-        }
-        .await,
-    )
+    ctx::answer(async {
+        let state = ctx::state();
+        backend::session::switch_org(&ctx::session().await?, &state, &org_id).await?;
+        leptos_axum::redirect("/");
+        Ok(())
+    })
+    .await
 }
 
 #[server(prefix = "/rpc", endpoint = "create_org")]
 pub async fn create_org(name: String) -> Result<(), AppError> {
-    ctx::status(
-        async {
-            let (state, ctx) = ctx::user().await?;
-            let org = backend::service::create_additional_org(&state, &ctx.user, &ctx.email, &name)
-                .await?;
-            backend::session::switch_org(&ctx::session().await?, &state, org.as_str()).await?;
-            leptos_axum::redirect("/settings/integrations/webhooks/chargebee");
-            Ok(())
-        }
-        .await,
-    )
+    ctx::answer(async {
+        let (state, ctx) = ctx::user().await?;
+        let org =
+            backend::service::create_additional_org(&state, &ctx.user, &ctx.email, &name).await?;
+        backend::session::switch_org(&ctx::session().await?, &state, org.as_str()).await?;
+        leptos_axum::redirect("/settings/integrations/webhooks/chargebee");
+        Ok(())
+    })
+    .await
 }
 
 #[server(prefix = "/rpc", endpoint = "delete_org")]
 pub async fn delete_org(confirm_name: String) -> Result<(), AppError> {
-    ctx::status(
-        async {
-            let (state, ctx) = ctx::user().await?;
-            ctx.require(Role::Owner)?;
-            let orgs = state.store.user_orgs(&ctx.user).await?;
-            let name = orgs
-                .iter()
-                .find(|o| o.id == ctx.org.as_str())
-                .map(|o| o.name.clone())
-                .unwrap_or_default();
-            if confirm_name.trim() != name {
-                return Err(AppError::field(
-                    "confirm_name",
-                    "type the organization's name exactly to confirm",
-                ));
-            }
-            state.store.delete_org(&ctx.org).await?;
-            leptos_axum::redirect("/");
-            Ok(())
-        }
-        .await,
-    )
+    ctx::answer(async {
+        let (state, ctx) = ctx::user().await?;
+        backend::service::account::delete_org(&state, &ctx, &confirm_name).await?;
+        leptos_axum::redirect("/");
+        Ok(())
+    })
+    .await
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -277,118 +223,61 @@ pub struct Team {
     pub invites: Vec<Invite>,
 }
 
+#[cfg(feature = "ssr")]
+impl From<backend::service::team::Team> for Team {
+    fn from(t: backend::service::team::Team) -> Self {
+        Self {
+            members: t.members,
+            invites: t.invites,
+        }
+    }
+}
+
 #[server(prefix = "/rpc", endpoint = "team")]
 pub async fn get_team() -> Result<Team, AppError> {
-    ctx::status(
-        async {
-            let (state, ctx) = ctx::user().await?;
-            Ok(Team {
-                members: state.store.members(&ctx.org).await?,
-                invites: state.store.invites(&ctx.org).await?,
-            })
-        }
-        .await,
-    )
+    ctx::answer(async {
+        let (state, ctx) = ctx::user().await?;
+        let team = backend::service::team::team(&state, &ctx.org).await?;
+        Ok(team.into())
+    })
+    .await
 }
 
 /// Creates an invite and returns the one-time link to hand over.
 #[server(prefix = "/rpc", endpoint = "invite")]
 pub async fn invite_member(email: String, role: String) -> Result<String, AppError> {
-    ctx::status(
-        async {
-            use backend::{auth, domain::Email};
-            let (state, ctx) = ctx::writer().await?;
-            let mut v = backend::domain::Validator::default();
-            let email = v.check(Email::parse("email", &email));
-            let role = v.check(
-                role.parse::<Role>()
-                    .ok()
-                    .filter(|r| *r != Role::Owner)
-                    .ok_or_else(|| {
-                        backend::domain::FieldError::new("role", "choose admin or viewer")
-                    }),
-            );
-            v.finish()?;
-            let (email, role) = (email.unwrap(), role.unwrap());
-            let token = auth::random_token(24);
-            let now = state.now();
-            let token_hash = auth::sha256_hex(&token);
-            let invite = backend::storage::NewInvite {
-                email: email.as_str(),
-                role,
-                token_hash: &token_hash,
-                created_by: &ctx.user,
-                now,
-                expires_at: now + 7 * 86_400_000,
-            };
-            state.store.create_invite(&ctx.org, &invite).await?;
-            Ok(format!("{}/invite/{token}", state.settings.public_url))
-        }
-        .await,
-    )
+    ctx::answer(async {
+        let (state, ctx) = ctx::writer().await?;
+        backend::service::team::invite(&state, &ctx, &email, &role).await
+    })
+    .await
 }
 
 #[server(prefix = "/rpc", endpoint = "revoke_invite")]
 pub async fn revoke_invite(id: String) -> Result<(), AppError> {
-    ctx::status(
-        async {
-            let (state, ctx) = ctx::writer().await?;
-            Ok(state.store.revoke_invite(&ctx.org, &id).await?)
-        }
-        .await,
-    )
+    ctx::answer(async {
+        let (state, ctx) = ctx::writer().await?;
+        backend::service::team::revoke_invite(&state, &ctx.org, &id).await
+    })
+    .await
 }
 
 #[server(prefix = "/rpc", endpoint = "set_role")]
 pub async fn set_role(user_id: String, role: String) -> Result<(), AppError> {
-    ctx::status(
-        async {
-            use backend::domain::UserId;
-            let (state, ctx) = ctx::writer().await?;
-            let role: Role = role
-                .parse()
-                .map_err(|m: String| AppError::field("role", m))?;
-            let target = UserId::from_trusted(user_id);
-            let current = state
-                .store
-                .member_role(&ctx.org, &target)
-                .await?
-                .ok_or(AppError::NotFound)?;
-            if (current == Role::Owner || role == Role::Owner) && ctx.role != Role::Owner {
-                return Err(AppError::Forbidden(
-                    "Only an owner can change who owns this organization.".into(),
-                ));
-            }
-            // Storage keeps at least one owner, atomically (two owners stepping down at once
-            // cannot both succeed), and revokes the invites of a member who becomes a viewer.
-            Ok(state.store.set_member_role(&ctx.org, &target, role).await?)
-        }
-        .await,
-    )
+    ctx::answer(async {
+        let (state, ctx) = ctx::writer().await?;
+        backend::service::team::set_role(&state, &ctx, &user_id, &role).await
+    })
+    .await
 }
 
 #[server(prefix = "/rpc", endpoint = "remove_member")]
 pub async fn remove_member(user_id: String) -> Result<(), AppError> {
-    ctx::status(
-        async {
-            use backend::domain::UserId;
-            let (state, ctx) = ctx::writer().await?;
-            let target = UserId::from_trusted(user_id);
-            let current = state
-                .store
-                .member_role(&ctx.org, &target)
-                .await?
-                .ok_or(AppError::NotFound)?;
-            if current == Role::Owner && ctx.role != Role::Owner {
-                return Err(AppError::Forbidden(
-                    "Only an owner can remove an owner.".into(),
-                ));
-            }
-            // Atomic: the last owner stays; the member's pending invites are revoked with them.
-            Ok(state.store.remove_member(&ctx.org, &target).await?)
-        }
-        .await,
-    )
+    ctx::answer(async {
+        let (state, ctx) = ctx::writer().await?;
+        backend::service::team::remove_member(&state, &ctx, &user_id).await
+    })
+    .await
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -400,32 +289,26 @@ pub struct InviteDetails {
     pub signed_in_as: Option<String>,
 }
 
+#[cfg(feature = "ssr")]
+impl From<backend::service::invites::InviteInfo> for InviteDetails {
+    fn from(i: backend::service::invites::InviteInfo) -> Self {
+        Self {
+            email: i.email,
+            role: i.role,
+            signed_in_as: i.signed_in_as,
+        }
+    }
+}
+
 #[server(prefix = "/rpc", endpoint = "invite_info")]
 pub async fn invite_info(token: String) -> Result<InviteDetails, AppError> {
-    ctx::status(
-        async {
-            use backend::auth::sha256_hex;
-            let state = ctx::state();
-            let now = state.now();
-            let invite = state
-                .store
-                .invite_by_token_hash(&sha256_hex(&token))
-                .await?
-                .filter(|i| i.accepted_at.is_none() && i.expires_at > now)
-                .ok_or(AppError::NotFound)?;
-            let signed_in_as =
-                match backend::session::signed_in(&ctx::session().await?, &state).await {
-                    Ok(me) => Some(me.email),
-                    Err(_) => None,
-                };
-            Ok(InviteDetails {
-                email: invite.email,
-                role: invite.role,
-                signed_in_as,
-            })
-        }
-        .await,
-    )
+    ctx::answer(async {
+        let state = ctx::state();
+        let session = ctx::session().await?;
+        let info = backend::service::invites::invite_info(&state, &session, &token).await?;
+        Ok(info.into())
+    })
+    .await
 }
 
 /// Accepts an invite. Signed in as the invited address: joins with that account (no password).
@@ -436,71 +319,15 @@ pub async fn accept_invite(
     token: String,
     #[server(default)] password: String,
 ) -> Result<(), AppError> {
-    ctx::status(
-        async {
-            use backend::session::{Attempt, Limit};
-            use backend::storage::{InviteAcceptor, SIGN_IN_TO_ACCEPT};
-            use backend::{
-                auth,
-                domain::{Password, UserId},
-            };
-            let state = ctx::state();
-            let session = ctx::session().await?;
-            let ip = ctx::client_ip(&state).await;
-            let limit = Limit {
-                scope: format!("invite:{ip}"),
-                max: state.settings.login_limit_per_ip,
-            };
-            // Failed attempts count (a token is guessed); an accepted invite does not.
-            let attempt = Attempt::reserve(&state, vec![limit], "invite attempts").await?;
-            let token_hash = auth::sha256_hex(&token);
-            let signed_in = backend::session::signed_in(&session, &state).await.ok();
-            let me = signed_in
-                .as_ref()
-                .map(|u| UserId::from_trusted(u.id.clone()));
-            let new_user = UserId::generate();
-            let hash;
-            let acceptor = match &me {
-                Some(me) => InviteAcceptor::SignedIn(me),
-                None => {
-                    let invite = state
-                        .store
-                        .invite_by_token_hash(&token_hash)
-                        .await?
-                        .filter(|i| i.accepted_at.is_none() && i.expires_at > state.now())
-                        .ok_or(AppError::NotFound)?;
-                    // Checked before the costly hash (and again, atomically, when accepting).
-                    if state.store.user_by_email(&invite.email).await?.is_some() {
-                        return Err(AppError::Conflict(SIGN_IN_TO_ACCEPT.into()));
-                    }
-                    let p = Password::parse("password", &password)?;
-                    hash = state.passwords.hash(p.expose().to_string()).await?;
-                    InviteAcceptor::NewUser {
-                        id: &new_user,
-                        password_hash: &hash,
-                    }
-                }
-            };
-            let accepted = state
-                .store
-                .accept_invite(&token_hash, acceptor, state.now())
-                .await?;
-            attempt.clear(&state).await?;
-            let user = state
-                .store
-                .user_by_id(&accepted.user)
-                .await?
-                .ok_or(AppError::Internal)?;
-            match signed_in {
-                // Already signed in: switch to the organization just joined.
-                Some(_) => backend::session::enter(&session, &accepted.org_id).await?,
-                None => backend::session::start(&session, &state, &user, &accepted.org_id).await?,
-            }
-            leptos_axum::redirect("/");
-            Ok(())
-        }
-        .await,
-    )
+    ctx::answer(async {
+        let state = ctx::state();
+        let session = ctx::session().await?;
+        let ip = ctx::client_ip(&state).await;
+        backend::service::invites::accept_invite(&state, &session, &ip, &token, &password).await?;
+        leptos_axum::redirect("/");
+        Ok(())
+    })
+    .await
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -509,13 +336,11 @@ pub async fn accept_invite(
 
 #[server(prefix = "/rpc", endpoint = "api_keys")]
 pub async fn list_api_keys() -> Result<Vec<ApiKey>, AppError> {
-    ctx::status(
-        async {
-            let (state, ctx) = ctx::user().await?;
-            Ok(state.store.api_keys(&ctx.org).await?)
-        }
-        .await,
-    )
+    ctx::answer(async {
+        let (state, ctx) = ctx::user().await?;
+        Ok(state.store.api_keys(&ctx.org).await?)
+    })
+    .await
 }
 
 /// Returns the new key's secret, shown once.
@@ -526,36 +351,32 @@ pub async fn create_api_key(
     name: String,
     #[server(default)] scope: Option<String>,
 ) -> Result<String, AppError> {
-    ctx::status(
-        async {
-            let (state, ctx) = ctx::writer().await?;
-            let scope = match scope.as_deref().map(str::trim).filter(|s| !s.is_empty()) {
-                None => ApiScope::Full,
-                Some(s) => s
-                    .parse::<ApiScope>()
-                    .map_err(|m| AppError::field("scope", m))?,
-            };
-            let (_, secret) =
-                backend::service::create_api_key(&state, &ctx.org, &name, scope, Some(&ctx.user))
-                    .await?;
-            Ok(secret)
-        }
-        .await,
-    )
+    ctx::answer(async {
+        let (state, ctx) = ctx::writer().await?;
+        let scope = match scope.as_deref().map(str::trim).filter(|s| !s.is_empty()) {
+            None => ApiScope::Full,
+            Some(s) => s
+                .parse::<ApiScope>()
+                .map_err(|m| AppError::field("scope", m))?,
+        };
+        let (_, secret) =
+            backend::service::create_api_key(&state, &ctx.org, &name, scope, Some(&ctx.user))
+                .await?;
+        Ok(secret)
+    })
+    .await
 }
 
 #[server(prefix = "/rpc", endpoint = "revoke_api_key")]
 pub async fn revoke_api_key(id: String) -> Result<(), AppError> {
-    ctx::status(
-        async {
-            let (state, ctx) = ctx::writer().await?;
-            Ok(state
-                .store
-                .revoke_api_key(&ctx.org, &id, backend::now_ms())
-                .await?)
-        }
-        .await,
-    )
+    ctx::answer(async {
+        let (state, ctx) = ctx::writer().await?;
+        Ok(state
+            .store
+            .revoke_api_key(&ctx.org, &id, backend::now_ms())
+            .await?)
+    })
+    .await
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -564,13 +385,11 @@ pub async fn revoke_api_key(id: String) -> Result<(), AppError> {
 
 #[server(prefix = "/rpc", endpoint = "chargebee")]
 pub async fn get_chargebee() -> Result<ChargebeeIntegration, AppError> {
-    ctx::status(
-        async {
-            let (state, ctx) = ctx::user().await?;
-            backend::service::integration(&state, &ctx.org, ctx.role).await
-        }
-        .await,
-    )
+    ctx::answer(async {
+        let (state, ctx) = ctx::user().await?;
+        backend::service::integration(&state, &ctx.org, ctx.role).await
+    })
+    .await
 }
 
 /// A new webhook URL; the old one keeps working for the grace period, or stops at once with
@@ -579,13 +398,11 @@ pub async fn get_chargebee() -> Result<ChargebeeIntegration, AppError> {
 pub async fn rotate_chargebee(
     #[server(default)] revoke_previous: bool,
 ) -> Result<ChargebeeIntegration, AppError> {
-    ctx::status(
-        async {
-            let (state, ctx) = ctx::writer().await?;
-            backend::service::rotate_webhook_url(&state, &ctx.org, revoke_previous).await
-        }
-        .await,
-    )
+    ctx::answer(async {
+        let (state, ctx) = ctx::writer().await?;
+        backend::service::rotate_webhook_url(&state, &ctx.org, revoke_previous).await
+    })
+    .await
 }
 
 /// Sets (both given) or removes (both blank) the webhook's Basic Auth.
@@ -594,46 +411,42 @@ pub async fn set_basic_auth(
     username: String,
     password: String,
 ) -> Result<ChargebeeIntegration, AppError> {
-    ctx::status(
-        async {
-            let (state, ctx) = ctx::writer().await?;
-            let creds = if username.trim().is_empty() && password.is_empty() {
-                None
-            } else {
-                Some((username.as_str(), password.as_str()))
-            };
-            backend::service::set_basic_auth(&state, &ctx.org, creds).await
-        }
-        .await,
-    )
+    ctx::answer(async {
+        let (state, ctx) = ctx::writer().await?;
+        let creds = if username.trim().is_empty() && password.is_empty() {
+            None
+        } else {
+            Some((username.as_str(), password.as_str()))
+        };
+        backend::service::set_basic_auth(&state, &ctx.org, creds).await
+    })
+    .await
 }
 
 /// Sends a harmless event through this organization's webhook pipeline, in-process (see
 /// `ingest::send_test_event`), and returns how it was recorded.
 #[server(prefix = "/rpc", endpoint = "send_test_event")]
 pub async fn send_test_event() -> Result<EventSummary, AppError> {
-    ctx::status(
-        async {
-            use backend::ingest::{self, DeliveryError};
-            let (state, ctx) = ctx::writer().await?;
-            let outcome = ingest::send_test_event(&state, &ctx.org)
-                .await
-                .map_err(|e| match e {
-                    DeliveryError::Unavailable => AppError::Unavailable,
-                    other => {
-                        tracing::warn!(error = %other, "the test event was refused");
-                        AppError::Conflict(format!("The test event was refused: {other}"))
-                    }
-                })?;
-            let e = state
-                .store
-                .event(&ctx.org, &outcome.id)
-                .await?
-                .ok_or(AppError::Internal)?;
-            Ok(e.into())
-        }
-        .await,
-    )
+    ctx::answer(async {
+        use backend::ingest::{self, DeliveryError};
+        let (state, ctx) = ctx::writer().await?;
+        let outcome = ingest::send_test_event(&state, &ctx.org)
+            .await
+            .map_err(|e| match e {
+                DeliveryError::Unavailable => AppError::Unavailable,
+                other => {
+                    tracing::warn!(error = %other, "the test event was refused");
+                    AppError::Conflict(format!("The test event was refused: {other}"))
+                }
+            })?;
+        let e = state
+            .store
+            .event(&ctx.org, &outcome.id)
+            .await?
+            .ok_or(AppError::Internal)?;
+        Ok(e.into())
+    })
+    .await
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -648,50 +461,42 @@ pub struct Plans {
 
 #[server(prefix = "/rpc", endpoint = "plans")]
 pub async fn get_plans() -> Result<Plans, AppError> {
-    ctx::status(
-        async {
-            let (state, ctx) = ctx::user().await?;
-            Ok(Plans {
-                plans: state.store.plans(&ctx.org).await?,
-                detected: state.store.detected_plans(&ctx.org).await?,
-            })
-        }
-        .await,
-    )
+    ctx::answer(async {
+        let (state, ctx) = ctx::user().await?;
+        Ok(Plans {
+            plans: state.store.plans(&ctx.org).await?,
+            detected: state.store.detected_plans(&ctx.org).await?,
+        })
+    })
+    .await
 }
 
 #[server(prefix = "/rpc", endpoint = "create_plan")]
 pub async fn create_plan(key: String, name: String) -> Result<Plan, AppError> {
-    ctx::status(
-        async {
-            let (state, ctx) = ctx::writer().await?;
-            backend::service::create_plan(&state, &ctx.org, &key, &name).await
-        }
-        .await,
-    )
+    ctx::answer(async {
+        let (state, ctx) = ctx::writer().await?;
+        backend::service::create_plan(&state, &ctx.org, &key, &name).await
+    })
+    .await
 }
 
 #[server(prefix = "/rpc", endpoint = "update_plan")]
 pub async fn update_plan(key: String, new_key: String, name: String) -> Result<Plan, AppError> {
-    ctx::status(
-        async {
-            let (state, ctx) = ctx::writer().await?;
-            backend::service::update_plan(&state, &ctx.org, &key, &new_key, &name).await
-        }
-        .await,
-    )
+    ctx::answer(async {
+        let (state, ctx) = ctx::writer().await?;
+        backend::service::update_plan(&state, &ctx.org, &key, &new_key, &name).await
+    })
+    .await
 }
 
 /// Deletes a plan; returns how many subscriptions lost their plan name.
 #[server(prefix = "/rpc", endpoint = "delete_plan")]
 pub async fn delete_plan(key: String) -> Result<i64, AppError> {
-    ctx::status(
-        async {
-            let (state, ctx) = ctx::writer().await?;
-            Ok(state.store.delete_plan(&ctx.org, &key).await?)
-        }
-        .await,
-    )
+    ctx::answer(async {
+        let (state, ctx) = ctx::writer().await?;
+        Ok(state.store.delete_plan(&ctx.org, &key).await?)
+    })
+    .await
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -705,21 +510,19 @@ pub async fn list_customers(
     search: Option<String>,
     cursor: Option<String>,
 ) -> Result<Page<CustomerListRow>, AppError> {
-    ctx::status(
-        async {
-            let (state, ctx) = ctx::user().await?;
-            Ok(state
-                .store
-                .customers(
-                    &ctx.org,
-                    search.as_deref(),
-                    cursor.as_deref().filter(|c| !c.is_empty()),
-                    PAGE_SIZE,
-                )
-                .await?)
-        }
-        .await,
-    )
+    ctx::answer(async {
+        let (state, ctx) = ctx::user().await?;
+        Ok(state
+            .store
+            .customers(
+                &ctx.org,
+                search.as_deref(),
+                cursor.as_deref().filter(|c| !c.is_empty()),
+                PAGE_SIZE,
+            )
+            .await?)
+    })
+    .await
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -732,23 +535,21 @@ pub struct CustomerDetail {
 
 #[server(prefix = "/rpc", endpoint = "customer")]
 pub async fn get_customer(key: String) -> Result<CustomerDetail, AppError> {
-    ctx::status(
-        async {
-            let (state, ctx) = ctx::user().await?;
-            let customer = backend::service::customer(&state, &ctx.org, &key).await?;
-            let filter = backend::storage::EventFilter {
-                customer_id: Some(customer.id.clone()),
-                ..Default::default()
-            };
-            Ok(CustomerDetail {
-                transactions: state.store.transactions(&ctx.org, &customer.id).await?,
-                subscriptions: state.store.subscriptions(&ctx.org, &customer.id).await?,
-                events: state.store.events(&ctx.org, &filter, None, 50).await?.items,
-                customer,
-            })
-        }
-        .await,
-    )
+    ctx::answer(async {
+        let (state, ctx) = ctx::user().await?;
+        let customer = backend::service::customer(&state, &ctx.org, &key).await?;
+        let filter = backend::storage::EventFilter {
+            customer_id: Some(customer.id.clone()),
+            ..Default::default()
+        };
+        Ok(CustomerDetail {
+            transactions: state.store.transactions(&ctx.org, &customer.id).await?,
+            subscriptions: state.store.subscriptions(&ctx.org, &customer.id).await?,
+            events: state.store.events(&ctx.org, &filter, None, 50).await?.items,
+            customer,
+        })
+    })
+    .await
 }
 
 #[server(prefix = "/rpc", endpoint = "create_customer")]
@@ -758,34 +559,30 @@ pub async fn create_customer(
     name: String,
     partner_key: String,
 ) -> Result<Customer, AppError> {
-    ctx::status(
-        async {
-            let (state, ctx) = ctx::writer().await?;
-            let opt = |s: &str| Some(s.to_string()).filter(|s| !s.trim().is_empty());
-            let (c, _) = backend::service::create_customer(
-                &state,
-                &ctx.org,
-                &key,
-                opt(&email).as_deref(),
-                opt(&name).as_deref(),
-                opt(&partner_key).as_deref(),
-            )
-            .await?;
-            Ok(c)
-        }
-        .await,
-    )
+    ctx::answer(async {
+        let (state, ctx) = ctx::writer().await?;
+        let opt = |s: &str| Some(s.to_string()).filter(|s| !s.trim().is_empty());
+        let (c, _) = backend::service::create_customer(
+            &state,
+            &ctx.org,
+            &key,
+            opt(&email).as_deref(),
+            opt(&name).as_deref(),
+            opt(&partner_key).as_deref(),
+        )
+        .await?;
+        Ok(c)
+    })
+    .await
 }
 
 #[server(prefix = "/rpc", endpoint = "partners")]
 pub async fn list_partners() -> Result<Vec<Partner>, AppError> {
-    ctx::status(
-        async {
-            let (state, ctx) = ctx::user().await?;
-            Ok(state.store.partners(&ctx.org).await?)
-        }
-        .await,
-    )
+    ctx::answer(async {
+        let (state, ctx) = ctx::user().await?;
+        Ok(state.store.partners(&ctx.org).await?)
+    })
+    .await
 }
 
 #[server(prefix = "/rpc", endpoint = "save_partner")]
@@ -795,22 +592,20 @@ pub async fn save_partner(
     email: String,
     create: bool,
 ) -> Result<Partner, AppError> {
-    ctx::status(
-        async {
-            let (state, ctx) = ctx::writer().await?;
-            let opt = |s: &str| Some(s.to_string()).filter(|s| !s.trim().is_empty());
-            backend::service::save_partner(
-                &state,
-                &ctx.org,
-                &key,
-                opt(&name).as_deref(),
-                opt(&email).as_deref(),
-                create,
-            )
-            .await
-        }
-        .await,
-    )
+    ctx::answer(async {
+        let (state, ctx) = ctx::writer().await?;
+        let opt = |s: &str| Some(s.to_string()).filter(|s| !s.trim().is_empty());
+        backend::service::save_partner(
+            &state,
+            &ctx.org,
+            &key,
+            opt(&name).as_deref(),
+            opt(&email).as_deref(),
+            create,
+        )
+        .await
+    })
+    .await
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -829,48 +624,44 @@ pub async fn list_events(
     event_type: Option<String>,
     cursor: Option<String>,
 ) -> Result<EventList, AppError> {
-    ctx::status(
-        async {
-            let (state, ctx) = ctx::user().await?;
-            let filter = backend::storage::EventFilter {
-                outcome: outcome.filter(|o| OUTCOMES.contains(&o.as_str())),
-                event_type: event_type.filter(|t| !t.is_empty()),
-                customer_id: None,
-            };
-            Ok(EventList {
-                page: state
-                    .store
-                    .events(
-                        &ctx.org,
-                        &filter,
-                        cursor.as_deref().filter(|c| !c.is_empty()),
-                        PAGE_SIZE,
-                    )
-                    .await?,
-                types: state.store.event_types(&ctx.org).await?,
-            })
-        }
-        .await,
-    )
+    ctx::answer(async {
+        let (state, ctx) = ctx::user().await?;
+        let filter = backend::storage::EventFilter {
+            outcome: outcome.filter(|o| OUTCOMES.contains(&o.as_str())),
+            event_type: event_type.filter(|t| !t.is_empty()),
+            customer_id: None,
+        };
+        Ok(EventList {
+            page: state
+                .store
+                .events(
+                    &ctx.org,
+                    &filter,
+                    cursor.as_deref().filter(|c| !c.is_empty()),
+                    PAGE_SIZE,
+                )
+                .await?,
+            types: state.store.event_types(&ctx.org).await?,
+        })
+    })
+    .await
 }
 
 #[server(prefix = "/rpc", endpoint = "event")]
 pub async fn get_event(id: String) -> Result<EventDetail, AppError> {
-    ctx::status(
-        async {
-            let (state, ctx) = ctx::user().await?;
-            let mut e = state
-                .store
-                .event(&ctx.org, &id)
-                .await?
-                .ok_or(AppError::NotFound)?;
-            if let Ok(v) = serde_json::from_str::<serde_json::Value>(&e.payload) {
-                e.payload = serde_json::to_string_pretty(&v).unwrap_or(e.payload);
-            }
-            Ok(e)
+    ctx::answer(async {
+        let (state, ctx) = ctx::user().await?;
+        let mut e = state
+            .store
+            .event(&ctx.org, &id)
+            .await?
+            .ok_or(AppError::NotFound)?;
+        if let Ok(v) = serde_json::from_str::<serde_json::Value>(&e.payload) {
+            e.payload = serde_json::to_string_pretty(&v).unwrap_or(e.payload);
         }
-        .await,
-    )
+        Ok(e)
+    })
+    .await
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -882,18 +673,16 @@ pub struct ReplayResult {
 
 #[server(prefix = "/rpc", endpoint = "replay_event")]
 pub async fn replay_event(id: String) -> Result<ReplayResult, AppError> {
-    ctx::status(
-        async {
-            let (state, ctx) = ctx::writer().await?;
-            let o = backend::ingest::replay(&state, &ctx.org, &id).await?;
-            Ok(ReplayResult {
-                outcome: o.outcome,
-                detail: o.detail,
-                released: o.released,
-            })
-        }
-        .await,
-    )
+    ctx::answer(async {
+        let (state, ctx) = ctx::writer().await?;
+        let o = backend::ingest::replay(&state, &ctx.org, &id).await?;
+        Ok(ReplayResult {
+            outcome: o.outcome,
+            detail: o.detail,
+            released: o.released,
+        })
+    })
+    .await
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -910,43 +699,26 @@ pub struct Overview {
     pub failed: i64,
 }
 
+#[cfg(feature = "ssr")]
+impl From<backend::service::overview::Overview> for Overview {
+    fn from(o: backend::service::overview::Overview) -> Self {
+        Self {
+            since: o.since,
+            revenue: o.revenue,
+            top_partners: o.top_partners,
+            needs_action: o.needs_action,
+            unmatched: o.unmatched,
+            failed: o.failed,
+        }
+    }
+}
+
 #[server(prefix = "/rpc", endpoint = "overview")]
 pub async fn get_overview() -> Result<Overview, AppError> {
-    ctx::status(
-        async {
-            use backend::storage::EventFilter;
-            let (state, ctx) = ctx::user().await?;
-            let now = state.now();
-            let since = (now / 86_400_000 - 89) * 86_400_000;
-            // Ranked by customers: revenue in different currencies cannot be compared.
-            let mut partners = state.store.partners(&ctx.org).await?;
-            partners.sort_by(|a, b| b.customers.cmp(&a.customers).then(a.key.cmp(&b.key)));
-            partners.truncate(5);
-            let counts = state.store.event_counts_since(&ctx.org, 0).await?;
-            let count = |o: &str| {
-                counts
-                    .iter()
-                    .find(|(k, _)| k == o)
-                    .map(|(_, n)| *n)
-                    .unwrap_or(0)
-            };
-            let mut needs_action = vec![];
-            for outcome in ["failed", "unmatched"] {
-                let f = EventFilter {
-                    outcome: Some(outcome.into()),
-                    ..Default::default()
-                };
-                needs_action.extend(state.store.events(&ctx.org, &f, None, 5).await?.items);
-            }
-            Ok(Overview {
-                since,
-                revenue: state.store.revenue_by_day(&ctx.org, since).await?,
-                top_partners: partners,
-                needs_action,
-                unmatched: count("unmatched"),
-                failed: count("failed"),
-            })
-        }
-        .await,
-    )
+    ctx::answer(async {
+        let (state, ctx) = ctx::user().await?;
+        let overview = backend::service::overview::overview(&state, &ctx.org).await?;
+        Ok(overview.into())
+    })
+    .await
 }

@@ -1,6 +1,17 @@
 //! Use cases shared by the REST API and the dashboard's server functions: parse the input
 //! into domain types, call storage, shape the answer. Authorization happens before these
 //! are called (an [`OrgId`] here is one the caller may act for).
+//!
+//! The dashboard's use cases by area are in the submodules: [`account`] (sign-up, sign-in,
+//! password, organizations), [`team`] (members and invites), [`invites`] (opening and
+//! accepting an invite) and [`overview`]. Those that act as a member take the session's
+//! [`Ctx`](super::session::Ctx): the caller has checked the role the page needs; the rules
+//! beyond it (e.g. what only an owner may do) are checked here.
+
+pub mod account;
+pub mod invites;
+pub mod overview;
+pub mod team;
 
 use super::auth::{basic_auth_mac, new_api_key, new_webhook_token, webhook_token};
 use super::domain::{Email, Key, Name, OrgId, Password, UserId, Validator};

@@ -3,11 +3,15 @@
 //! organization's resource answers 404 exactly like a missing one.
 
 use super::error::ApiError;
+use super::responses::{
+    ChargebeeIntegrationResponse, CreatedCustomerResponse, CustomerResponse, DeletedPlanResponse,
+    EventDetailResponse, EventPageResponse, EventSummaryResponse, ListResponse, PartnerResponse,
+    PlanResponse, ReplayResponse, SubscriptionResponse, TransactionResponse,
+};
 use axum::extract::rejection::{JsonRejection, QueryRejection};
 use axum::extract::{FromRequestParts, Path, Query, State};
 use axum::http::request::Parts;
 use axum::http::{header, Method, StatusCode};
-use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post, put};
 use axum::{Json, Router};
 use backend::auth::sha256_hex;
@@ -15,10 +19,7 @@ use backend::domain::OrgId;
 use backend::storage::EventFilter;
 use backend::{ingest, now_ms, service, AppState};
 use serde::Deserialize;
-use serde_json::{json, Value};
-use shared::model::{
-    ApiScope, ChargebeeIntegration, Customer, EventSummary, Partner, Plan, Role, OUTCOMES,
-};
+use shared::model::{ApiScope, Role, OUTCOMES};
 
 type Result<T> = std::result::Result<T, ApiError>;
 
@@ -109,44 +110,6 @@ pub fn router() -> Router<AppState> {
         .fallback(|| async { ApiError::not_found() })
 }
 
-fn customer_json(c: &Customer) -> Value {
-    json!({
-        "key": c.key,
-        "email": c.email,
-        "name": c.name,
-        "partner_key": c.partner_key,
-        "chargebee_customer_id": c.chargebee_id,
-        "created_at": c.created_at,
-    })
-}
-
-fn partner_json(p: &Partner) -> Value {
-    json!({
-        "key": p.key,
-        "name": p.name,
-        "email": p.email,
-        "auto_created": p.auto_created,
-        "customers": p.customers,
-        // One currency: its total. Several (or none): null; `revenue` has every currency.
-        "net_revenue": p.net_revenue,
-        "currency": p.currency,
-        "revenue": p.revenue.iter().map(|t| json!({"currency": t.currency, "net_revenue": t.amount})).collect::<Vec<_>>(),
-    })
-}
-
-fn plan_json(p: &Plan) -> Value {
-    json!({"key": p.key, "name": p.name, "subscriptions": p.subscriptions})
-}
-
-fn integration_json(i: &ChargebeeIntegration) -> Value {
-    json!({
-        "webhook_url": i.webhook_url,
-        "basic_auth_username": i.basic_auth_username,
-        "previous_url_valid_until": i.previous_url_valid_until,
-        "last_event_at": i.last_event_at,
-    })
-}
-
 #[derive(Deserialize)]
 struct CustomerIn {
     key: String,
@@ -159,7 +122,7 @@ async fn create_customer(
     State(state): State<AppState>,
     ApiOrg(org, _): ApiOrg,
     body: std::result::Result<Json<CustomerIn>, JsonRejection>,
-) -> Result<Response> {
+) -> Result<(StatusCode, Json<CreatedCustomerResponse>)> {
     let Json(c) = body?;
     let (customer, released) = service::create_customer(
         &state,
@@ -170,69 +133,46 @@ async fn create_customer(
         c.partner_key.as_deref(),
     )
     .await?;
-    let mut body = customer_json(&customer);
-    body["reconciled_events"] = json!(released);
-    Ok((StatusCode::CREATED, Json(body)).into_response())
+    let body = CreatedCustomerResponse {
+        customer: CustomerResponse::from(&customer),
+        reconciled_events: released,
+    };
+    Ok((StatusCode::CREATED, Json(body)))
 }
 
 async fn get_customer(
     State(state): State<AppState>,
     ApiOrg(org, _): ApiOrg,
     Path(key): Path<String>,
-) -> Result<Json<Value>> {
+) -> Result<Json<CustomerResponse>> {
     let c = service::customer(&state, &org, &key).await?;
-    Ok(Json(customer_json(&c)))
+    Ok(Json(CustomerResponse::from(&c)))
 }
 
 async fn customer_transactions(
     State(state): State<AppState>,
     ApiOrg(org, _): ApiOrg,
     Path(key): Path<String>,
-) -> Result<Json<Value>> {
+) -> Result<Json<ListResponse<TransactionResponse>>> {
     let c = service::customer(&state, &org, &key).await?;
     let txns = state.store.transactions(&org, &c.id).await?;
-    let data: Vec<Value> = txns
+    let data = txns
         .iter()
         .filter(|t| t.removed_reason.is_none())
-        .map(|t| {
-            json!({
-                "id": t.chargebee_id,
-                "amount": t.amount,
-                "amount_refunded": t.amount_refunded,
-                "net_amount": t.net_amount(),
-                "currency": t.currency,
-                "occurred_at": t.occurred_at,
-                "subscription_id": t.subscription_id,
-                "invoice_id": t.invoice_id,
-            })
-        })
+        .map(TransactionResponse::from)
         .collect();
-    Ok(Json(json!({ "data": data })))
+    Ok(Json(ListResponse::new(data)))
 }
 
 async fn customer_subscriptions(
     State(state): State<AppState>,
     ApiOrg(org, _): ApiOrg,
     Path(key): Path<String>,
-) -> Result<Json<Value>> {
+) -> Result<Json<ListResponse<SubscriptionResponse>>> {
     let c = service::customer(&state, &org, &key).await?;
     let subs = state.store.subscriptions(&org, &c.id).await?;
-    let data: Vec<Value> = subs
-        .iter()
-        .map(|s| {
-            json!({
-                "id": s.chargebee_id,
-                "plan_key": s.plan_key,
-                "plan_name": s.plan_name,
-                "status": s.status,
-                "mrr": s.mrr,
-                "currency": s.currency,
-                "current_term_start": s.current_term_start,
-                "current_term_end": s.current_term_end,
-            })
-        })
-        .collect();
-    Ok(Json(json!({ "data": data })))
+    let data = subs.iter().map(SubscriptionResponse::from).collect();
+    Ok(Json(ListResponse::new(data)))
 }
 
 #[derive(Deserialize)]
@@ -245,31 +185,31 @@ struct PartnerIn {
 async fn list_partners(
     State(state): State<AppState>,
     ApiOrg(org, _): ApiOrg,
-) -> Result<Json<Value>> {
+) -> Result<Json<ListResponse<PartnerResponse>>> {
     let partners = state.store.partners(&org).await?;
-    Ok(Json(
-        json!({"data": partners.iter().map(partner_json).collect::<Vec<_>>()}),
-    ))
+    Ok(Json(ListResponse::new(
+        partners.iter().map(PartnerResponse::from).collect(),
+    )))
 }
 
 async fn get_partner(
     State(state): State<AppState>,
     ApiOrg(org, _): ApiOrg,
     Path(key): Path<String>,
-) -> Result<Json<Value>> {
+) -> Result<Json<PartnerResponse>> {
     let p = state
         .store
         .partner(&org, &key)
         .await?
         .ok_or_else(ApiError::not_found)?;
-    Ok(Json(partner_json(&p)))
+    Ok(Json(PartnerResponse::from(&p)))
 }
 
 async fn create_partner(
     State(state): State<AppState>,
     ApiOrg(org, _): ApiOrg,
     body: std::result::Result<Json<PartnerIn>, JsonRejection>,
-) -> Result<Response> {
+) -> Result<(StatusCode, Json<PartnerResponse>)> {
     let Json(p) = body?;
     let partner = service::save_partner(
         &state,
@@ -280,7 +220,7 @@ async fn create_partner(
         true,
     )
     .await?;
-    Ok((StatusCode::CREATED, Json(partner_json(&partner))).into_response())
+    Ok((StatusCode::CREATED, Json(PartnerResponse::from(&partner))))
 }
 
 #[derive(Deserialize)]
@@ -294,7 +234,7 @@ async fn update_partner(
     ApiOrg(org, _): ApiOrg,
     Path(key): Path<String>,
     body: std::result::Result<Json<PartnerUpdate>, JsonRejection>,
-) -> Result<Json<Value>> {
+) -> Result<Json<PartnerResponse>> {
     let Json(p) = body?;
     let partner = service::save_partner(
         &state,
@@ -305,7 +245,7 @@ async fn update_partner(
         false,
     )
     .await?;
-    Ok(Json(partner_json(&partner)))
+    Ok(Json(PartnerResponse::from(&partner)))
 }
 
 #[derive(Deserialize)]
@@ -314,21 +254,24 @@ struct PlanIn {
     name: String,
 }
 
-async fn list_plans(State(state): State<AppState>, ApiOrg(org, _): ApiOrg) -> Result<Json<Value>> {
+async fn list_plans(
+    State(state): State<AppState>,
+    ApiOrg(org, _): ApiOrg,
+) -> Result<Json<ListResponse<PlanResponse>>> {
     let plans = state.store.plans(&org).await?;
-    Ok(Json(
-        json!({"data": plans.iter().map(plan_json).collect::<Vec<_>>()}),
-    ))
+    Ok(Json(ListResponse::new(
+        plans.iter().map(PlanResponse::from).collect(),
+    )))
 }
 
 async fn create_plan(
     State(state): State<AppState>,
     ApiOrg(org, _): ApiOrg,
     body: std::result::Result<Json<PlanIn>, JsonRejection>,
-) -> Result<Response> {
+) -> Result<(StatusCode, Json<PlanResponse>)> {
     let Json(p) = body?;
     let plan = service::create_plan(&state, &org, &p.key, &p.name).await?;
-    Ok((StatusCode::CREATED, Json(plan_json(&plan))).into_response())
+    Ok((StatusCode::CREATED, Json(PlanResponse::from(&plan))))
 }
 
 async fn update_plan(
@@ -336,28 +279,29 @@ async fn update_plan(
     ApiOrg(org, _): ApiOrg,
     Path(key): Path<String>,
     body: std::result::Result<Json<PlanIn>, JsonRejection>,
-) -> Result<Json<Value>> {
+) -> Result<Json<PlanResponse>> {
     let Json(p) = body?;
     let plan = service::update_plan(&state, &org, &key, &p.key, &p.name).await?;
-    Ok(Json(plan_json(&plan)))
+    Ok(Json(PlanResponse::from(&plan)))
 }
 
 async fn delete_plan(
     State(state): State<AppState>,
     ApiOrg(org, _): ApiOrg,
     Path(key): Path<String>,
-) -> Result<Json<Value>> {
+) -> Result<Json<DeletedPlanResponse>> {
     let affected = state.store.delete_plan(&org, &key).await?;
-    Ok(Json(
-        json!({"deleted": key, "subscriptions_without_plan_name": affected}),
-    ))
+    Ok(Json(DeletedPlanResponse {
+        deleted: key,
+        subscriptions_without_plan_name: affected,
+    }))
 }
 
 async fn get_chargebee(
     State(state): State<AppState>,
     FullAccess(org): FullAccess,
-) -> Result<Json<Value>> {
-    Ok(Json(integration_json(
+) -> Result<Json<ChargebeeIntegrationResponse>> {
+    Ok(Json(ChargebeeIntegrationResponse::from(
         &service::integration(&state, &org, Role::Owner).await?,
     )))
 }
@@ -377,13 +321,13 @@ async fn put_chargebee(
     State(state): State<AppState>,
     FullAccess(org): FullAccess,
     body: std::result::Result<Json<ChargebeeIn>, JsonRejection>,
-) -> Result<Json<Value>> {
+) -> Result<Json<ChargebeeIntegrationResponse>> {
     let Json(c) = body?;
     let creds = c
         .basic_auth
         .as_ref()
         .map(|b| (b.username.as_str(), b.password.as_str()));
-    Ok(Json(integration_json(
+    Ok(Json(ChargebeeIntegrationResponse::from(
         &service::set_basic_auth(&state, &org, creds).await?,
     )))
 }
@@ -399,9 +343,9 @@ async fn rotate_chargebee(
     State(state): State<AppState>,
     FullAccess(org): FullAccess,
     body: Option<Json<RotateIn>>,
-) -> Result<Json<Value>> {
+) -> Result<Json<ChargebeeIntegrationResponse>> {
     let revoke = body.is_some_and(|Json(b)| b.revoke_previous);
-    Ok(Json(integration_json(
+    Ok(Json(ChargebeeIntegrationResponse::from(
         &service::rotate_webhook_url(&state, &org, revoke).await?,
     )))
 }
@@ -419,7 +363,7 @@ async fn list_events(
     State(state): State<AppState>,
     ApiOrg(org, _): ApiOrg,
     query: std::result::Result<Query<EventQuery>, QueryRejection>,
-) -> Result<Json<Value>> {
+) -> Result<Json<EventPageResponse>> {
     let Query(q) = query?;
     let outcome = q.outcome.filter(|o| !o.is_empty());
     if let Some(o) = &outcome {
@@ -453,44 +397,39 @@ async fn list_events(
         .store
         .events(&org, &filter, q.cursor.as_deref(), limit)
         .await?;
-    // An event's JSON is the `EventSummary` shape (its field names are the API's).
-    Ok(Json(
-        json!({"data": page.items, "next_cursor": page.next_cursor}),
-    ))
+    Ok(Json(EventPageResponse {
+        data: page
+            .items
+            .into_iter()
+            .map(EventSummaryResponse::from)
+            .collect(),
+        next_cursor: page.next_cursor,
+    }))
 }
 
 async fn get_event(
     State(state): State<AppState>,
     ApiOrg(org, _): ApiOrg,
     Path(event_id): Path<String>,
-) -> Result<Json<Value>> {
+) -> Result<Json<EventDetailResponse>> {
     let e = state
         .store
         .event(&org, &event_id)
         .await?
         .ok_or_else(ApiError::not_found)?;
-    let payload: Value =
-        serde_json::from_str(&e.payload).unwrap_or(Value::String(e.payload.clone()));
-    let mut body = json!(EventSummary::from(e));
-    body["payload"] = payload;
-    Ok(Json(body))
+    Ok(Json(EventDetailResponse::from(e)))
 }
 
 async fn replay_event(
     State(state): State<AppState>,
     ApiOrg(org, _): ApiOrg,
     Path(event_id): Path<String>,
-) -> Result<Json<Value>> {
+) -> Result<Json<ReplayResponse>> {
     let e = state
         .store
         .event(&org, &event_id)
         .await?
         .ok_or_else(ApiError::not_found)?;
     let outcome = ingest::replay(&state, &org, &e.id).await?;
-    Ok(Json(json!({
-        "id": outcome.id,
-        "outcome": outcome.outcome,
-        "detail": outcome.detail,
-        "reconciled_events": outcome.released,
-    })))
+    Ok(Json(ReplayResponse::from(outcome)))
 }

@@ -5,6 +5,7 @@ mod api;
 mod csrf;
 mod error;
 mod headers;
+mod responses;
 mod serve;
 mod webhooks;
 

@@ -1,5 +1,6 @@
 //! `POST /webhooks/chargebee/{token}`: the per-tenant Chargebee endpoint.
 
+use super::responses::{WebhookDeliveryResponse, WebhookErrorResponse};
 use axum::body::Body;
 use axum::extract::{Path, State};
 use axum::http::{header, HeaderMap, StatusCode};
@@ -9,7 +10,6 @@ use backend::domain::OrgId;
 use backend::ingest::{self, DeliveryError};
 use backend::{now_ms, AppState};
 use base64::Engine;
-use serde_json::json;
 
 fn basic_credentials(headers: &HeaderMap) -> Option<(String, String)> {
     let value = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
@@ -58,7 +58,10 @@ fn error_response(e: DeliveryError) -> Response {
         DeliveryError::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
         DeliveryError::Internal => StatusCode::INTERNAL_SERVER_ERROR,
     };
-    let mut resp = (status, Json(json!({"error": e.to_string()}))).into_response();
+    let body = WebhookErrorResponse {
+        error: e.to_string(),
+    };
+    let mut resp = (status, Json(body)).into_response();
     if status == StatusCode::UNAUTHORIZED {
         resp.headers_mut().insert(
             header::WWW_AUTHENTICATE,
@@ -139,15 +142,7 @@ pub async fn chargebee(
         Err(_) => return refuse(&state, &org, DeliveryError::TooLarge(max), now).await,
     };
     match ingest::receive(&state, &org, bytes, now).await {
-        Ok(outcome) => (
-            StatusCode::OK,
-            Json(json!({
-                "outcome": outcome.outcome,
-                "event": outcome.id,
-                "detail": outcome.detail,
-            })),
-        )
-            .into_response(),
+        Ok(outcome) => Json(WebhookDeliveryResponse::from(outcome)).into_response(),
         Err(e) => error_response(e),
     }
 }

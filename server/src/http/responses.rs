@@ -1,0 +1,319 @@
+//! The JSON bodies the REST API and the webhook endpoint answer with, one type per shape.
+//!
+//! An `Option` field is always sent (`null` when `None`): clients see every field of a shape
+//! whether or not it has a value. Fields are declared in alphabetical order, the order in
+//! which the bodies were sent when they were built as `serde_json::Value`s.
+
+use backend::storage::EventOutcome;
+use serde::Serialize;
+use serde_json::Value;
+use shared::model::{
+    ChargebeeIntegration, CurrencyTotal, Customer, EventDetail, EventSummary, Partner, Plan,
+    Subscription, Transaction,
+};
+
+/// `{"data": [...]}`: a list that is not paginated.
+#[derive(Serialize)]
+pub struct ListResponse<T> {
+    pub data: Vec<T>,
+}
+
+impl<T> ListResponse<T> {
+    pub fn new(data: Vec<T>) -> Self {
+        Self { data }
+    }
+}
+
+#[derive(Serialize)]
+pub struct CustomerResponse {
+    pub chargebee_customer_id: Option<String>,
+    pub created_at: i64,
+    pub email: Option<String>,
+    pub key: String,
+    pub name: Option<String>,
+    pub partner_key: Option<String>,
+}
+
+impl From<&Customer> for CustomerResponse {
+    fn from(c: &Customer) -> Self {
+        Self {
+            chargebee_customer_id: c.chargebee_id.clone(),
+            created_at: c.created_at,
+            email: c.email.clone(),
+            key: c.key.clone(),
+            name: c.name.clone(),
+            partner_key: c.partner_key.clone(),
+        }
+    }
+}
+
+/// A created customer, and how many parked events its creation released and applied.
+#[derive(Serialize)]
+pub struct CreatedCustomerResponse {
+    #[serde(flatten)]
+    pub customer: CustomerResponse,
+    pub reconciled_events: usize,
+}
+
+#[derive(Serialize)]
+pub struct PartnerResponse {
+    pub auto_created: bool,
+    pub currency: Option<String>,
+    pub customers: i64,
+    pub email: Option<String>,
+    pub key: String,
+    pub name: Option<String>,
+    /// One currency: its total. Several (or none): null; `revenue` has every currency.
+    pub net_revenue: Option<i64>,
+    pub revenue: Vec<RevenueResponse>,
+}
+
+impl From<&Partner> for PartnerResponse {
+    fn from(p: &Partner) -> Self {
+        Self {
+            auto_created: p.auto_created,
+            currency: p.currency.clone(),
+            customers: p.customers,
+            email: p.email.clone(),
+            key: p.key.clone(),
+            name: p.name.clone(),
+            net_revenue: p.net_revenue,
+            revenue: p.revenue.iter().map(RevenueResponse::from).collect(),
+        }
+    }
+}
+
+/// A partner's net revenue in one currency.
+#[derive(Serialize)]
+pub struct RevenueResponse {
+    pub currency: String,
+    pub net_revenue: i128,
+}
+
+impl From<&CurrencyTotal> for RevenueResponse {
+    fn from(t: &CurrencyTotal) -> Self {
+        Self {
+            currency: t.currency.clone(),
+            net_revenue: t.amount,
+        }
+    }
+}
+
+#[derive(Serialize)]
+pub struct PlanResponse {
+    pub key: String,
+    pub name: String,
+    pub subscriptions: i64,
+}
+
+impl From<&Plan> for PlanResponse {
+    fn from(p: &Plan) -> Self {
+        Self {
+            key: p.key.clone(),
+            name: p.name.clone(),
+            subscriptions: p.subscriptions,
+        }
+    }
+}
+
+#[derive(Serialize)]
+pub struct DeletedPlanResponse {
+    /// The deleted plan's key.
+    pub deleted: String,
+    pub subscriptions_without_plan_name: i64,
+}
+
+#[derive(Serialize)]
+pub struct TransactionResponse {
+    pub amount: i64,
+    pub amount_refunded: i64,
+    pub currency: String,
+    /// Chargebee's transaction id.
+    pub id: String,
+    pub invoice_id: Option<String>,
+    pub net_amount: i64,
+    pub occurred_at: i64,
+    pub subscription_id: Option<String>,
+}
+
+impl From<&Transaction> for TransactionResponse {
+    fn from(t: &Transaction) -> Self {
+        Self {
+            amount: t.amount,
+            amount_refunded: t.amount_refunded,
+            currency: t.currency.clone(),
+            id: t.chargebee_id.clone(),
+            invoice_id: t.invoice_id.clone(),
+            net_amount: t.net_amount(),
+            occurred_at: t.occurred_at,
+            subscription_id: t.subscription_id.clone(),
+        }
+    }
+}
+
+#[derive(Serialize)]
+pub struct SubscriptionResponse {
+    pub currency: Option<String>,
+    pub current_term_end: Option<i64>,
+    pub current_term_start: Option<i64>,
+    /// Chargebee's subscription id.
+    pub id: String,
+    pub mrr: Option<i64>,
+    pub plan_key: Option<String>,
+    pub plan_name: Option<String>,
+    pub status: String,
+}
+
+impl From<&Subscription> for SubscriptionResponse {
+    fn from(s: &Subscription) -> Self {
+        Self {
+            currency: s.currency.clone(),
+            current_term_end: s.current_term_end,
+            current_term_start: s.current_term_start,
+            id: s.chargebee_id.clone(),
+            mrr: s.mrr,
+            plan_key: s.plan_key.clone(),
+            plan_name: s.plan_name.clone(),
+            status: s.status.clone(),
+        }
+    }
+}
+
+#[derive(Serialize)]
+pub struct ChargebeeIntegrationResponse {
+    pub basic_auth_username: Option<String>,
+    pub last_event_at: Option<i64>,
+    pub previous_url_valid_until: Option<i64>,
+    pub webhook_url: String,
+}
+
+impl From<&ChargebeeIntegration> for ChargebeeIntegrationResponse {
+    fn from(i: &ChargebeeIntegration) -> Self {
+        Self {
+            basic_auth_username: i.basic_auth_username.clone(),
+            last_event_at: i.last_event_at,
+            previous_url_valid_until: i.previous_url_valid_until,
+            webhook_url: i.webhook_url.clone(),
+        }
+    }
+}
+
+/// One row of the webhook event log (the field names of [`EventSummary`]).
+#[derive(Serialize)]
+pub struct EventSummaryResponse {
+    pub attempts: i32,
+    pub customer_key: Option<String>,
+    pub detail: Option<String>,
+    /// Chargebee's event id.
+    pub event_id: Option<String>,
+    pub event_type: Option<String>,
+    /// Our row id.
+    pub id: String,
+    pub occurred_at: Option<i64>,
+    pub outcome: String,
+    pub received_at: i64,
+}
+
+impl From<EventSummary> for EventSummaryResponse {
+    fn from(e: EventSummary) -> Self {
+        Self {
+            attempts: e.attempts,
+            customer_key: e.customer_key,
+            detail: e.detail,
+            event_id: e.event_id,
+            event_type: e.event_type,
+            id: e.id,
+            occurred_at: e.occurred_at,
+            outcome: e.outcome,
+            received_at: e.received_at,
+        }
+    }
+}
+
+/// A page of the webhook event log; `next_cursor` is `null` on the last page.
+#[derive(Serialize)]
+pub struct EventPageResponse {
+    pub data: Vec<EventSummaryResponse>,
+    pub next_cursor: Option<String>,
+}
+
+/// One webhook event: its summary's fields and the stored payload.
+#[derive(Serialize)]
+pub struct EventDetailResponse {
+    pub attempts: i32,
+    pub customer_key: Option<String>,
+    pub detail: Option<String>,
+    pub event_id: Option<String>,
+    pub event_type: Option<String>,
+    pub id: String,
+    pub occurred_at: Option<i64>,
+    pub outcome: String,
+    /// The stored payload as JSON; as a string when it is not JSON.
+    pub payload: Value,
+    pub received_at: i64,
+}
+
+impl From<EventDetail> for EventDetailResponse {
+    fn from(e: EventDetail) -> Self {
+        let payload: Value =
+            serde_json::from_str(&e.payload).unwrap_or(Value::String(e.payload.clone()));
+        Self {
+            attempts: e.attempts,
+            customer_key: e.customer_key,
+            detail: e.detail,
+            event_id: e.event_id,
+            event_type: e.event_type,
+            id: e.id,
+            occurred_at: e.occurred_at,
+            outcome: e.outcome,
+            payload,
+            received_at: e.received_at,
+        }
+    }
+}
+
+/// What replaying an event did.
+#[derive(Serialize)]
+pub struct ReplayResponse {
+    pub detail: Option<String>,
+    /// Our row id for the event.
+    pub id: String,
+    pub outcome: String,
+    pub reconciled_events: usize,
+}
+
+impl From<EventOutcome> for ReplayResponse {
+    fn from(o: EventOutcome) -> Self {
+        Self {
+            detail: o.detail,
+            id: o.id,
+            outcome: o.outcome,
+            reconciled_events: o.released,
+        }
+    }
+}
+
+/// The answer to an accepted webhook delivery.
+#[derive(Serialize)]
+pub struct WebhookDeliveryResponse {
+    pub detail: Option<String>,
+    /// Our row id for the event (the original's for a duplicate).
+    pub event: String,
+    pub outcome: String,
+}
+
+impl From<EventOutcome> for WebhookDeliveryResponse {
+    fn from(o: EventOutcome) -> Self {
+        Self {
+            detail: o.detail,
+            event: o.id,
+            outcome: o.outcome,
+        }
+    }
+}
+
+/// The answer to a refused webhook delivery: `{"error": "<why>"}`.
+#[derive(Serialize)]
+pub struct WebhookErrorResponse {
+    pub error: String,
+}
