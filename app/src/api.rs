@@ -373,7 +373,7 @@ pub async fn revoke_api_key(id: String) -> Result<(), AppError> {
         let (state, ctx) = ctx::writer().await?;
         Ok(state
             .store
-            .revoke_api_key(&ctx.org, &id, backend::now_ms())
+            .revoke_api_key(&ctx.org, &id, state.now())
             .await?)
     })
     .await

@@ -16,7 +16,10 @@ pub struct SystemClock;
 
 impl Clock for SystemClock {
     fn now_ms(&self) -> i64 {
-        super::now_ms()
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_millis() as i64)
+            .unwrap_or(0)
     }
 }
 
@@ -27,7 +30,7 @@ pub struct ManualClock(AtomicI64);
 impl ManualClock {
     /// Starts at the current system time.
     pub fn new() -> Arc<Self> {
-        Arc::new(Self(AtomicI64::new(super::now_ms())))
+        Arc::new(Self(AtomicI64::new(SystemClock.now_ms())))
     }
     pub fn advance_ms(&self, ms: i64) {
         self.0.fetch_add(ms, Ordering::SeqCst);

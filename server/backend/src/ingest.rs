@@ -11,7 +11,7 @@ use super::chargebee::{
 };
 use super::domain::{random_id, OrgId};
 use super::storage::{EventOutcome, IngestItem, NewEvent, StorageError};
-use super::{now_ms, AppState, IngestFailure};
+use super::{AppState, IngestFailure};
 use serde_json::Value;
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -279,7 +279,7 @@ pub async fn continue_releases(state: &AppState) -> Result<usize, StorageError> 
 
 /// Applies a stored event again (the admin's Replay). Failures are recorded on the event.
 pub async fn replay(state: &AppState, org: &OrgId, id: &str) -> Result<EventOutcome, StorageError> {
-    let now = now_ms();
+    let now = state.now();
     match state.store.reprocess(org, id, now).await {
         Ok(o) => Ok(o),
         Err(
@@ -302,7 +302,7 @@ pub async fn replay(state: &AppState, org: &OrgId, id: &str) -> Result<EventOutc
 /// Retries failed events that are due. Safe to run on every instance: each event is claimed
 /// by one (row locks on PostgreSQL; a single writer on SQLite). Returns how many were tried.
 pub async fn retry_due(state: &AppState) -> Result<usize, StorageError> {
-    let now = now_ms();
+    let now = state.now();
     let due = state.store.claim_due_events(now, 50, now + 300_000).await?;
     for event in &due {
         let org = OrgId::from_trusted(event.org_id.clone());

@@ -17,16 +17,7 @@ pub mod session;
 pub mod storage;
 
 use std::sync::Arc;
-use std::time::{SystemTime, UNIX_EPOCH};
 use storage::DynStorage;
-
-/// Milliseconds since the Unix epoch.
-pub fn now_ms() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_millis() as i64)
-        .unwrap_or(0)
-}
 
 /// A server secret whose `Debug` never shows it.
 #[derive(Clone)]

@@ -16,7 +16,7 @@ pub mod team;
 use super::auth::{basic_auth_mac, new_api_key, new_webhook_token, webhook_token};
 use super::domain::{Email, Key, Name, OrgId, Password, UserId, Validator};
 use super::storage::{NewApiKey, NewCustomer, NewOrgRow};
-use super::{now_ms, AppState};
+use super::AppState;
 use shared::error::AppError;
 use shared::model::*;
 
@@ -67,7 +67,7 @@ pub async fn create_org(
             password_hash: Some(&hash),
             token_nonce: &nonce,
             token_hash: &token_hash,
-            now: now_ms(),
+            now: state.now(),
         })
         .await
         .map_err(|e| match AppError::from(e) {
@@ -102,7 +102,7 @@ pub async fn create_additional_org(
             password_hash: None,
             token_nonce: &nonce,
             token_hash: &token_hash,
-            now: now_ms(),
+            now: state.now(),
         })
         .await?;
     Ok(org_id)
@@ -129,7 +129,7 @@ pub async fn create_api_key(
                 key_hash: &hash,
                 scope,
                 created_by,
-                now: now_ms(),
+                now: state.now(),
             },
         )
         .await?;
@@ -156,7 +156,7 @@ pub async fn create_customer(
         name: name.map(Name::into_string),
         partner_key: partner_key.map(Key::into_string),
     };
-    Ok(state.store.create_customer(org, &c, now_ms()).await?)
+    Ok(state.store.create_customer(org, &c, state.now()).await?)
 }
 
 pub async fn customer(state: &AppState, org: &OrgId, key: &str) -> Result<Customer> {
@@ -186,7 +186,7 @@ pub async fn save_partner(
     Ok(if create {
         state
             .store
-            .create_partner(org, key.as_str(), name, email, now_ms())
+            .create_partner(org, key.as_str(), name, email, state.now())
             .await?
     } else {
         state
@@ -208,7 +208,7 @@ pub async fn create_plan(state: &AppState, org: &OrgId, key: &str, name: &str) -
     let (key, name) = parse_plan(key, name)?;
     state
         .store
-        .create_plan(org, key.as_str(), name.as_str(), now_ms())
+        .create_plan(org, key.as_str(), name.as_str(), state.now())
         .await
         .map_err(|e| conflict_on_field(e.into(), "key"))
 }
@@ -249,7 +249,7 @@ pub async fn integration(
     role: Role,
 ) -> Result<ChargebeeIntegration> {
     let row = state.store.integration(org).await?;
-    let now = now_ms();
+    let now = state.now();
     let webhook_url = if role.can_write() {
         let token = webhook_token(&state.settings.secret_key, org, &row.token_nonce);
         state.settings.webhook_url(&token)
@@ -274,7 +274,7 @@ pub async fn rotate_webhook_url(
     revoke_previous: bool,
 ) -> Result<ChargebeeIntegration> {
     let (nonce, _, hash) = new_webhook_token(&state.settings.secret_key, org);
-    let now = now_ms();
+    let now = state.now();
     let grace = state.settings.webhook_grace_ms;
     let previous_valid_until = (!revoke_previous && grace > 0).then(|| now + grace);
     state

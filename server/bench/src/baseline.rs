@@ -52,7 +52,7 @@ where
     for<'q> String: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
     for<'q> i64: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
 {
-    let now = backend::now_ms();
+    let now = backend::clock::Clock::now_ms(&backend::clock::SystemClock);
     let mut tx = pool.begin().await?;
     for body in bodies {
         sqlx::query::<DB>(

@@ -17,7 +17,7 @@ use axum::{Json, Router};
 use backend::auth::sha256_hex;
 use backend::domain::OrgId;
 use backend::storage::EventFilter;
-use backend::{ingest, now_ms, service, AppState};
+use backend::{ingest, service, AppState};
 use serde::Deserialize;
 use shared::model::{ApiScope, Role, OUTCOMES};
 
@@ -74,7 +74,7 @@ impl FromRequestParts<AppState> for ApiOrg {
             .api_key_by_hash(&sha256_hex(key))
             .await?
             .ok_or_else(unauthorized)?;
-        if let Err(e) = state.store.touch_api_key(&found.id, now_ms()).await {
+        if let Err(e) = state.store.touch_api_key(&found.id, state.now()).await {
             tracing::warn!(error = %e, "could not record API key use");
         }
         tracing::Span::current().record("org", found.org_id.as_str());

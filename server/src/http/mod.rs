@@ -147,7 +147,7 @@ pub fn spawn_background(state: &AppState, config: &Config) -> tokio::task::JoinH
             if let Err(e) = ingest::retry_due(&state).await {
                 tracing::warn!(error = %e, "retrying failed events");
             }
-            let now = backend::now_ms();
+            let now = state.now();
             if let Err(e) = state
                 .store
                 .cleanup(now, now - state.settings.login_window_ms)

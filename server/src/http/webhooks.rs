@@ -8,7 +8,7 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use backend::domain::OrgId;
 use backend::ingest::{self, DeliveryError};
-use backend::{now_ms, AppState};
+use backend::AppState;
 use base64::Engine;
 
 fn basic_credentials(headers: &HeaderMap) -> Option<(String, String)> {
@@ -90,7 +90,7 @@ pub async fn chargebee(
     headers: HeaderMap,
     body: Body,
 ) -> Response {
-    let now = now_ms();
+    let now = state.now();
     let creds = basic_credentials(&headers);
     let basic = creds.as_ref().map(|(u, p)| (u.as_str(), p.as_str()));
     let org = match ingest::authenticate(&state, &token, basic, now).await {

@@ -206,11 +206,17 @@ both_backends!(
     |b| async move {
         let db = TestDb::new(b).await;
         let mut config = test_config(&db.url);
-        config.session_absolute_seconds = 1;
-        let app = TestApp::spawn_with(config).await;
+        config.session_absolute_seconds = 60;
+        let clock = backend::clock::ManualClock::new();
+        let app = TestApp::spawn_with_clock(config, clock.clone()).await;
         let (client, _) = signup(&app, "Acme").await;
         assert_ne!(me(&app, &client).await, Value::Null);
-        tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+        // Used every 20 s (never idle), it still ends at 60 s.
+        for _ in 0..2 {
+            clock.advance_secs(20);
+            assert_ne!(me(&app, &client).await, Value::Null);
+        }
+        clock.advance_secs(21);
         assert_eq!(
             me(&app, &client).await,
             Value::Null,
@@ -224,11 +230,14 @@ both_backends!(
     |b| async move {
         let db = TestDb::new(b).await;
         let mut config = test_config(&db.url);
-        config.session_idle_seconds = 1;
-        let app = TestApp::spawn_with(config).await;
+        config.session_idle_seconds = 60;
+        let clock = backend::clock::ManualClock::new();
+        let app = TestApp::spawn_with_clock(config, clock.clone()).await;
         let (client, email) = signup(&app, "Acme").await;
         assert_ne!(me(&app, &client).await, Value::Null);
-        tokio::time::sleep(std::time::Duration::from_millis(2100)).await;
+        clock.advance_secs(59);
+        assert_ne!(me(&app, &client).await, Value::Null, "in use: not idle");
+        clock.advance_secs(61);
         assert_eq!(
             me(&app, &client).await,
             Value::Null,
@@ -242,7 +251,7 @@ both_backends!(
                 &[("email", &email), ("password", "wrong password")],
             )
             .await;
-        let now = backend::now_ms();
+        let now = app.state.now();
         assert!(app.state.store.cleanup(now, now + 1).await.unwrap());
         let scopes = vec![format!("acct:{email}")];
         let counts = app.state.store.login_failures(&scopes, 0).await.unwrap();

@@ -185,7 +185,7 @@ async fn background_retries_run_once_across_instances() {
     let s2 = backend::storage::connect(&db.url, &Default::default())
         .await
         .unwrap();
-    let now = backend::now_ms();
+    let now = backend::clock::Clock::now_ms(&backend::clock::SystemClock);
     let (c1, c2) = tokio::join!(
         s1.claim_due_events(now, 15, now + 60_000),
         s2.claim_due_events(now, 15, now + 60_000)

@@ -412,7 +412,7 @@ async fn release_until(app: &TestApp, org: &TestOrg, key: &str, count: usize) {
             std::time::Instant::now() < deadline,
             "{key} has not got {count} transactions after 60 s of releases"
         );
-        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        tokio::task::yield_now().await;
     }
 }
 
@@ -596,7 +596,7 @@ both_backends!(
         assert_eq!(
             app.state
                 .store
-                .continue_releases(backend::now_ms())
+                .continue_releases(app.state.now())
                 .await
                 .unwrap(),
             None

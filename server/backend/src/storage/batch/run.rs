@@ -72,14 +72,25 @@ pub enum WaveOp<'a> {
     },
 }
 
+impl WaveOp<'_> {
+    /// The time of the work: its events' arrival, or the time given with it.
+    fn now(&self) -> i64 {
+        match self {
+            WaveOp::Deliveries(items) => items.iter().map(|i| i.now).max().unwrap_or_default(),
+            WaveOp::Record { event, .. } => event.received_at,
+            WaveOp::Replay { now, .. } | WaveOp::Release { now, .. } => *now,
+        }
+    }
+}
+
 pub(crate) async fn perform<D: WaveDb>(
     db: &mut D,
     op: WaveOp<'_>,
     budget: &mut Budget,
 ) -> Result<Vec<EventOutcome>> {
-    let out = perform_op(db, op, budget).await?;
     // The time only orders the requests.
-    let now = crate::now_ms();
+    let now = op.now();
+    let out = perform_op(db, op, budget).await?;
     for later in &budget.later {
         let args = [
             text(&later.org),
