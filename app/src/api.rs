@@ -627,7 +627,7 @@ pub async fn list_events(
     ctx::answer(async {
         let (state, ctx) = ctx::user().await?;
         let filter = backend::storage::EventFilter {
-            outcome: outcome.filter(|o| OUTCOMES.contains(&o.as_str())),
+            outcome: outcome.and_then(|o| o.parse().ok()),
             event_type: event_type.filter(|t| !t.is_empty()),
             customer_id: None,
         };
@@ -677,7 +677,7 @@ pub async fn replay_event(id: String) -> Result<ReplayResult, AppError> {
         let (state, ctx) = ctx::writer().await?;
         let o = backend::ingest::replay(&state, &ctx.org, &id).await?;
         Ok(ReplayResult {
-            outcome: o.outcome,
+            outcome: o.outcome.to_string(),
             detail: o.detail,
             released: o.released,
         })

@@ -45,6 +45,13 @@ impl FromStr for Role {
     }
 }
 
+impl TryFrom<String> for Role {
+    type Error = String;
+    fn try_from(s: String) -> Result<Self, Self::Error> {
+        s.parse()
+    }
+}
+
 /// The signed-in user and the organization they are working in.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Me {
@@ -68,7 +75,8 @@ pub struct OrgChoice {
 pub struct Member {
     pub user_id: String,
     pub email: String,
-    pub role: String,
+    #[cfg_attr(feature = "sqlx", sqlx(try_from = "String"))]
+    pub role: Role,
     pub created_at: i64,
 }
 
@@ -77,7 +85,8 @@ pub struct Member {
 pub struct Invite {
     pub id: String,
     pub email: String,
-    pub role: String,
+    #[cfg_attr(feature = "sqlx", sqlx(try_from = "String"))]
+    pub role: Role,
     pub created_at: i64,
     pub expires_at: i64,
     pub accepted_at: Option<i64>,
@@ -277,7 +286,8 @@ pub struct EventSummary {
     pub event_type: Option<String>,
     pub occurred_at: Option<i64>,
     pub received_at: i64,
-    pub outcome: String,
+    #[cfg_attr(feature = "sqlx", sqlx(try_from = "String"))]
+    pub outcome: Outcome,
     pub detail: Option<String>,
     pub customer_key: Option<String>,
     pub attempts: i32,
@@ -291,7 +301,8 @@ pub struct EventDetail {
     pub event_type: Option<String>,
     pub occurred_at: Option<i64>,
     pub received_at: i64,
-    pub outcome: String,
+    #[cfg_attr(feature = "sqlx", sqlx(try_from = "String"))]
+    pub outcome: Outcome,
     pub detail: Option<String>,
     pub customer_key: Option<String>,
     pub customer_id: Option<String>,
@@ -354,15 +365,73 @@ pub fn format_totals(totals: &[CurrencyTotal]) -> String {
         .join(" · ")
 }
 
-/// The outcomes a webhook event can have.
-pub const OUTCOMES: &[&str] = &[
-    "processed",
-    "duplicate",
-    "unmatched",
-    "ignored",
-    "rejected",
-    "failed",
-];
+/// What happened to a webhook event (stored as its lowercase name).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Outcome {
+    /// Applied to the ledger.
+    Processed,
+    /// A re-delivery of an event already stored: changed nothing.
+    Duplicate,
+    /// Waiting for its customer (parked); applied when the customer appears.
+    Unmatched,
+    /// Not something the ledger records (an event type or state we do not use).
+    Ignored,
+    /// Refused: not a well-formed event (the detail says why).
+    Rejected,
+    /// Processing failed; retried.
+    Failed,
+}
+
+impl Outcome {
+    pub const ALL: [Outcome; 6] = [
+        Outcome::Processed,
+        Outcome::Duplicate,
+        Outcome::Unmatched,
+        Outcome::Ignored,
+        Outcome::Rejected,
+        Outcome::Failed,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Outcome::Processed => "processed",
+            Outcome::Duplicate => "duplicate",
+            Outcome::Unmatched => "unmatched",
+            Outcome::Ignored => "ignored",
+            Outcome::Rejected => "rejected",
+            Outcome::Failed => "failed",
+        }
+    }
+
+    /// "processed, duplicate, …", for messages.
+    pub fn names() -> String {
+        Self::ALL.map(Outcome::as_str).join(", ")
+    }
+}
+
+impl fmt::Display for Outcome {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for Outcome {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Self::ALL
+            .into_iter()
+            .find(|o| o.as_str() == s)
+            .ok_or_else(|| format!("unknown outcome \"{s}\" (one of {})", Self::names()))
+    }
+}
+
+impl TryFrom<String> for Outcome {
+    type Error = String;
+    fn try_from(s: String) -> Result<Self, Self::Error> {
+        s.parse()
+    }
+}
 
 /// Formats minor units with the currency's own decimals, e.g. `1234, "USD"` → `12.34 USD`.
 pub fn format_money(minor: impl Into<i128>, currency: &str) -> String {

@@ -216,7 +216,7 @@ pub fn CustomerPage() -> impl IntoView {
                                             {d.events.into_iter().map(|e| view! {
                                                 <li>
                                                     <a href=format!("/events/{}", e.id)>{e.event_type.clone().unwrap_or_default()}</a>
-                                                    " "<span class=format!("badge outcome-{}", e.outcome)>{e.outcome.clone()}</span>
+                                                    " "<span class=format!("badge outcome-{}", e.outcome)>{e.outcome.to_string()}</span>
                                                     " "<span class="muted">{time(e.received_at)}</span>
                                                 </li>
                                             }).collect_view()}

@@ -2,7 +2,7 @@
 
 use crate::api::{get_event, list_events, ReplayEvent};
 use crate::components::{can_write, loading, time, ActionError, LoadError};
-use crate::model::OUTCOMES;
+use crate::model::Outcome;
 use crate::pages::customers::urlencode;
 use leptos::prelude::*;
 use leptos_router::hooks::{use_params_map, use_query_map};
@@ -23,7 +23,7 @@ pub fn EventsPage() -> impl IntoView {
             <label for="f-outcome">"Outcome"</label>
             <select id="f-outcome" name="outcome">
                 <option value="">"All"</option>
-                {OUTCOMES.iter().map(|o| view! { <option value=*o selected=move || outcome().as_deref() == Some(*o)>{*o}</option> }).collect_view()}
+                {Outcome::ALL.into_iter().map(|o| o.as_str()).map(|o| view! { <option value=o selected=move || outcome().as_deref() == Some(o)>{o}</option> }).collect_view()}
             </select>
             <label for="f-type">"Type"</label>
             <Transition fallback=|| view! { <select id="f-type" name="type"><option value="">"All"</option></select> }>
@@ -66,7 +66,7 @@ pub fn EventsPage() -> impl IntoView {
                                             <td><a href=format!("/events/{}", e.id)>{time(e.received_at)}</a></td>
                                             <td>{e.event_type.clone().unwrap_or_else(|| "—".into())}</td>
                                             <td><code>{e.event_id.clone().unwrap_or_else(|| "—".into())}</code></td>
-                                            <td><span class=format!("badge outcome-{}", e.outcome)>{e.outcome.clone()}</span></td>
+                                            <td><span class=format!("badge outcome-{}", e.outcome)>{e.outcome.to_string()}</span></td>
                                             <td>{e.customer_key.clone().map(|k| { let href = format!("/customers/{}", urlencode(&k)); view! { <a href=href>{k}</a> } })}</td>
                                             <td class="small">{e.detail.clone().unwrap_or_default()}</td>
                                         </tr>
@@ -103,11 +103,11 @@ pub fn EventPage() -> impl IntoView {
                     Err(e) => view! { <LoadError error=e/> }.into_any(),
                     Ok(e) => {
                         let row_id = e.id.clone();
-                        let replayable = e.outcome != "duplicate" && !e.payload.is_empty();
+                        let replayable = e.outcome != Outcome::Duplicate && !e.payload.is_empty();
                         view! {
                             <h1>{e.event_type.clone().unwrap_or_else(|| "Rejected delivery".into())}</h1>
                             <dl class="facts">
-                                <dt>"Outcome"</dt><dd><span id="event-outcome" class=format!("badge outcome-{}", e.outcome)>{e.outcome.clone()}</span></dd>
+                                <dt>"Outcome"</dt><dd><span id="event-outcome" class=format!("badge outcome-{}", e.outcome)>{e.outcome.to_string()}</span></dd>
                                 <dt>"Detail"</dt><dd id="event-detail">{e.detail.clone().unwrap_or_else(|| "—".into())}</dd>
                                 <dt>"Chargebee event id"</dt><dd><code>{e.event_id.clone().unwrap_or_else(|| "—".into())}</code></dd>
                                 <dt>"Received"</dt><dd>{time(e.received_at)}</dd>

@@ -114,7 +114,7 @@ pub fn ChargebeePage() -> impl IntoView {
                                         {move || match test.value().get() {
                                             Some(Ok(e)) => Some(view! {
                                                 " Test event arrived at " {time(e.received_at)} " and was recorded as "
-                                                <a href=format!("/events/{}", e.id)>{e.outcome.clone()}</a> "."
+                                                <a href=format!("/events/{}", e.id)>{e.outcome.to_string()}</a> "."
                                             }.into_any()),
                                             Some(Err(e)) => Some(view! { <span class="error">{e.to_string()}</span> }.into_any()),
                                             None => None,

@@ -145,7 +145,7 @@ pub fn OverviewPage() -> impl IntoView {
                                                 {attention.into_iter().map(|e| view! {
                                                     <li>
                                                         <a href=format!("/events/{}", e.id)>{e.event_type.clone().unwrap_or_else(|| "(no type)".into())}</a>
-                                                        " "<span class=format!("badge outcome-{}", e.outcome)>{e.outcome.clone()}</span>
+                                                        " "<span class=format!("badge outcome-{}", e.outcome)>{e.outcome.to_string()}</span>
                                                         " "<span class="muted">{time(e.received_at)}</span>
                                                         <br/><span class="muted small">{e.detail.clone().unwrap_or_default()}</span>
                                                     </li>

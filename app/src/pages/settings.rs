@@ -75,26 +75,26 @@ pub fn TeamPage() -> impl IntoView {
                                             let uid = m.user_id.clone();
                                             let uid2 = m.user_id.clone();
                                             let is_me = m.user_id == my_id;
-                                            let can_edit = writer && !is_me && (is_owner || m.role != "owner");
+                                            let can_edit = writer && !is_me && (is_owner || m.role != Role::Owner);
                                             view! {
                                                 <tr>
                                                     <td>{m.email.clone()}{is_me.then_some(" (you)")}</td>
                                                     <td>{if can_edit {
-                                                        let role = m.role.clone();
+                                                        let role = m.role;
                                                         view! {
                                                             <ActionForm action=set_role attr:class="inline">
                                                                 <input type="hidden" name="user_id" value=uid.clone()/>
                                                                 <label class="visually-hidden" for=format!("role-{uid}")>"Role"</label>
                                                                 <select id=format!("role-{uid}") name="role">
-                                                                    {is_owner.then(|| view! { <option value="owner" selected=role == "owner">"owner"</option> })}
-                                                                    <option value="admin" selected=role == "admin">"admin"</option>
-                                                                    <option value="viewer" selected=role == "viewer">"viewer"</option>
+                                                                    {is_owner.then(|| view! { <option value="owner" selected=role == Role::Owner>"owner"</option> })}
+                                                                    <option value="admin" selected=role == Role::Admin>"admin"</option>
+                                                                    <option value="viewer" selected=role == Role::Viewer>"viewer"</option>
                                                                 </select>
                                                                 <button type="submit" class="button small secondary">"Change"</button>
                                                             </ActionForm>
                                                         }.into_any()
                                                     } else {
-                                                        view! { <span class="badge">{m.role.clone()}</span> }.into_any()
+                                                        view! { <span class="badge">{m.role.as_str()}</span> }.into_any()
                                                     }}</td>
                                                     <td>{time(m.created_at)}</td>
                                                     <td>{can_edit.then(|| view! {
@@ -117,7 +117,7 @@ pub fn TeamPage() -> impl IntoView {
                                             {pending.into_iter().map(|i| {
                                                 let id = i.id.clone();
                                                 view! {
-                                                    <li>{i.email.clone()} " as " {i.role.clone()} <span class="muted">{format!(" · expires {}", time(i.expires_at))}</span>
+                                                    <li>{i.email.clone()} " as " {i.role.as_str()} <span class="muted">{format!(" · expires {}", time(i.expires_at))}</span>
                                                         {writer.then(|| view! { " " <ConfirmButton label="Revoke".to_string() question="Revoke this invite link?".to_string()
                                                             confirm="Revoke".to_string() on_confirm=move |_| { revoke.dispatch(RevokeInvite { id: id.clone() }); }/> })}
                                                     </li>

@@ -13,6 +13,7 @@ use super::domain::{random_id, OrgId};
 use super::storage::{EventOutcome, IngestItem, NewEvent, StorageError};
 use super::{AppState, IngestFailure};
 use serde_json::Value;
+use shared::model::Outcome;
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum DeliveryError {
@@ -136,7 +137,7 @@ pub async fn record_rejection(
     };
     state
         .store
-        .record_event(org, &event, "rejected", Some(why), None)
+        .record_event(org, &event, Outcome::Rejected, Some(why), None)
         .await?;
     Ok(())
 }
@@ -150,7 +151,7 @@ async fn keep_rejected(
 ) -> Result<EventOutcome, DeliveryError> {
     state
         .store
-        .record_event(org, event, "rejected", Some(&why), None)
+        .record_event(org, event, Outcome::Rejected, Some(&why), None)
         .await?;
     Err(DeliveryError::Rejected(why))
 }
@@ -209,7 +210,7 @@ pub async fn receive(
                 envelope.event_type
             );
             return Ok(store
-                .record_event(org, &new_event, "ignored", Some(&why), None)
+                .record_event(org, &new_event, Outcome::Ignored, Some(&why), None)
                 .await?);
         }
         Ok(b) => b,
@@ -221,7 +222,13 @@ pub async fn receive(
             // Well-formed, but not what we expected: keep it, retry later, allow replay.
             let why = format!("could not read the event: {content}");
             return Ok(store
-                .record_event(org, &new_event, "failed", Some(&why), retry_at(now, 0))
+                .record_event(
+                    org,
+                    &new_event,
+                    Outcome::Failed,
+                    Some(&why),
+                    retry_at(now, 0),
+                )
                 .await?);
         }
     };
@@ -259,7 +266,7 @@ pub async fn receive(
             tracing::error!(org = %org, event = ?event.event_id, error = ?error, "processing failed");
             let why = format!("processing failed: {error}");
             Ok(store
-                .record_event(org, &event, "failed", Some(&why), retry_at(now, 0))
+                .record_event(org, &event, Outcome::Failed, Some(&why), retry_at(now, 0))
                 .await?)
         }
     }
@@ -290,7 +297,7 @@ pub async fn replay(state: &AppState, org: &OrgId, id: &str) -> Result<EventOutc
             let why = format!("processing failed: {e}");
             state.store.mark_failed(org, id, &why, None).await?;
             Ok(EventOutcome {
-                outcome: "failed".into(),
+                outcome: Outcome::Failed,
                 detail: Some(why),
                 id: id.to_string(),
                 released: 0,

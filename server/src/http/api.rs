@@ -19,7 +19,7 @@ use backend::domain::OrgId;
 use backend::storage::EventFilter;
 use backend::{ingest, service, AppState};
 use serde::Deserialize;
-use shared::model::{ApiScope, Role, OUTCOMES};
+use shared::model::{ApiScope, Outcome, Role};
 
 type Result<T> = std::result::Result<T, ApiError>;
 
@@ -365,21 +365,21 @@ async fn list_events(
     query: std::result::Result<Query<EventQuery>, QueryRejection>,
 ) -> Result<Json<EventPageResponse>> {
     let Query(q) = query?;
-    let outcome = q.outcome.filter(|o| !o.is_empty());
-    if let Some(o) = &outcome {
-        if !OUTCOMES.contains(&o.as_str()) {
+    let outcome = match q.outcome.as_deref().filter(|o| !o.is_empty()) {
+        None => None,
+        Some(o) => Some(o.parse::<Outcome>().map_err(|_| {
             let mut e = ApiError::new(
                 StatusCode::UNPROCESSABLE_ENTITY,
                 "invalid",
-                format!("outcome must be one of {}", OUTCOMES.join(", ")),
+                format!("outcome must be one of {}", Outcome::names()),
             );
             e.fields = vec![shared::error::FieldMessage {
                 field: "outcome".into(),
-                message: format!("must be one of {}", OUTCOMES.join(", ")),
+                message: format!("must be one of {}", Outcome::names()),
             }];
-            return Err(e);
-        }
-    }
+            e
+        })?),
+    };
     let limit = q.limit.unwrap_or(50);
     if !(1..=200).contains(&limit) {
         return Err(ApiError::new(

@@ -8,8 +8,8 @@ use backend::storage::EventOutcome;
 use serde::Serialize;
 use serde_json::Value;
 use shared::model::{
-    ChargebeeIntegration, CurrencyTotal, Customer, EventDetail, EventSummary, Partner, Plan,
-    Subscription, Transaction,
+    ChargebeeIntegration, CurrencyTotal, Customer, EventDetail, EventSummary, Outcome, Partner,
+    Plan, Subscription, Transaction,
 };
 
 /// `{"data": [...]}`: a list that is not paginated.
@@ -210,7 +210,7 @@ pub struct EventSummaryResponse {
     /// Our row id.
     pub id: String,
     pub occurred_at: Option<i64>,
-    pub outcome: String,
+    pub outcome: Outcome,
     pub received_at: i64,
 }
 
@@ -247,7 +247,7 @@ pub struct EventDetailResponse {
     pub event_type: Option<String>,
     pub id: String,
     pub occurred_at: Option<i64>,
-    pub outcome: String,
+    pub outcome: Outcome,
     /// The stored payload as JSON; as a string when it is not JSON.
     pub payload: Value,
     pub received_at: i64,
@@ -278,7 +278,7 @@ pub struct ReplayResponse {
     pub detail: Option<String>,
     /// Our row id for the event.
     pub id: String,
-    pub outcome: String,
+    pub outcome: Outcome,
     pub reconciled_events: usize,
 }
 
@@ -299,7 +299,7 @@ pub struct WebhookDeliveryResponse {
     pub detail: Option<String>,
     /// Our row id for the event (the original's for a duplicate).
     pub event: String,
-    pub outcome: String,
+    pub outcome: Outcome,
 }
 
 impl From<EventOutcome> for WebhookDeliveryResponse {

@@ -909,7 +909,7 @@ every_executor!(
             .into_iter()
             .map(|o| {
                 let o = o.unwrap();
-                (o.outcome, o.released)
+                (o.outcome.to_string(), o.released)
             })
             .collect();
         let expected = [
@@ -961,7 +961,7 @@ both_backends!(
         let store = &app.state.store;
         let a = store.customer(&org_id, "a").await.unwrap().unwrap();
         let logged = store.event(&org_id, "ev_3").await.unwrap().unwrap();
-        assert_eq!(logged.outcome, "processed");
+        assert_eq!(logged.outcome.as_str(), "processed");
         assert_eq!(logged.customer_id, Some(a.id));
         assert_eq!(org.transactions("a").await[0]["net_amount"], 4000);
     }

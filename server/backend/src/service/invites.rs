@@ -35,7 +35,7 @@ pub async fn invite_info(state: &AppState, session: &Session, token: &str) -> Re
     };
     Ok(InviteInfo {
         email: invite.email,
-        role: invite.role,
+        role: invite.role.to_string(),
         signed_in_as,
     })
 }

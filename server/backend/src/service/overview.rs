@@ -4,7 +4,7 @@ use super::{Result, DAY_MS};
 use crate::domain::OrgId;
 use crate::storage::EventFilter;
 use crate::AppState;
-use shared::model::{EventSummary, Partner, RevenuePoint};
+use shared::model::{EventSummary, Outcome, Partner, RevenuePoint};
 
 /// The overview of an organization.
 pub struct Overview {
@@ -37,9 +37,9 @@ pub async fn overview(state: &AppState, org: &OrgId) -> Result<Overview> {
             .unwrap_or(0)
     };
     let mut needs_action = vec![];
-    for outcome in ["failed", "unmatched"] {
+    for outcome in [Outcome::Failed, Outcome::Unmatched] {
         let f = EventFilter {
-            outcome: Some(outcome.into()),
+            outcome: Some(outcome),
             ..Default::default()
         };
         needs_action.extend(state.store.events(org, &f, None, 5).await?.items);

@@ -122,7 +122,7 @@ where
         &self,
         org: &OrgId,
         event: &NewEvent,
-        outcome: &str,
+        outcome: Outcome,
         detail: Option<&str>,
         retry_at: Option<i64>,
     ) -> Result<EventOutcome> {
@@ -298,7 +298,7 @@ where
         );
         let rows: Vec<EventSummary> = sqlx::query_as(&sql)
             .bind(org.as_str())
-            .bind(&filter.outcome)
+            .bind(filter.outcome.map(Outcome::as_str))
             .bind(&filter.event_type)
             .bind(&filter.customer_id)
             .bind(c_time)

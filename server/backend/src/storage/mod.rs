@@ -187,7 +187,8 @@ pub struct InviteRow {
     pub id: String,
     pub org_id: String,
     pub email: String,
-    pub role: String,
+    #[sqlx(try_from = "String")]
+    pub role: Role,
     pub expires_at: i64,
     pub accepted_at: Option<i64>,
 }
@@ -206,8 +207,7 @@ pub struct NewEvent {
 /// What happened to an event.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct EventOutcome {
-    /// One of [`OUTCOMES`].
-    pub outcome: String,
+    pub outcome: Outcome,
     pub detail: Option<String>,
     /// Our row id for the event (the original's for a duplicate).
     pub id: String,
@@ -225,7 +225,7 @@ pub struct IngestItem {
 
 #[derive(Debug, Clone, Default)]
 pub struct EventFilter {
-    pub outcome: Option<String>,
+    pub outcome: Option<Outcome>,
     pub event_type: Option<String>,
     pub customer_id: Option<String>,
 }
@@ -396,7 +396,7 @@ pub trait Events: Send + Sync {
         &self,
         org: &OrgId,
         event: &NewEvent,
-        outcome: &str,
+        outcome: Outcome,
         detail: Option<&str>,
         retry_at: Option<i64>,
     ) -> Result<EventOutcome>;

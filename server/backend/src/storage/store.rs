@@ -139,7 +139,7 @@ pub(super) fn conflict_if_unique(e: sqlx::Error, message: impl FnOnce() -> Strin
 /// How many events a released event's outcome stands for: itself if applied, and what it
 /// released in turn.
 pub(super) fn applied(o: &EventOutcome) -> usize {
-    usize::from(o.outcome == "processed") + o.released
+    usize::from(o.outcome == Outcome::Processed) + o.released
 }
 
 /// Groups (owner, currency, millions, units) rows into exact totals per owner, currencies in

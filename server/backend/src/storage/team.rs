@@ -272,7 +272,7 @@ where
         )
         .bind(&invite.org_id)
         .bind(user.as_str())
-        .bind(&invite.role)
+        .bind(invite.role.as_str())
         .bind(now)
         .execute(&mut *tx)
         .await?;

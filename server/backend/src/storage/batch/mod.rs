@@ -39,9 +39,10 @@ pub(crate) use statements::*;
 use super::{Backend, EventOutcome, NewEvent, OrgId, Result, StorageError};
 use crate::chargebee::{
     customer_ref, transaction_ref, BillingEvent, Change, CustomerTarget, KnownCustomer,
-    KnownTransaction, Outcome, State,
+    KnownTransaction, Outcome as PlanOutcome, State,
 };
 use crate::domain::random_id;
+use shared::model::Outcome;
 use std::borrow::Cow;
 use std::collections::{HashMap, HashSet};
 

@@ -2,12 +2,12 @@
 //! planner's changes. New rows get their ids from the [`Writes`]'s id source.
 
 use super::*;
-pub(crate) fn outcome_parts(o: &Outcome) -> (&'static str, Option<String>) {
+pub(crate) fn outcome_parts(o: &PlanOutcome) -> (Outcome, Option<String>) {
     match o {
-        Outcome::Processed => ("processed", None),
-        Outcome::Ignored(why) => ("ignored", Some(why.clone())),
-        Outcome::Unmatched(why) => ("unmatched", Some(why.clone())),
-        Outcome::Rejected(why) => ("rejected", Some(why.clone())),
+        PlanOutcome::Processed => (Outcome::Processed, None),
+        PlanOutcome::Ignored(why) => (Outcome::Ignored, Some(why.clone())),
+        PlanOutcome::Unmatched(why) => (Outcome::Unmatched, Some(why.clone())),
+        PlanOutcome::Rejected(why) => (Outcome::Rejected, Some(why.clone())),
     }
 }
 
@@ -304,7 +304,7 @@ impl<'a> Writes<'a> {
         org: &'a OrgId,
         row: &Row<'a>,
         billing: &BillingEvent,
-        outcome: &'static str,
+        outcome: Outcome,
         detail: Option<String>,
         customer_id: Option<String>,
     ) {
@@ -318,7 +318,7 @@ impl<'a> Writes<'a> {
                     opt_ref(e.event_type.as_deref()),
                     Arg::Int(e.occurred_at),
                     Arg::Int(Some(e.received_at)),
-                    text(outcome),
+                    text(outcome.as_str()),
                     opt(detail),
                     text(&e.payload),
                     opt(key),
@@ -331,7 +331,7 @@ impl<'a> Writes<'a> {
             Row::Stored(ref id) => self.event_updates.extend([
                 text(org.as_str()),
                 owned(id.clone()),
-                text(outcome),
+                text(outcome.as_str()),
                 opt(detail),
                 opt(key),
                 opt(cb_id),
@@ -375,7 +375,7 @@ impl<'a> Writes<'a> {
         &mut self,
         org: &'a OrgId,
         e: &'a NewEvent,
-        outcome: &'a str,
+        outcome: Outcome,
         detail: Option<&'a str>,
         retry_at: Option<i64>,
     ) {
@@ -386,7 +386,7 @@ impl<'a> Writes<'a> {
             opt_ref(e.event_type.as_deref()),
             Arg::Int(e.occurred_at),
             Arg::Int(Some(e.received_at)),
-            text(outcome),
+            text(outcome.as_str()),
             opt_ref(detail),
             text(&e.payload),
             Arg::Text(None),

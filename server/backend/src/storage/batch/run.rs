@@ -57,7 +57,7 @@ pub enum WaveOp<'a> {
     Record {
         org: &'a OrgId,
         event: &'a NewEvent,
-        outcome: &'a str,
+        outcome: Outcome,
         detail: Option<&'a str>,
         retry_at: Option<i64>,
     },
@@ -119,7 +119,7 @@ async fn perform_op<D: WaveDb>(
         WaveOp::Replay { org, id, now } => match load_stored(db, org, id, now, 0).await? {
             Ok(item) => run_items(db, vec![item], budget).await,
             Err(why) => Ok(vec![EventOutcome {
-                outcome: "rejected".into(),
+                outcome: Outcome::Rejected,
                 detail: Some(why),
                 id: id.to_string(),
                 released: 0,
@@ -322,7 +322,7 @@ async fn record<D: WaveDb>(
     db: &mut D,
     org: &OrgId,
     event: &NewEvent,
-    outcome: &str,
+    outcome: Outcome,
     detail: Option<&str>,
     retry_at: Option<i64>,
 ) -> Result<EventOutcome> {
@@ -339,14 +339,14 @@ async fn record<D: WaveDb>(
     let out = match original {
         Some(original) => EventOutcome {
             detail: Some(writes.duplicate(org, event, &original.id, &original.outcome)),
-            outcome: "duplicate".into(),
+            outcome: Outcome::Duplicate,
             id: original.id,
             released: 0,
         },
         None => {
             writes.unapplied(org, event, outcome, detail, retry_at);
             EventOutcome {
-                outcome: outcome.to_string(),
+                outcome,
                 detail: detail.map(str::to_string),
                 id: event.id.clone(),
                 released: 0,
@@ -374,7 +374,7 @@ async fn load_stored<'a, D: WaveDb>(
         .stored(org, row_id)
         .await?
         .ok_or(StorageError::NotFound)?;
-    if outcome == "duplicate" {
+    if outcome.parse::<Outcome>().map_err(StorageError::Other)? == Outcome::Duplicate {
         return Err(StorageError::Conflict(
             "a duplicate delivery cannot be replayed; replay the original event".into(),
         ));
@@ -444,7 +444,7 @@ async fn run_items<'a, D: WaveDb>(
                 let e = *e;
                 let detail = writes.duplicate(org, e, &original.id, &original.outcome);
                 given_out[i].outcome = Some(EventOutcome {
-                    outcome: "duplicate".into(),
+                    outcome: Outcome::Duplicate,
                     detail: Some(detail),
                     id: original.id,
                     released: 0,
@@ -492,12 +492,12 @@ async fn run_items<'a, D: WaveDb>(
             }));
             if i < given {
                 given_out[i].outcome = Some(EventOutcome {
-                    outcome: outcome.to_string(),
+                    outcome,
                     detail,
                     id: event_row,
                     released: 0,
                 });
-            } else if outcome == "processed" {
+            } else if outcome == Outcome::Processed {
                 given_out[origin].released += 1;
             }
         }

@@ -260,7 +260,7 @@ pub(crate) fn every_change_makes_whole_rows_of_its_statement() {
         &org,
         &Row::New(&e),
         &BillingEvent::Other,
-        "processed",
+        Outcome::Processed,
         None,
         customer,
     );
@@ -268,7 +268,7 @@ pub(crate) fn every_change_makes_whole_rows_of_its_statement() {
         &org,
         &Row::Stored("evt_0".into()),
         &BillingEvent::Other,
-        "ignored",
+        Outcome::Ignored,
         Some("why".into()),
         None,
     );
