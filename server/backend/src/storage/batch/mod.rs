@@ -20,6 +20,8 @@
 
 mod executor;
 mod handle;
+#[cfg(test)]
+mod loop_tests;
 mod rows;
 mod run;
 mod schedule;
