@@ -1,9 +1,11 @@
 //! Webhook ingestion: from a delivery (token, credentials, body) to a committed event and its
 //! ledger changes. HTTP-agnostic: the server's handler maps [`DeliveryError`] to statuses.
 //!
-//! Order of work: find the tenant by token → check Basic Auth → size → parse → strip card
-//! data → classify → one transaction that stores the event and applies it. Anything that
-//! goes wrong after the tenant is known is recorded as an event the admin can see.
+//! [`deliver`] is the one entry point. Order of work: find the tenant by token → check Basic
+//! Auth → size limit and the bound on bodies in flight → read the body within its deadline →
+//! parse once → strip card data → classify → one transaction that stores the event and applies
+//! it. Anything that goes wrong after the tenant is known is recorded as an event the admin
+//! can see.
 
 use super::auth::{basic_auth_mac, constant_time_eq, sha256_hex};
 use super::chargebee::{
@@ -35,6 +37,9 @@ pub enum DeliveryError {
     /// The database is unavailable: 503 so Chargebee retries.
     #[error("the service is temporarily unavailable")]
     Unavailable,
+    /// Webhook bodies in flight are at their bound: 503, come back in a few seconds.
+    #[error("the service is temporarily unavailable")]
+    Busy,
     #[error("internal error")]
     Internal,
 }
@@ -117,6 +122,90 @@ pub async fn authenticate(
         }
     }
     Ok(org)
+}
+
+/// Why the HTTP layer could not read a delivery's body.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum BodyError {
+    /// Longer than the limit it was asked to read.
+    TooLarge,
+    /// The client stopped sending before the whole body arrived.
+    TimedOut,
+    /// Any other failure to read it (the connection broke, a bad chunk).
+    Unreadable(String),
+}
+
+/// A webhook delivery as the HTTP layer hands it over: the URL token, the Basic Auth
+/// credentials sent (if any), the body length the client declared (if any), and a way to
+/// read the body up to a limit.
+pub struct Delivery<'a, R> {
+    pub token: &'a str,
+    pub basic: Option<(&'a str, &'a str)>,
+    pub declared_len: Option<usize>,
+    pub read_body: R,
+}
+
+/// The one entry point of a webhook delivery: finds the tenant by token, checks Basic Auth,
+/// enforces the size limit and the bound on bodies in flight, reads the body within its
+/// deadline, and stores and applies it ([`receive`]). Every refusal after the tenant is
+/// known is recorded as a rejected event the admin can see.
+pub async fn deliver<R, F, B>(
+    state: &AppState,
+    delivery: Delivery<'_, R>,
+) -> Result<EventOutcome, DeliveryError>
+where
+    R: FnOnce(usize) -> F,
+    F: std::future::Future<Output = Result<B, BodyError>>,
+    B: AsRef<[u8]>,
+{
+    let now = state.now();
+    let org = authenticate(state, delivery.token, delivery.basic, now).await?;
+    tracing::Span::current().record("org", org.as_str());
+    let max = state.settings.max_body_bytes;
+    if delivery.declared_len.is_some_and(|len| len > max) {
+        return refuse(state, &org, DeliveryError::TooLarge(max), now).await;
+    }
+    // Bodies being read or waiting for their commit are bounded in bytes, across all
+    // deliveries: past the bound, Chargebee is asked to come back (it retries).
+    let reserve = delivery.declared_len.unwrap_or(max).max(1);
+    let Some(_in_flight) = u32::try_from(reserve)
+        .ok()
+        .and_then(|n| state.webhook_bytes.clone().try_acquire_many_owned(n).ok())
+    else {
+        tracing::warn!(
+            bytes = reserve,
+            "webhook bodies in flight are at their bound; answering 503"
+        );
+        return Err(DeliveryError::Busy);
+    };
+    // A deadline for the whole body (an idle timeout resets with every frame).
+    let read = tokio::time::timeout(state.settings.body_deadline, (delivery.read_body)(max));
+    let body = match read.await {
+        Ok(Ok(body)) => body,
+        Err(_) | Ok(Err(BodyError::TimedOut)) => {
+            return refuse(state, &org, DeliveryError::TimedOut, now).await
+        }
+        Ok(Err(BodyError::TooLarge)) => {
+            return refuse(state, &org, DeliveryError::TooLarge(max), now).await
+        }
+        Ok(Err(BodyError::Unreadable(why))) => {
+            let why = format!("could not read the request body: {why}");
+            return refuse(state, &org, DeliveryError::Rejected(why), now).await;
+        }
+    };
+    receive(state, &org, body, now).await
+}
+
+/// Records a delivery refused before its body was read (no payload kept; the reason is the
+/// error's message) and answers with the error.
+async fn refuse(
+    state: &AppState,
+    org: &OrgId,
+    e: DeliveryError,
+    now: i64,
+) -> Result<EventOutcome, DeliveryError> {
+    record_rejection(state, org, None, &e.to_string(), now).await?;
+    Err(e)
 }
 
 /// Records a delivery refused before parsing (no payload kept).

@@ -6,8 +6,7 @@ use axum::extract::{Path, State};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use backend::domain::OrgId;
-use backend::ingest::{self, DeliveryError};
+use backend::ingest::{self, BodyError, Delivery, DeliveryError};
 use backend::AppState;
 use base64::Engine;
 
@@ -55,7 +54,7 @@ fn error_response(e: DeliveryError) -> Response {
         DeliveryError::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
         DeliveryError::TimedOut => StatusCode::REQUEST_TIMEOUT,
         DeliveryError::Rejected(_) => StatusCode::BAD_REQUEST,
-        DeliveryError::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
+        DeliveryError::Unavailable | DeliveryError::Busy => StatusCode::SERVICE_UNAVAILABLE,
         DeliveryError::Internal => StatusCode::INTERNAL_SERVER_ERROR,
     };
     let body = WebhookErrorResponse {
@@ -68,80 +67,51 @@ fn error_response(e: DeliveryError) -> Response {
             header::HeaderValue::from_static("Basic realm=\"Partner Ledger webhook\""),
         );
     }
-    if status == StatusCode::SERVICE_UNAVAILABLE {
+    // The database away: in a while; bodies in flight at their bound: in a few seconds.
+    let retry_after = match e {
+        DeliveryError::Busy => Some("5"),
+        DeliveryError::Unavailable => Some("30"),
+        _ => None,
+    };
+    if let Some(after) = retry_after {
         resp.headers_mut()
-            .insert(header::RETRY_AFTER, header::HeaderValue::from_static("30"));
+            .insert(header::RETRY_AFTER, header::HeaderValue::from_static(after));
     }
     resp
 }
 
-/// Records a delivery refused before its body was read (no payload kept; the reason is the
-/// error's message) and answers it.
-async fn refuse(state: &AppState, org: &OrgId, e: DeliveryError, now: i64) -> Response {
-    match ingest::record_rejection(state, org, None, &e.to_string(), now).await {
-        Ok(()) => error_response(e),
-        Err(recording) => error_response(recording),
-    }
+/// Reads the body (at most `limit` bytes) and names why it could not be read.
+async fn read_body(body: Body, limit: usize) -> Result<axum::body::Bytes, BodyError> {
+    axum::body::to_bytes(body, limit).await.map_err(|err| {
+        if caused_by::<tower_http::timeout::TimeoutError>(&err) {
+            BodyError::TimedOut
+        } else if is_length_limit(&err) {
+            BodyError::TooLarge
+        } else {
+            BodyError::Unreadable(err.to_string())
+        }
+    })
 }
 
+/// Translates the request into a [`Delivery`] and the answer into a response; the rules
+/// (tenant, Basic Auth, limits, recording refusals) are `ingest::deliver`'s.
 pub async fn chargebee(
     State(state): State<AppState>,
     Path(token): Path<String>,
     headers: HeaderMap,
     body: Body,
 ) -> Response {
-    let now = state.now();
     let creds = basic_credentials(&headers);
-    let basic = creds.as_ref().map(|(u, p)| (u.as_str(), p.as_str()));
-    let org = match ingest::authenticate(&state, &token, basic, now).await {
-        Ok(org) => org,
-        Err(e) => return error_response(e),
+    let delivery = Delivery {
+        token: &token,
+        basic: creds.as_ref().map(|(u, p)| (u.as_str(), p.as_str())),
+        declared_len: headers
+            .get(header::CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse::<usize>().ok()),
+        read_body: |limit| read_body(body, limit),
     };
-    tracing::Span::current().record("org", org.as_str());
-    let max = state.settings.max_body_bytes;
-    let declared = headers
-        .get(header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<usize>().ok());
-    if declared.is_some_and(|len| len > max) {
-        return refuse(&state, &org, DeliveryError::TooLarge(max), now).await;
-    }
-    // Bodies being read or waiting for their commit are bounded in bytes, across all
-    // deliveries: past the bound, Chargebee is asked to come back (it retries).
-    let reserve = declared.unwrap_or(max).max(1);
-    let Some(_in_flight) = u32::try_from(reserve)
-        .ok()
-        .and_then(|n| state.webhook_bytes.clone().try_acquire_many_owned(n).ok())
-    else {
-        tracing::warn!(
-            bytes = reserve,
-            "webhook bodies in flight are at their bound; answering 503"
-        );
-        let mut resp = error_response(DeliveryError::Unavailable);
-        resp.headers_mut()
-            .insert(header::RETRY_AFTER, header::HeaderValue::from_static("5"));
-        return resp;
-    };
-    // A deadline for the whole body (the router's body timeout resets with every frame).
-    let read = tokio::time::timeout(
-        state.settings.body_deadline,
-        axum::body::to_bytes(body, max),
-    );
-    let Ok(read) = read.await else {
-        return refuse(&state, &org, DeliveryError::TimedOut, now).await;
-    };
-    let bytes = match read {
-        Ok(b) => b,
-        Err(err) if caused_by::<tower_http::timeout::TimeoutError>(&err) => {
-            return refuse(&state, &org, DeliveryError::TimedOut, now).await;
-        }
-        Err(err) if !is_length_limit(&err) => {
-            let why = format!("could not read the request body: {err}");
-            return refuse(&state, &org, DeliveryError::Rejected(why), now).await;
-        }
-        Err(_) => return refuse(&state, &org, DeliveryError::TooLarge(max), now).await,
-    };
-    match ingest::receive(&state, &org, bytes, now).await {
+    match ingest::deliver(&state, delivery).await {
         Ok(outcome) => Json(WebhookDeliveryResponse::from(outcome)).into_response(),
         Err(e) => error_response(e),
     }
