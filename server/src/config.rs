@@ -53,9 +53,6 @@ pub struct Config {
     pub http_body_timeout_seconds: u32,
     /// Most parked events released in one transaction; the rest continue in the background.
     pub release_chunk: u32,
-    /// How SQLite runs the batch write path: `handle` (the connection's raw handle, the
-    /// default) or `sqlx` (measured against each other in docs/performance.md).
-    pub sqlite_batch: String,
 }
 
 impl Default for Config {
@@ -86,7 +83,6 @@ impl Default for Config {
             http_header_timeout_seconds: 10,
             http_body_timeout_seconds: 30,
             release_chunk: 500,
-            sqlite_batch: "handle".into(),
         }
     }
 }
@@ -145,7 +141,6 @@ const ENV_KEYS: &[&str] = &[
     "HTTP_HEADER_TIMEOUT_SECONDS",
     "HTTP_BODY_TIMEOUT_SECONDS",
     "RELEASE_CHUNK",
-    "SQLITE_BATCH",
 ];
 
 impl Config {
@@ -263,7 +258,6 @@ impl Config {
                 self.webhook_max_body_bytes
             ));
         }
-        self.sqlite_batch()?;
         let public_url = self
             .public_url
             .clone()
@@ -271,13 +265,6 @@ impl Config {
             .trim_end_matches('/')
             .to_string();
         Ok(Validated { listen, public_url })
-    }
-
-    /// How SQLite runs the batch write path.
-    pub fn sqlite_batch(&self) -> Result<backend::storage::SqliteBatch, String> {
-        self.sqlite_batch
-            .parse()
-            .map_err(|e| format!("invalid setting SQLITE_BATCH: {e}"))
     }
 
     /// The secret key: configured, or read from (and on first start written to) the key file.

@@ -105,7 +105,6 @@ pub async fn build_state(
         )),
         statement_timeout_ms: u64::from(config.db_statement_timeout_ms),
         release_chunk: config.release_chunk as usize,
-        sqlite_batch: config.sqlite_batch().map_err(anyhow::Error::msg)?,
     };
     let store = storage::connect(&config.database_url, &pool)
         .await

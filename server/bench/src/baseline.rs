@@ -79,7 +79,6 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
         )),
         statement_timeout_ms: u64::from(config.db_statement_timeout_ms),
         release_chunk: config.release_chunk as usize,
-        sqlite_batch: config.sqlite_batch().map_err(anyhow::Error::msg)?,
     };
     let url = &config.database_url;
     let queue = if url.starts_with("postgres") {

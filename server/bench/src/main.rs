@@ -83,20 +83,8 @@ impl Server {
         dir: &std::path::Path,
         args: &[&str],
     ) -> anyhow::Result<Self> {
-        Self::start_with(bin, db_url, dir, args, &[]).await
-    }
-
-    /// Like [`start`](Self::start), with more environment settings.
-    async fn start_with(
-        bin: &PathBuf,
-        db_url: &str,
-        dir: &std::path::Path,
-        args: &[&str],
-        env: &[(&str, &str)],
-    ) -> anyhow::Result<Self> {
         let mut child = tokio::process::Command::new(bin)
             .args(args)
-            .envs(env.iter().copied())
             .current_dir(dir)
             .env("DATABASE_URL", db_url)
             .env("LISTEN_ADDR", "127.0.0.1:0")
@@ -434,52 +422,34 @@ async fn ingest(
     println!("| endpoint | events/s | p50 ms | p90 ms | p99 ms | max ms | server peak RSS MiB | errors |");
     println!("|---|---|---|---|---|---|---|---|");
 
-    // The real endpoint. On SQLite, with each way of running the batch write path
-    // (SQLITE_BATCH), one after the other in this run.
-    let executors: &[(&str, Option<&str>)] = if backend == "sqlite" {
-        &[
-            (
-                "Partner Ledger webhook (batch on the raw handle)",
-                Some("handle"),
-            ),
-            ("Partner Ledger webhook (batch through sqlx)", Some("sqlx")),
-        ]
-    } else {
-        &[("Partner Ledger webhook", None)]
-    };
-    let mut rates = vec![];
-    for (label, executor) in executors {
-        let db = BenchDb::new(backend, pg).await?;
-        let org = create_org(bin, &db.url, db.dir.path()).await?;
-        let env: Vec<(&str, &str)> = executor.iter().map(|e| ("SQLITE_BATCH", *e)).collect();
-        let server = Server::start_with(bin, &db.url, db.dir.path(), &[], &env).await?;
-        let token = org["webhook_url"]
-            .as_str()
-            .unwrap()
-            .rsplit('/')
-            .next()
-            .unwrap()
-            .to_string();
-        let url = format!("{}/webhooks/chargebee/{token}", server.base);
-        // Warm up (connections, statement caches) with events that are not counted.
-        let warm: Vec<String> = (0..200)
-            .map(|i| {
-                envelope(
-                    format!("ev_warm_{i}"),
-                    "customer_changed",
-                    json!({"customer": customer(i)}),
-                )
-            })
-            .collect();
-        load(&url, Arc::new(warm), concurrency).await;
-        let ours = load(&url, bodies.clone(), concurrency).await;
-        let rss = server.peak_rss_mib();
-        println!("{}", ours.row(label, rss));
-        rates.push(ours.rate());
-        server.stop().await;
-        db.drop_db().await;
-    }
-    let ours_rate = rates[0];
+    // The real endpoint.
+    let db = BenchDb::new(backend, pg).await?;
+    let org = create_org(bin, &db.url, db.dir.path()).await?;
+    let server = Server::start(bin, &db.url, db.dir.path(), &[]).await?;
+    let token = org["webhook_url"]
+        .as_str()
+        .unwrap()
+        .rsplit('/')
+        .next()
+        .unwrap()
+        .to_string();
+    let url = format!("{}/webhooks/chargebee/{token}", server.base);
+    // Warm up (connections, statement caches) with events that are not counted.
+    let warm: Vec<String> = (0..200)
+        .map(|i| {
+            envelope(
+                format!("ev_warm_{i}"),
+                "customer_changed",
+                json!({"customer": customer(i)}),
+            )
+        })
+        .collect();
+    load(&url, Arc::new(warm), concurrency).await;
+    let ours = load(&url, bodies.clone(), concurrency).await;
+    let rss = server.peak_rss_mib();
+    println!("{}", ours.row("Partner Ledger webhook", rss));
+    server.stop().await;
+    db.drop_db().await;
 
     // The baseline: the same durable insert and commit strategy, no parsing or ledger.
     let db = BenchDb::new(backend, pg).await?;
@@ -493,14 +463,7 @@ async fn ingest(
     println!("{}", base.row("baseline (durable insert only)", rss));
     server.stop().await;
     db.drop_db().await;
-    println!("\nratio to baseline: {:.2}×", ours_rate / base.rate());
-    if let [handle, sqlx] = rates[..] {
-        println!(
-            "batch through sqlx vs on the raw handle: {:+.1} % throughput",
-            (sqlx / handle - 1.0) * 100.0
-        );
-    }
-    println!();
+    println!("\nratio to baseline: {:.2}×\n", ours.rate() / base.rate());
     Ok(())
 }
 

@@ -13,32 +13,6 @@ use tokio::sync::oneshot;
 pub enum Backend {
     Sqlite,
     Postgres,
-    /// SQLite with the batch write path through sqlx instead of the raw handle
-    /// (`SQLITE_BATCH=sqlx`): both executors must give the same answers and ledger.
-    SqliteSqlx,
-}
-
-/// Runs a test body on SQLite with each batch executor and on PostgreSQL.
-#[macro_export]
-macro_rules! every_executor {
-    ($name:ident, $body:expr) => {
-        mod $name {
-            #[allow(unused_imports)]
-            use super::*;
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn sqlite() {
-                ($body)($crate::helpers::Backend::Sqlite).await
-            }
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn sqlite_through_sqlx() {
-                ($body)($crate::helpers::Backend::SqliteSqlx).await
-            }
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn postgres() {
-                ($body)($crate::helpers::Backend::Postgres).await
-            }
-        }
-    };
 }
 
 /// Runs a test body once on SQLite and once on PostgreSQL.
@@ -76,7 +50,7 @@ pub struct TestDb {
 impl TestDb {
     pub async fn new(backend: Backend) -> Self {
         match backend {
-            Backend::Sqlite | Backend::SqliteSqlx => {
+            Backend::Sqlite => {
                 let dir = tempfile::tempdir().expect("temp dir");
                 let url = format!("sqlite://{}", dir.path().join("test.db").display());
                 TestDb {
@@ -177,10 +151,7 @@ pub struct TestApp {
 impl TestApp {
     pub async fn spawn(backend: Backend) -> Self {
         let db = TestDb::new(backend).await;
-        let mut config = test_config(&db.url);
-        if backend == Backend::SqliteSqlx {
-            config.sqlite_batch = "sqlx".into();
-        }
+        let config = test_config(&db.url);
         let mut app = Self::spawn_with(config).await;
         app.db = Some(db);
         app

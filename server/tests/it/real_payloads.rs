@@ -12,7 +12,7 @@
 //! The expected answers are the table [`CASES`]; each test collects every difference and fails
 //! once, listing them all.
 
-use crate::every_executor;
+use crate::both_backends;
 use crate::helpers::*;
 use serde_json::{json, Value};
 use std::path::{Path, PathBuf};
@@ -454,7 +454,7 @@ fn every_real_payload_file_has_one_row_and_the_right_shape_in_the_table() {
     report(&wrong);
 }
 
-every_executor!(
+both_backends!(
     real_payloads_as_chargebee_sent_them_get_the_expected_answer_and_no_card_data_is_stored,
     |b| async move {
         let app = TestApp::spawn(b).await;
@@ -497,7 +497,7 @@ every_executor!(
     }
 );
 
-every_executor!(
+both_backends!(
     real_payloads_with_a_customer_and_partner_key_create_the_customer_and_record_the_payment,
     |b| async move {
         let app = TestApp::spawn(b).await;
@@ -532,7 +532,7 @@ every_executor!(
     }
 );
 
-every_executor!(
+both_backends!(
     real_payloads_with_only_a_customer_key_apply_to_the_customer_created_over_the_api,
     |b| async move {
         let app = TestApp::spawn(b).await;

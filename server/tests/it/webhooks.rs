@@ -1,7 +1,7 @@
 //! Chargebee webhook ingestion, driven over HTTP.
 
+use crate::both_backends;
 use crate::helpers::*;
-use crate::{both_backends, every_executor};
 use serde_json::{json, Value};
 
 both_backends!(
@@ -55,7 +55,7 @@ both_backends!(
     }
 );
 
-every_executor!(
+both_backends!(
     concurrent_duplicate_deliveries_produce_exactly_one_ledger_change,
     |b| async move {
         let app = TestApp::spawn(b).await;
@@ -144,7 +144,7 @@ both_backends!(
     }
 );
 
-every_executor!(
+both_backends!(
     a_refund_that_arrives_before_its_payment_is_not_undone_by_the_late_payment,
     |b| async move {
         let app = TestApp::spawn(b).await;
@@ -332,7 +332,7 @@ both_backends!(
     }
 );
 
-every_executor!(
+both_backends!(
     an_unmatched_payment_is_parked_and_applied_when_the_customer_is_created,
     |b| async move {
         let app = TestApp::spawn(b).await;
@@ -442,7 +442,7 @@ both_backends!(card_data_is_never_stored, |b| async move {
     }
 });
 
-every_executor!(
+both_backends!(
     bad_deliveries_get_a_clear_4xx_and_are_recorded,
     |b| async move {
         let app = TestApp::spawn(b).await;
@@ -628,7 +628,7 @@ both_backends!(
     }
 );
 
-every_executor!(
+both_backends!(
     a_malformed_supported_event_is_kept_as_failed_and_can_be_replayed,
     |b| async move {
         let app = TestApp::spawn(b).await;
@@ -783,7 +783,7 @@ both_backends!(
     }
 );
 
-every_executor!(
+both_backends!(
     a_burst_of_related_deliveries_ends_as_if_applied_one_by_one,
     |b| async move {
         // One burst (so the writer gets large batches): per customer a payment that creates
@@ -866,7 +866,7 @@ every_executor!(
     }
 );
 
-every_executor!(
+both_backends!(
     one_batch_applies_related_events_in_arrival_order,
     |b| async move {
         // Straight to the storage's batch entry point, so all four are one batch for certain.

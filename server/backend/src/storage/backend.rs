@@ -3,7 +3,6 @@
 //! (row and advisory locks, the SQLite FTS5 prefilter). Every query of the area files
 //! (`accounts.rs`, `team.rs`, …) is written once, generically over a [`Backend`].
 
-use super::batch::RunWaves;
 use super::sessions::AnySessionStore;
 use super::{PoolSettings, Result, StorageError};
 use sqlx::migrate::Migrator;
@@ -20,9 +19,8 @@ const STATEMENT_CACHE: usize = 400;
 static SQLITE_MIGRATIONS: Migrator = sqlx::migrate!("../../migrations/sqlite");
 static POSTGRES_MIGRATIONS: Migrator = sqlx::migrate!("../../migrations/postgres");
 
-/// A database Partner Ledger runs on. Its connection applies batches of webhook events
-/// ([`RunWaves`]: see `batch/`).
-pub trait Backend: sqlx::Database<Connection: RunWaves + sqlx::migrate::Migrate> {
+/// A database Partner Ledger runs on.
+pub trait Backend: sqlx::Database<Connection: sqlx::migrate::Migrate> {
     /// As `backend_name()` reports it: `sqlite` or `postgres`.
     const BACKEND: &'static str;
     /// Group commit for concurrent deliveries: (largest batch, parallel writers). SQLite has

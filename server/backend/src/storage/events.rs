@@ -1,7 +1,7 @@
 //! Webhook events: storing and applying deliveries, replays, releases of parked events, retries, and the event log.
 
 use super::backend::Backend;
-use super::batch::{Budget, Item, Row, RunWaves, WaveOp};
+use super::batch::{perform, Budget, Item, Row, SqlxWaves, WaveOp};
 use super::store::*;
 use super::*;
 use crate::chargebee::BillingEvent;
@@ -48,9 +48,12 @@ where
             .collect();
         let mut budget = Budget::new(self.release_chunk);
         let mut tx = self.write.begin().await?;
-        let out = tx
-            .run_waves(WaveOp::Deliveries(work), &mut budget, self.sqlite_batch)
-            .await?;
+        let out = perform(
+            &mut SqlxWaves::<DB>(&mut *tx),
+            WaveOp::Deliveries(work),
+            &mut budget,
+        )
+        .await?;
         tx.commit().await?;
         self.after_releases(&budget);
         Ok(out)
@@ -135,8 +138,7 @@ where
             detail,
             retry_at,
         };
-        let recorded = tx
-            .run_waves(op, &mut budget, self.sqlite_batch)
+        let recorded = perform(&mut SqlxWaves::<DB>(&mut *tx), op, &mut budget)
             .await?
             .pop()
             .ok_or_else(|| StorageError::Other("no outcome for a recorded delivery".into()))?;
@@ -147,15 +149,14 @@ where
     async fn reprocess(&self, org: &OrgId, id: &str, now: i64) -> Result<EventOutcome> {
         let mut budget = Budget::new(self.release_chunk);
         let mut tx = self.write.begin().await?;
-        let outcome = tx
-            .run_waves(
-                WaveOp::Replay { org, id, now },
-                &mut budget,
-                self.sqlite_batch,
-            )
-            .await?
-            .pop()
-            .ok_or_else(|| StorageError::Other("no outcome for a replay".into()))?;
+        let outcome = perform(
+            &mut SqlxWaves::<DB>(&mut *tx),
+            WaveOp::Replay { org, id, now },
+            &mut budget,
+        )
+        .await?
+        .pop()
+        .ok_or_else(|| StorageError::Other("no outcome for a replay".into()))?;
         tx.commit().await?;
         self.after_releases(&budget);
         Ok(outcome)
@@ -175,22 +176,21 @@ where
         };
         let org = OrgId::from_trusted(org_id);
         let mut budget = Budget::new(self.release_chunk);
-        let released: usize = tx
-            .run_waves(
-                WaveOp::Release {
-                    org: &org,
-                    customer_key: &customer_key,
-                    chargebee_id: Some(chargebee_id.as_str()).filter(|c| !c.is_empty()),
-                    after: Some(after_id.as_str()),
-                    now,
-                },
-                &mut budget,
-                self.sqlite_batch,
-            )
-            .await?
-            .iter()
-            .map(applied)
-            .sum();
+        let released: usize = perform(
+            &mut SqlxWaves::<DB>(&mut *tx),
+            WaveOp::Release {
+                org: &org,
+                customer_key: &customer_key,
+                chargebee_id: Some(chargebee_id.as_str()).filter(|c| !c.is_empty()),
+                after: Some(after_id.as_str()),
+                now,
+            },
+            &mut budget,
+        )
+        .await?
+        .iter()
+        .map(applied)
+        .sum();
         // Not done: the next share starts after this one, at the back of the line so
         // that other customers' releases take turns with it. Done: forget the request.
         let key_args = (org.as_str(), customer_key.as_str(), chargebee_id.as_str());

@@ -1,7 +1,7 @@
 //! Customers, partners, plans, transactions and subscriptions, and revenue.
 
 use super::backend::Backend;
-use super::batch::{joined_sum, Budget, RunWaves, WaveOp, PARTNERS};
+use super::batch::{joined_sum, perform, Budget, SqlxWaves, WaveOp, PARTNERS};
 use super::store::*;
 use super::*;
 use crate::domain::{identifier_problem, random_id};
@@ -161,22 +161,21 @@ where
             })
         })?;
         let mut budget = Budget::new(self.release_chunk);
-        let released: usize = tx
-            .run_waves(
-                WaveOp::Release {
-                    org,
-                    customer_key: &c.key,
-                    chargebee_id: None,
-                    after: None,
-                    now,
-                },
-                &mut budget,
-                self.sqlite_batch,
-            )
-            .await?
-            .iter()
-            .map(applied)
-            .sum();
+        let released: usize = perform(
+            &mut SqlxWaves::<DB>(&mut *tx),
+            WaveOp::Release {
+                org,
+                customer_key: &c.key,
+                chargebee_id: None,
+                after: None,
+                now,
+            },
+            &mut budget,
+        )
+        .await?
+        .iter()
+        .map(applied)
+        .sum();
         tx.commit().await?;
         self.after_releases(&budget);
         let customer = self

@@ -20,7 +20,6 @@ mod team;
 mod token_cache;
 
 pub use backend::Backend;
-pub use batch::SqliteBatch;
 pub use sessions::AnySessionStore;
 pub use store::{PgStorage, SqlStore, SqliteStorage};
 
@@ -509,8 +508,6 @@ pub struct PoolSettings {
     pub statement_timeout_ms: u64,
     /// Most parked events one transaction releases; the rest goes to the background.
     pub release_chunk: usize,
-    /// How SQLite runs the batch write path (`SQLITE_BATCH`; measured in performance.md).
-    pub sqlite_batch: SqliteBatch,
 }
 
 /// Parked events one transaction releases by default: a few hundred milliseconds of the
@@ -524,7 +521,6 @@ impl Default for PoolSettings {
             acquire_timeout: std::time::Duration::from_secs(5),
             statement_timeout_ms: 15_000,
             release_chunk: RELEASE_CHUNK,
-            sqlite_batch: SqliteBatch::default(),
         }
     }
 }

@@ -8,7 +8,7 @@
 //! events (a batch, a replay, a release) is in `batch/`.
 
 use super::backend::Backend;
-use super::batch::{joined_sum, Budget, SqliteBatch};
+use super::batch::{joined_sum, Budget};
 use super::token_cache::TokenCache;
 use super::*;
 use sqlx::{Executor, IntoArguments, Pool};
@@ -23,8 +23,6 @@ pub struct SqlStore<DB: Backend> {
     pub(super) tokens: TokenCache,
     pub(super) release_chunk: usize,
     pub(super) releases: Arc<tokio::sync::Notify>,
-    /// How a SQLite batch runs (ignored on PostgreSQL).
-    pub(super) sqlite_batch: SqliteBatch,
 }
 
 pub type SqliteStorage = SqlStore<sqlx::Sqlite>;
@@ -39,7 +37,6 @@ impl<DB: Backend> SqlStore<DB> {
             tokens: TokenCache::default(),
             release_chunk: pool.release_chunk.max(1),
             releases: Arc::default(),
-            sqlite_batch: pool.sqlite_batch,
         })
     }
 

@@ -1,7 +1,9 @@
 //! The executor: what the loop (`run.rs`) needs from a connection inside a transaction
-//! ([`WaveDb`]), and its implementations. [`SqlxWaves`] runs the statements through sqlx on
-//! either database; on SQLite, `handle.rs` can run them on the write connection's own handle
-//! instead (see [`SqliteBatch`] and docs/performance.md for what each costs).
+//! ([`WaveDb`]), and [`SqlxWaves`], which runs the statements through sqlx on either database.
+//! (SQLite once ran them on the write connection's raw handle through rusqlite, to save sqlx's
+//! hand-off to its worker thread per statement; measured against this one it saved nothing
+//! once a wave became a few multi-row statements, so it went, with its `unsafe` block: see
+//! docs/performance.md.)
 
 use super::*;
 use sqlx::{ColumnIndex, Decode, Encode, Executor, FromRow, IntoArguments, Row as _, Type};
@@ -55,41 +57,6 @@ pub(crate) trait WaveDb: Send {
     fn lock(&mut self, keys: &[String]) -> impl Future<Output = Result<()>> + Send;
 }
 
-/// How the SQLite write connection runs a batch. Measured side by side by `bench ingest`
-/// (docs/performance.md); PostgreSQL always runs through sqlx.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum SqliteBatch {
-    /// On the connection's raw handle through rusqlite, synchronously: no hand-off to sqlx's
-    /// worker thread per statement.
-    #[default]
-    Handle,
-    /// Through sqlx, like every other query.
-    Sqlx,
-}
-
-impl std::str::FromStr for SqliteBatch {
-    type Err = String;
-    fn from_str(s: &str) -> std::result::Result<Self, Self::Err> {
-        match s {
-            "handle" => Ok(SqliteBatch::Handle),
-            "sqlx" => Ok(SqliteBatch::Sqlx),
-            other => Err(format!(
-                "unknown SQLite batch executor \"{other}\" (use handle or sqlx)"
-            )),
-        }
-    }
-}
-
-/// Runs a [`WaveOp`] inside the connection's open transaction.
-pub trait RunWaves {
-    fn run_waves<'a>(
-        &'a mut self,
-        op: WaveOp<'a>,
-        budget: &'a mut Budget,
-        sqlite: SqliteBatch,
-    ) -> impl Future<Output = Result<Vec<EventOutcome>>> + Send + 'a;
-}
-
 /// Binds [`Arg`]s in order.
 pub(crate) fn bind_args<'q, DB>(
     mut q: sqlx::query::Query<'q, DB, <DB as sqlx::Database>::Arguments<'q>>,
@@ -109,7 +76,7 @@ where
     q
 }
 
-/// [`WaveDb`] over a sqlx connection (PostgreSQL, or SQLite with [`SqliteBatch::Sqlx`]).
+/// [`WaveDb`] over a sqlx connection, on either database.
 pub(crate) struct SqlxWaves<'c, DB: Backend>(pub &'c mut DB::Connection);
 
 impl<DB> WaveDb for SqlxWaves<'_, DB>
@@ -184,30 +151,5 @@ where
                 .await?;
         }
         Ok(())
-    }
-}
-
-impl RunWaves for sqlx::PgConnection {
-    async fn run_waves<'a>(
-        &'a mut self,
-        op: WaveOp<'a>,
-        budget: &'a mut Budget,
-        _sqlite: SqliteBatch,
-    ) -> Result<Vec<EventOutcome>> {
-        perform(&mut SqlxWaves::<sqlx::Postgres>(self), op, budget).await
-    }
-}
-
-impl RunWaves for sqlx::SqliteConnection {
-    async fn run_waves<'a>(
-        &'a mut self,
-        op: WaveOp<'a>,
-        budget: &'a mut Budget,
-        sqlite: SqliteBatch,
-    ) -> Result<Vec<EventOutcome>> {
-        match sqlite {
-            SqliteBatch::Handle => super::handle::run(self, op, budget).await,
-            SqliteBatch::Sqlx => perform(&mut SqlxWaves::<sqlx::Sqlite>(self), op, budget).await,
-        }
     }
 }

@@ -14,12 +14,10 @@
 //! - `schedule.rs` (pure): lock keys, the split into waves, the rows an event reads and writes;
 //! - `rows.rs` (pure): the rows a wave writes, from the planner's changes (ids passed in);
 //! - `statements.rs`: the statement texts, bound values, and the state query's row;
-//! - `executor.rs`: [`WaveDb`], what the loop needs from a connection, over sqlx; `handle.rs`:
-//!   the same on SQLite's raw handle;
+//! - `executor.rs`: [`WaveDb`], what the loop needs from a connection, over sqlx;
 //! - `run.rs`: the loop.
 
 mod executor;
-mod handle;
 #[cfg(test)]
 mod loop_tests;
 mod rows;
@@ -30,7 +28,6 @@ mod statements;
 mod tests;
 
 pub(crate) use executor::*;
-pub use executor::{RunWaves, SqliteBatch};
 pub(crate) use rows::*;
 pub(crate) use run::*;
 pub use run::{Budget, WaveOp};

@@ -350,37 +350,6 @@ impl StateRow {
         self.i
     }
 
-    /// Reads a row of [`STATE`] from SQLite's own API (see `wave_db.rs`).
-    pub fn from_lite(row: &rusqlite::Row<'_>) -> rusqlite::Result<Self> {
-        Ok(Self {
-            i: row.get("i")?,
-            k_id: row.get("k_id")?,
-            k_key: row.get("k_key")?,
-            k_partner: row.get("k_partner")?,
-            k_cb: row.get("k_cb")?,
-            k_version: row.get("k_version")?,
-            c_id: row.get("c_id")?,
-            c_key: row.get("c_key")?,
-            c_partner: row.get("c_partner")?,
-            c_cb: row.get("c_cb")?,
-            c_version: row.get("c_version")?,
-            partners: row.get("partners")?,
-            t_amount: row.get("t_amount")?,
-            t_refunded: row.get("t_refunded")?,
-            t_recorded: row.get("t_recorded")?,
-            t_removed: row.get("t_removed")?,
-            t_customer: row.get("t_customer")?,
-            t_currency: row.get("t_currency")?,
-            refunded_millions: row.get("refunded_millions")?,
-            refunded_units: row.get("refunded_units")?,
-            other_refunds: row.get("other_refunds")?,
-            refund_known: row.get("refund_known")?,
-            sub_version: row.get("sub_version")?,
-            e_id: row.get("e_id")?,
-            e_outcome: row.get("e_outcome")?,
-        })
-    }
-
     pub fn into_loaded(self) -> Loaded {
         let customer = |id: Option<String>, key, partner: Option<String>, cb, version| {
             id.map(|id| KnownCustomer {
