@@ -9,6 +9,7 @@ pub mod auth;
 pub mod batch;
 pub mod chargebee;
 pub mod clock;
+pub mod commission;
 pub mod domain;
 pub mod ingest;
 pub mod passwords;
