@@ -9,6 +9,7 @@
 //! beyond it (e.g. what only an owner may do) are checked here.
 
 pub mod account;
+pub mod commissions;
 pub mod invites;
 pub mod overview;
 pub mod team;

@@ -4,7 +4,8 @@
 
 use super::error::ApiError;
 use super::responses::{
-    ChargebeeIntegrationResponse, CreatedCustomerResponse, CustomerResponse, DeletedPlanResponse,
+    BalanceResponse, ChargebeeIntegrationResponse, CommissionEntryResponse, CommissionPageResponse,
+    CommissionTermsResponse, CreatedCustomerResponse, CustomerResponse, DeletedPlanResponse,
     EventDetailResponse, EventPageResponse, EventSummaryResponse, ListResponse, PartnerResponse,
     PlanResponse, ReplayResponse, SubscriptionResponse, TransactionResponse,
 };
@@ -107,6 +108,18 @@ pub fn router() -> Router<AppState> {
         .route("/webhook-events", get(list_events))
         .route("/webhook-events/{event_id}", get(get_event))
         .route("/webhook-events/{event_id}/replay", post(replay_event))
+        .route(
+            "/commission-terms",
+            get(get_default_terms).put(put_default_terms),
+        )
+        .route(
+            "/partners/{key}/commission-terms",
+            get(get_partner_terms)
+                .put(put_partner_terms)
+                .delete(delete_partner_terms),
+        )
+        .route("/partners/{key}/balance", get(partner_balance))
+        .route("/commissions", get(list_commissions))
         .fallback(|| async { ApiError::not_found() })
 }
 
@@ -432,4 +445,103 @@ async fn replay_event(
         .ok_or_else(ApiError::not_found)?;
     let outcome = ingest::replay(&state, &org, &e.id).await?;
     Ok(Json(ReplayResponse::from(outcome)))
+}
+
+type TermsBody = std::result::Result<Json<backend::commission::TermsSpec>, JsonRejection>;
+
+async fn get_default_terms(
+    State(state): State<AppState>,
+    ApiOrg(org, _): ApiOrg,
+) -> Result<Json<CommissionTermsResponse>> {
+    let view = service::commissions::terms(&state, &org, None).await?;
+    Ok(Json(view.into()))
+}
+
+async fn put_default_terms(
+    State(state): State<AppState>,
+    ApiOrg(org, _): ApiOrg,
+    body: TermsBody,
+) -> Result<Json<CommissionTermsResponse>> {
+    let Json(spec) = body?;
+    let view = service::commissions::set_terms(&state, &org, None, spec).await?;
+    Ok(Json(view.into()))
+}
+
+async fn get_partner_terms(
+    State(state): State<AppState>,
+    ApiOrg(org, _): ApiOrg,
+    Path(key): Path<String>,
+) -> Result<Json<CommissionTermsResponse>> {
+    let view = service::commissions::terms(&state, &org, Some(&key)).await?;
+    Ok(Json(view.into()))
+}
+
+async fn put_partner_terms(
+    State(state): State<AppState>,
+    ApiOrg(org, _): ApiOrg,
+    Path(key): Path<String>,
+    body: TermsBody,
+) -> Result<Json<CommissionTermsResponse>> {
+    let Json(spec) = body?;
+    let view = service::commissions::set_terms(&state, &org, Some(&key), spec).await?;
+    Ok(Json(view.into()))
+}
+
+async fn delete_partner_terms(
+    State(state): State<AppState>,
+    ApiOrg(org, _): ApiOrg,
+    Path(key): Path<String>,
+) -> Result<Json<CommissionTermsResponse>> {
+    let view = service::commissions::remove_partner_terms(&state, &org, &key).await?;
+    Ok(Json(view.into()))
+}
+
+async fn partner_balance(
+    State(state): State<AppState>,
+    ApiOrg(org, _): ApiOrg,
+    Path(key): Path<String>,
+) -> Result<Json<ListResponse<BalanceResponse>>> {
+    let rows = service::commissions::balance(&state, &org, &key).await?;
+    Ok(Json(ListResponse::new(
+        rows.into_iter().map(BalanceResponse::from).collect(),
+    )))
+}
+
+#[derive(Deserialize)]
+struct CommissionQuery {
+    partner: Option<String>,
+    customer: Option<String>,
+    status: Option<String>,
+    limit: Option<i64>,
+    cursor: Option<String>,
+}
+
+async fn list_commissions(
+    State(state): State<AppState>,
+    ApiOrg(org, _): ApiOrg,
+    query: std::result::Result<Query<CommissionQuery>, QueryRejection>,
+) -> Result<Json<CommissionPageResponse>> {
+    let Query(q) = query?;
+    fn nonempty(s: &Option<String>) -> Option<&str> {
+        s.as_deref().filter(|s| !s.is_empty())
+    }
+    let page = service::commissions::entries(
+        &state,
+        &org,
+        nonempty(&q.partner),
+        nonempty(&q.customer),
+        nonempty(&q.status),
+        nonempty(&q.cursor),
+        q.limit.unwrap_or(50),
+    )
+    .await?;
+    let now = state.now();
+    Ok(Json(CommissionPageResponse {
+        data: page
+            .items
+            .into_iter()
+            .map(|e| CommissionEntryResponse::new(e, now))
+            .collect(),
+        next_cursor: page.next_cursor,
+    }))
 }

@@ -317,3 +317,104 @@ impl From<EventOutcome> for WebhookDeliveryResponse {
 pub struct WebhookErrorResponse {
     pub error: String,
 }
+
+/// One version of commission terms.
+#[derive(Serialize)]
+pub struct TermsVersionResponse {
+    pub created_at: i64,
+    pub effective_from: i64,
+    /// `null`: a partner's override ended here.
+    pub terms: Option<backend::commission::TermsSpec>,
+}
+
+/// Commission terms: those in force now (`null` if none), in plain language, and every
+/// version, oldest first.
+#[derive(Serialize)]
+pub struct CommissionTermsResponse {
+    pub description: Option<String>,
+    pub terms: Option<backend::commission::TermsSpec>,
+    pub versions: Vec<TermsVersionResponse>,
+}
+
+impl From<backend::service::commissions::TermsView> for CommissionTermsResponse {
+    fn from(v: backend::service::commissions::TermsView) -> Self {
+        Self {
+            description: v.description,
+            terms: v.terms,
+            versions: v
+                .versions
+                .into_iter()
+                .map(|v| TermsVersionResponse {
+                    created_at: v.created_at,
+                    effective_from: v.effective_from,
+                    terms: v.terms,
+                })
+                .collect(),
+        }
+    }
+}
+
+/// One commission ledger entry.
+#[derive(Serialize)]
+pub struct CommissionEntryResponse {
+    pub amount: i64,
+    pub currency: String,
+    pub customer_key: String,
+    pub id: String,
+    /// `commission`, `clawback` or `reversal`.
+    pub kind: String,
+    pub occurred_at: i64,
+    pub partner_key: String,
+    pub payable_at: i64,
+    pub payout_id: Option<String>,
+    /// `pending`, `approved` or `paid`.
+    pub status: &'static str,
+    pub transaction_id: String,
+}
+
+impl CommissionEntryResponse {
+    pub fn new(e: backend::storage::CommissionEntryRow, now: i64) -> Self {
+        Self {
+            status: backend::commission::status(e.payable_at, e.payout_id.is_some(), now),
+            amount: e.amount,
+            currency: e.currency,
+            customer_key: e.customer_key,
+            id: e.id,
+            kind: e.kind,
+            occurred_at: e.occurred_at,
+            partner_key: e.partner_key,
+            payable_at: e.payable_at,
+            payout_id: e.payout_id,
+            transaction_id: e.transaction_id,
+        }
+    }
+}
+
+/// A page of commission entries; `next_cursor` is `null` on the last page.
+#[derive(Serialize)]
+pub struct CommissionPageResponse {
+    pub data: Vec<CommissionEntryResponse>,
+    pub next_cursor: Option<String>,
+}
+
+/// A partner's commissions in one currency (minor units).
+#[derive(Serialize)]
+pub struct BalanceResponse {
+    pub approved: i128,
+    pub clawed_back: i128,
+    pub currency: String,
+    pub paid: i128,
+    pub pending: i128,
+}
+
+impl From<backend::storage::BalanceRow> for BalanceResponse {
+    fn from(b: backend::storage::BalanceRow) -> Self {
+        Self {
+            approved: b.approved,
+            clawed_back: b.clawed_back,
+            currency: b.currency,
+            paid: b.paid,
+            pending: b.pending,
+        }
+    }
+}

@@ -5,6 +5,7 @@ mod helpers;
 
 mod accounts;
 mod api;
+mod commissions;
 mod multi_instance;
 mod real_payloads;
 mod security_accounts;

@@ -434,3 +434,133 @@ pub fn status(entry_payable_at: i64, paid: bool, now: i64) -> &'static str {
 
 #[cfg(test)]
 mod tests;
+
+/// Terms as they are written: the REST body, and the JSON stored with each version.
+/// Exactly one of `rate_bps` and `flat_amount` (with `currency`).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TermsSpec {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rate_bps: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub flat_amount: Option<i64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub currency: Option<String>,
+    #[serde(default)]
+    pub duration: DurationSpec,
+    #[serde(default = "default_hold_days")]
+    pub hold_days: u32,
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub plan_rates: BTreeMap<String, u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub only_plans: Option<BTreeSet<String>>,
+    /// When the version takes effect (ms); now when absent. Not part of the stored terms.
+    #[serde(default, skip_serializing)]
+    pub effective_from: Option<i64>,
+}
+
+fn default_hold_days() -> u32 {
+    30
+}
+
+/// `"lifetime"`, `{"months": n}` or `{"payments": n}`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
+#[serde(untagged)]
+pub enum DurationSpec {
+    #[default]
+    #[serde(with = "lifetime")]
+    Lifetime,
+    Months {
+        months: u32,
+    },
+    Payments {
+        payments: u32,
+    },
+}
+
+mod lifetime {
+    pub fn serialize<S: serde::Serializer>(s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str("lifetime")
+    }
+    pub fn deserialize<'de, D: serde::Deserializer<'de>>(d: D) -> Result<(), D::Error> {
+        let s: String = serde::Deserialize::deserialize(d)?;
+        if s == "lifetime" {
+            Ok(())
+        } else {
+            Err(serde::de::Error::custom("expected \"lifetime\""))
+        }
+    }
+}
+
+impl TermsSpec {
+    /// The terms, checked (the error names the field).
+    pub fn to_terms(&self) -> Result<Terms, (&'static str, String)> {
+        let rate = match (self.rate_bps, self.flat_amount, &self.currency) {
+            (Some(bps), None, None) => Rate::Percent { bps },
+            (None, Some(amount), Some(currency)) => Rate::Flat {
+                amount,
+                currency: currency.clone(),
+            },
+            (None, Some(_), None) => {
+                return Err(("currency", "is required with flat_amount".into()))
+            }
+            (Some(_), _, Some(_)) => return Err(("currency", "is only for a flat_amount".into())),
+            (None, None, _) => return Err(("rate_bps", "give rate_bps or flat_amount".into())),
+            (Some(_), Some(_), None) => {
+                return Err(("rate_bps", "give rate_bps or flat_amount, not both".into()))
+            }
+        };
+        let span = match self.duration {
+            DurationSpec::Lifetime => Span::Lifetime,
+            DurationSpec::Months { months } => Span::Months(months),
+            DurationSpec::Payments { payments } => Span::Payments(payments),
+        };
+        let terms = Terms {
+            rate,
+            span,
+            hold_days: self.hold_days,
+            plan_rates: self.plan_rates.clone(),
+            only_plans: self.only_plans.clone(),
+        };
+        terms.validate()?;
+        Ok(terms)
+    }
+
+    pub fn from_terms(t: &Terms) -> Self {
+        let (rate_bps, flat_amount, currency) = match &t.rate {
+            Rate::Percent { bps } => (Some(*bps), None, None),
+            Rate::Flat { amount, currency } => (None, Some(*amount), Some(currency.clone())),
+        };
+        TermsSpec {
+            rate_bps,
+            flat_amount,
+            currency,
+            duration: match t.span {
+                Span::Lifetime => DurationSpec::Lifetime,
+                Span::Months(months) => DurationSpec::Months { months },
+                Span::Payments(payments) => DurationSpec::Payments { payments },
+            },
+            hold_days: t.hold_days,
+            plan_rates: t.plan_rates.clone(),
+            only_plans: t.only_plans.clone(),
+            effective_from: None,
+        }
+    }
+}
+
+/// The terms for a partner's payment that occurred at `at`: the partner's override in force
+/// then (`Some(None)` in `overrides` is a removed override), else the organization's default.
+pub fn terms_for<'a>(
+    overrides: &'a [(i64, Option<Terms>)],
+    defaults: &'a [(i64, Option<Terms>)],
+    at: i64,
+) -> Option<&'a Terms> {
+    let latest = |versions: &'a [(i64, Option<Terms>)]| {
+        versions
+            .iter()
+            .filter(|(from, _)| *from <= at)
+            .max_by_key(|(from, _)| *from)
+            .and_then(|(_, t)| t.as_ref())
+    };
+    latest(overrides).or_else(|| latest(defaults))
+}

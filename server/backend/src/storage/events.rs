@@ -2,6 +2,7 @@
 
 use super::backend::Backend;
 use super::batch::{perform, Budget, Item, Row, SqlxWaves, WaveOp};
+use super::commissions::settle;
 use super::store::*;
 use super::*;
 use crate::chargebee::BillingEvent;
@@ -46,6 +47,12 @@ where
                 origin: i,
             })
             .collect();
+        // The commissions' creation time: the latest arrival.
+        let now = items
+            .iter()
+            .map(|(_, e, _)| e.received_at)
+            .max()
+            .unwrap_or_default();
         let mut budget = Budget::new(self.release_chunk);
         let mut tx = self.write.begin().await?;
         let out = perform(
@@ -54,6 +61,7 @@ where
             &mut budget,
         )
         .await?;
+        settle::<DB>(&mut tx, budget.payments(), now).await?;
         tx.commit().await?;
         self.after_releases(&budget);
         Ok(out)
@@ -157,6 +165,7 @@ where
         .await?
         .pop()
         .ok_or_else(|| StorageError::Other("no outcome for a replay".into()))?;
+        settle::<DB>(&mut tx, budget.payments(), now).await?;
         tx.commit().await?;
         self.after_releases(&budget);
         Ok(outcome)
@@ -220,6 +229,7 @@ where
                 .await?;
             }
         }
+        settle::<DB>(&mut tx, budget.payments(), now).await?;
         tx.commit().await?;
         Ok(Some(released))
     }

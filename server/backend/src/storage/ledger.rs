@@ -2,6 +2,7 @@
 
 use super::backend::Backend;
 use super::batch::{joined_sum, perform, Budget, SqlxWaves, WaveOp, PARTNERS};
+use super::commissions::settle;
 use super::store::*;
 use super::*;
 use crate::domain::{identifier_problem, random_id};
@@ -176,6 +177,7 @@ where
         .iter()
         .map(applied)
         .sum();
+        settle::<DB>(&mut tx, budget.payments(), now).await?;
         tx.commit().await?;
         self.after_releases(&budget);
         let customer = self

@@ -11,6 +11,7 @@ mod accounts;
 mod api_keys;
 mod backend;
 mod batch;
+mod commissions;
 mod events;
 mod integrations;
 mod ledger;
@@ -25,7 +26,7 @@ pub use store::{PgStorage, SqlStore, SqliteStorage};
 
 /// The storage traits, for callers of `DynStorage` methods.
 pub mod prelude {
-    pub use super::{Accounts, ApiKeys, Events, Integrations, Ledger, Storage, Team};
+    pub use super::{Accounts, ApiKeys, Commissions, Events, Integrations, Ledger, Storage, Team};
 }
 
 use crate::chargebee::BillingEvent;
@@ -488,12 +489,94 @@ pub trait Ledger: Send + Sync {
 /// scope with `use backend::storage::prelude::*`.
 #[async_trait]
 pub trait Storage:
-    Accounts + Team + ApiKeys + Integrations + Events + Ledger + Send + Sync + 'static
+    Accounts + Team + ApiKeys + Integrations + Events + Ledger + Commissions + Send + Sync + 'static
 {
     fn backend_name(&self) -> &'static str;
     async fn migrate(&self) -> Result<()>;
     async fn ping(&self) -> Result<()>;
     fn session_store(&self) -> AnySessionStore;
+}
+
+/// One version of commission terms.
+#[derive(Debug, Clone)]
+pub struct TermsVersionRow {
+    pub effective_from: i64,
+    /// `None`: a partner's override removed from here on.
+    pub terms: Option<crate::commission::TermsSpec>,
+    pub created_at: i64,
+}
+
+/// Which commission entries to list.
+#[derive(Debug, Clone, Default)]
+pub struct EntryFilter {
+    pub partner_key: Option<String>,
+    pub customer_key: Option<String>,
+    /// `pending`, `approved` or `paid` (as of `now`).
+    pub status: Option<String>,
+    pub now: i64,
+}
+
+#[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
+pub struct CommissionEntryRow {
+    pub id: String,
+    pub partner_key: String,
+    pub customer_key: String,
+    pub transaction_id: String,
+    pub kind: String,
+    pub amount: i64,
+    pub currency: String,
+    pub occurred_at: i64,
+    pub payable_at: i64,
+    pub payout_id: Option<String>,
+}
+
+/// A partner's commissions in one currency.
+#[derive(Debug, Clone, PartialEq)]
+pub struct BalanceRow {
+    pub currency: String,
+    /// Not paid, inside the hold.
+    pub pending: i128,
+    /// Not paid, payable.
+    pub approved: i128,
+    pub paid: i128,
+    /// All clawbacks and reversals, as a positive amount.
+    pub clawed_back: i128,
+}
+
+/// Commission terms and the commission ledger.
+#[async_trait]
+pub trait Commissions: Send + Sync {
+    /// Appends a version of the organization's default terms (`partner_key` `None`) or of a
+    /// partner's override (`terms` `None`: the override ends, the default applies again).
+    /// `NotFound` for an unknown partner.
+    async fn add_terms_version(
+        &self,
+        org: &OrgId,
+        partner_key: Option<&str>,
+        terms: Option<&crate::commission::TermsSpec>,
+        effective_from: i64,
+        now: i64,
+    ) -> Result<()>;
+    /// The versions, oldest first.
+    async fn terms_versions(
+        &self,
+        org: &OrgId,
+        partner_key: Option<&str>,
+    ) -> Result<Vec<TermsVersionRow>>;
+    async fn commission_entries(
+        &self,
+        org: &OrgId,
+        filter: &EntryFilter,
+        cursor: Option<&str>,
+        limit: i64,
+    ) -> Result<Page<CommissionEntryRow>>;
+    /// Per currency; `None` for an unknown partner.
+    async fn partner_balance(
+        &self,
+        org: &OrgId,
+        partner_key: &str,
+        now: i64,
+    ) -> Result<Option<Vec<BalanceRow>>>;
 }
 
 pub type DynStorage = Arc<dyn Storage>;

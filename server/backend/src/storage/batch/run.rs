@@ -18,6 +18,9 @@ pub struct Budget {
     /// For a background share ([`WaveOp::Release`] with `after`): the last parked event it
     /// looked at, and whether more may follow.
     cursor: Option<(String, bool)>,
+    /// The payments (org, Chargebee transaction id) whose ledger rows this transaction changed:
+    /// their commissions are settled before it commits.
+    payments: std::collections::BTreeSet<(String, String)>,
 }
 
 impl Budget {
@@ -26,11 +29,16 @@ impl Budget {
             left: releases,
             later: vec![],
             cursor: None,
+            payments: Default::default(),
         }
     }
     /// Whether some parked events were left for the background.
     pub fn releases_left(&self) -> bool {
         !self.later.is_empty()
+    }
+    /// The payments whose ledger rows this transaction changed: (org, transaction id).
+    pub fn payments(&self) -> &std::collections::BTreeSet<(String, String)> {
+        &self.payments
     }
     /// After a background share: where the next share starts, when there is one.
     pub fn next_share(&self) -> Option<&str> {
@@ -461,6 +469,9 @@ async fn run_items<'a, D: WaveDb>(
                 deferred.push(i);
                 continue;
             }
+            for txn in payments_changed(&plan.changes) {
+                budget.payments.insert((org.to_string(), txn.to_string()));
+            }
             let (outcome, detail) = outcome_parts(&plan.outcome);
             let txn_owner = state
                 .transaction
@@ -555,4 +566,19 @@ pub(crate) struct Asked {
     org: String,
     customer_key: String,
     chargebee_id: Option<String>,
+}
+
+/// The payments a plan's changes touch: recorded, refunded, adjusted or failed.
+fn payments_changed(changes: &[crate::chargebee::Change]) -> impl Iterator<Item = &str> {
+    use crate::chargebee::Change;
+    changes.iter().filter_map(|c| match c {
+        Change::RecordTransaction { txn, .. } => Some(txn.id.as_str()),
+        Change::RecordRefund {
+            original_txn_id, ..
+        } => Some(original_txn_id.as_str()),
+        Change::AdjustTransaction { txn_id, .. } | Change::MarkFailed { txn_id } => {
+            Some(txn_id.as_str())
+        }
+        _ => None,
+    })
 }

@@ -1,0 +1,359 @@
+//! Commission terms (versions) and the commission ledger. [`settle`] runs inside the
+//! transaction that changed a payment's ledger rows: it reads what is known about each payment
+//! and appends the entries the pure calculator (`crate::commission`) asks for.
+
+use super::backend::Backend;
+use super::store::*;
+use super::*;
+use crate::commission::{self, History, Payment, Refund, Terms, TermsSpec};
+use crate::domain::random_id;
+use sqlx::{ColumnIndex, Decode, Encode, Executor, IntoArguments, Type};
+use std::collections::HashSet;
+
+/// A stored version: (effective from, the terms or `None` for a removed override).
+type Versions = Vec<(i64, Option<Terms>)>;
+
+fn parse_versions(rows: Vec<(i64, Option<String>)>) -> Versions {
+    rows.into_iter()
+        .map(|(from, json)| {
+            let terms = json
+                .and_then(|j| serde_json::from_str::<TermsSpec>(&j).ok())
+                .and_then(|s| s.to_terms().ok());
+            (from, terms)
+        })
+        .collect()
+}
+
+/// Appends the commission entries of `payments` ((org, Chargebee transaction id)) that are
+/// missing, inside the caller's transaction. Organizations without terms cost one query.
+pub(super) async fn settle<DB>(
+    conn: &mut DB::Connection,
+    payments: &std::collections::BTreeSet<(String, String)>,
+    now: i64,
+) -> Result<()>
+where
+    DB: Backend,
+    for<'c> &'c mut DB::Connection: Executor<'c, Database = DB>,
+    for<'q> DB::Arguments<'q>: IntoArguments<'q, DB>,
+    for<'q> &'q str: Encode<'q, DB> + Type<DB>,
+    for<'q> String: Encode<'q, DB> + Decode<'q, DB> + Type<DB>,
+    for<'q> i64: Encode<'q, DB> + Decode<'q, DB> + Type<DB>,
+    for<'q> Option<String>: Encode<'q, DB>,
+    usize: ColumnIndex<DB::Row>,
+    for<'a> &'a str: ColumnIndex<DB::Row>,
+{
+    let mut orgs: Vec<&str> = payments.iter().map(|(o, _)| o.as_str()).collect();
+    orgs.dedup();
+    for org in orgs {
+        let versions: Vec<(Option<String>, i64, Option<String>)> = sqlx::query_as(
+            "SELECT partner_id, effective_from, terms FROM commission_terms WHERE org_id = $1",
+        )
+        .bind(org)
+        .fetch_all(&mut *conn)
+        .await?;
+        if versions.is_empty() {
+            continue;
+        }
+        let defaults = parse_versions(
+            versions
+                .iter()
+                .filter(|(p, _, _)| p.is_none())
+                .map(|(_, f, t)| (*f, t.clone()))
+                .collect(),
+        );
+        for (_, txn) in payments.iter().filter(|(o, _)| o == org) {
+            let fact: Option<PaymentRow> = sqlx::query_as(
+                "SELECT t.amount, t.currency, t.occurred_at, t.removed_reason, t.customer_id, \
+                   c.partner_id, \
+                   (SELECT COALESCE(s.plan_key, s.plan_item_id) FROM subscriptions s \
+                     WHERE s.org_id = t.org_id AND s.chargebee_id = t.subscription_id) AS plan_key, \
+                   (SELECT MIN(t2.occurred_at) FROM transactions t2 WHERE t2.org_id = t.org_id \
+                     AND t2.customer_id = t.customer_id AND t2.recorded) AS first_at, \
+                   (SELECT COUNT(*) FROM transactions t2 WHERE t2.org_id = t.org_id \
+                     AND t2.customer_id = t.customer_id AND t2.recorded \
+                     AND (t2.occurred_at < t.occurred_at \
+                       OR (t2.occurred_at = t.occurred_at AND t2.chargebee_id <= t.chargebee_id))) AS ordinal \
+                 FROM transactions t JOIN customers c ON c.id = t.customer_id \
+                 WHERE t.org_id = $1 AND t.chargebee_id = $2 AND t.recorded \
+                   AND c.partner_id IS NOT NULL",
+            )
+            .bind(org)
+            .bind(txn.as_str())
+            .fetch_optional(&mut *conn)
+            .await?;
+            let Some(f) = fact else { continue };
+            // Refunded and failed payments are settled from their refunds and failure; one
+            // taken out for any other reason (an invalid amount) earns nothing.
+            if f.removed_reason
+                .as_deref()
+                .is_some_and(|r| r != "failed" && r != "refunded")
+            {
+                continue;
+            }
+            let overrides = parse_versions(
+                versions
+                    .iter()
+                    .filter(|(p, _, _)| p.as_deref() == Some(f.partner_id.as_str()))
+                    .map(|(_, from, t)| (*from, t.clone()))
+                    .collect(),
+            );
+            let Some(terms) = commission::terms_for(&overrides, &defaults, f.occurred_at) else {
+                continue;
+            };
+            let refunds: Vec<(String, i64, i64)> = sqlx::query_as(
+                "SELECT chargebee_id, amount, occurred_at FROM refunds \
+                 WHERE org_id = $1 AND original_txn_id = $2 AND currency = $3",
+            )
+            .bind(org)
+            .bind(txn.as_str())
+            .bind(f.currency.as_str())
+            .fetch_all(&mut *conn)
+            .await?;
+            let payment = Payment {
+                txn_id: txn.clone(),
+                amount: f.amount,
+                currency: f.currency.clone(),
+                occurred_at: f.occurred_at,
+                plan_key: f.plan_key.clone(),
+                refunds: refunds
+                    .into_iter()
+                    .map(|(id, amount, occurred_at)| Refund {
+                        id,
+                        amount,
+                        occurred_at,
+                    })
+                    .collect(),
+                failed: f.removed_reason.as_deref() == Some("failed"),
+            };
+            let history = History {
+                first_payment_at: f.first_at.unwrap_or(f.occurred_at),
+                ordinal: u32::try_from(f.ordinal.max(1)).unwrap_or(u32::MAX),
+            };
+            let amount = commission::commission_on(terms, &payment, history).ok();
+            let written: HashSet<String> = sqlx::query_scalar(
+                "SELECT key FROM commission_entries WHERE org_id = $1 AND transaction_id = $2",
+            )
+            .bind(org)
+            .bind(txn.as_str())
+            .fetch_all(&mut *conn)
+            .await?
+            .into_iter()
+            .collect();
+            for e in commission::entries(&payment, amount, terms.hold_days, &written) {
+                sqlx::query(
+                    "INSERT INTO commission_entries (id, org_id, key, partner_id, customer_id, \
+                       transaction_id, kind, amount, currency, occurred_at, payable_at, created_at) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) \
+                     ON CONFLICT (org_id, key) DO NOTHING",
+                )
+                .bind(random_id("com"))
+                .bind(org)
+                .bind(e.key.as_str())
+                .bind(f.partner_id.as_str())
+                .bind(f.customer_id.as_str())
+                .bind(txn.as_str())
+                .bind(e.kind.as_str())
+                .bind(e.amount)
+                .bind(e.currency.as_str())
+                .bind(e.occurred_at)
+                .bind(e.payable_at)
+                .bind(now)
+                .execute(&mut *conn)
+                .await?;
+            }
+        }
+    }
+    Ok(())
+}
+
+#[derive(sqlx::FromRow)]
+struct PaymentRow {
+    amount: i64,
+    currency: String,
+    occurred_at: i64,
+    removed_reason: Option<String>,
+    customer_id: String,
+    partner_id: String,
+    plan_key: Option<String>,
+    first_at: Option<i64>,
+    ordinal: i64,
+}
+
+const ENTRY_COLUMNS: &str = "e.id, p.key AS partner_key, c.key AS customer_key, \
+     e.transaction_id, e.kind, e.amount, e.currency, e.occurred_at, e.payable_at, e.payout_id";
+
+#[async_trait]
+impl<DB> Commissions for SqlStore<DB>
+where
+    DB: Backend,
+    for<'c> &'c mut DB::Connection: Executor<'c, Database = DB>,
+    for<'q> DB::Arguments<'q>: IntoArguments<'q, DB>,
+    for<'q> &'q str: Encode<'q, DB> + Type<DB>,
+    for<'q> String: Encode<'q, DB> + Decode<'q, DB> + Type<DB>,
+    for<'q> i64: Encode<'q, DB> + Decode<'q, DB> + Type<DB>,
+    for<'q> bool: Encode<'q, DB> + Decode<'q, DB> + Type<DB>,
+    for<'q> Option<&'q str>: Encode<'q, DB>,
+    for<'q> Option<String>: Encode<'q, DB>,
+    for<'q> Option<i64>: Encode<'q, DB>,
+    usize: ColumnIndex<DB::Row>,
+    for<'a> &'a str: ColumnIndex<DB::Row>,
+{
+    async fn add_terms_version(
+        &self,
+        org: &OrgId,
+        partner_key: Option<&str>,
+        terms: Option<&TermsSpec>,
+        effective_from: i64,
+        now: i64,
+    ) -> Result<()> {
+        let partner_id = match partner_key {
+            None => None,
+            Some(key) => Some(
+                sqlx::query_scalar::<_, String>(
+                    "SELECT id FROM partners WHERE org_id = $1 AND key = $2",
+                )
+                .bind(org.as_str())
+                .bind(key)
+                .fetch_optional(&self.read)
+                .await?
+                .ok_or(StorageError::NotFound)?,
+            ),
+        };
+        let json = terms.map(|t| serde_json::to_string(t).unwrap_or_default());
+        sqlx::query(
+            "INSERT INTO commission_terms (id, org_id, partner_id, effective_from, terms, created_at) \
+             VALUES ($1, $2, $3, $4, $5, $6)",
+        )
+        .bind(random_id("ctv"))
+        .bind(org.as_str())
+        .bind(partner_id)
+        .bind(effective_from)
+        .bind(json)
+        .bind(now)
+        .execute(&self.write)
+        .await?;
+        Ok(())
+    }
+
+    async fn terms_versions(
+        &self,
+        org: &OrgId,
+        partner_key: Option<&str>,
+    ) -> Result<Vec<TermsVersionRow>> {
+        let rows: Vec<(i64, Option<String>, i64)> = match partner_key {
+            None => {
+                sqlx::query_as(
+                    "SELECT effective_from, terms, created_at FROM commission_terms \
+                     WHERE org_id = $1 AND partner_id IS NULL ORDER BY effective_from, created_at",
+                )
+                .bind(org.as_str())
+                .fetch_all(&self.read)
+                .await?
+            }
+            Some(key) => {
+                sqlx::query_as(
+                    "SELECT v.effective_from, v.terms, v.created_at FROM commission_terms v \
+                     JOIN partners p ON p.id = v.partner_id \
+                     WHERE v.org_id = $1 AND p.org_id = $1 AND p.key = $2 \
+                     ORDER BY v.effective_from, v.created_at",
+                )
+                .bind(org.as_str())
+                .bind(key)
+                .fetch_all(&self.read)
+                .await?
+            }
+        };
+        Ok(rows
+            .into_iter()
+            .map(|(effective_from, terms, created_at)| TermsVersionRow {
+                effective_from,
+                terms: terms.and_then(|j| serde_json::from_str(&j).ok()),
+                created_at,
+            })
+            .collect())
+    }
+
+    async fn commission_entries(
+        &self,
+        org: &OrgId,
+        filter: &EntryFilter,
+        cursor: Option<&str>,
+        limit: i64,
+    ) -> Result<Page<CommissionEntryRow>> {
+        let (c_time, c_id) = cursor
+            .and_then(|c| c.split_once(':'))
+            .and_then(|(t, id)| Some((t.parse::<i64>().ok()?, id.to_string())))
+            .unwrap_or((i64::MAX, String::new()));
+        let sql = format!(
+            "SELECT {ENTRY_COLUMNS} FROM commission_entries e \
+             JOIN partners p ON p.id = e.partner_id JOIN customers c ON c.id = e.customer_id \
+             WHERE e.org_id = $1 AND ($2 IS NULL OR p.key = $2) AND ($3 IS NULL OR c.key = $3) \
+               AND ($5 = '' OR e.occurred_at < $4 OR (e.occurred_at = $4 AND e.id < $5)) \
+               AND ($7 = '' OR ($7 = 'paid' AND e.payout_id IS NOT NULL) \
+                 OR ($7 = 'pending' AND e.payout_id IS NULL AND e.payable_at > $8) \
+                 OR ($7 = 'approved' AND e.payout_id IS NULL AND e.payable_at <= $8)) \
+             ORDER BY e.occurred_at DESC, e.id DESC LIMIT $6"
+        );
+        let rows: Vec<CommissionEntryRow> = sqlx::query_as(&sql)
+            .bind(org.as_str())
+            .bind(filter.partner_key.as_deref())
+            .bind(filter.customer_key.as_deref())
+            .bind(c_time)
+            .bind(&c_id)
+            .bind(limit + 1)
+            .bind(filter.status.as_deref().unwrap_or(""))
+            .bind(filter.now)
+            .fetch_all(&self.read)
+            .await?;
+        Ok(paginate(rows, limit, |e| {
+            format!("{}:{}", e.occurred_at, e.id)
+        }))
+    }
+
+    async fn partner_balance(
+        &self,
+        org: &OrgId,
+        partner_key: &str,
+        now: i64,
+    ) -> Result<Option<Vec<BalanceRow>>> {
+        let partner: Option<String> =
+            sqlx::query_scalar("SELECT id FROM partners WHERE org_id = $1 AND key = $2")
+                .bind(org.as_str())
+                .bind(partner_key)
+                .fetch_optional(&self.read)
+                .await?;
+        let Some(partner_id) = partner else {
+            return Ok(None);
+        };
+        // Sums split into millions and remainders (see `joined_sum`): none can overflow.
+        let rows: Vec<(String, i64, i64, i64, i64, i64, i64, i64, i64)> = sqlx::query_as(
+            "SELECT currency, \
+               CAST(SUM(CASE WHEN payout_id IS NULL AND payable_at > $3 THEN amount / 1000000 ELSE 0 END) AS BIGINT), \
+               CAST(SUM(CASE WHEN payout_id IS NULL AND payable_at > $3 THEN amount % 1000000 ELSE 0 END) AS BIGINT), \
+               CAST(SUM(CASE WHEN payout_id IS NULL AND payable_at <= $3 THEN amount / 1000000 ELSE 0 END) AS BIGINT), \
+               CAST(SUM(CASE WHEN payout_id IS NULL AND payable_at <= $3 THEN amount % 1000000 ELSE 0 END) AS BIGINT), \
+               CAST(SUM(CASE WHEN payout_id IS NOT NULL THEN amount / 1000000 ELSE 0 END) AS BIGINT), \
+               CAST(SUM(CASE WHEN payout_id IS NOT NULL THEN amount % 1000000 ELSE 0 END) AS BIGINT), \
+               CAST(SUM(CASE WHEN amount < 0 THEN amount / 1000000 ELSE 0 END) AS BIGINT), \
+               CAST(SUM(CASE WHEN amount < 0 THEN amount % 1000000 ELSE 0 END) AS BIGINT) \
+             FROM commission_entries WHERE org_id = $1 AND partner_id = $2 \
+             GROUP BY currency ORDER BY currency",
+        )
+        .bind(org.as_str())
+        .bind(&partner_id)
+        .bind(now)
+        .fetch_all(&self.read)
+        .await?;
+        Ok(Some(
+            rows.into_iter()
+                .map(|(currency, pm, pu, am, au, dm, du, cm, cu)| BalanceRow {
+                    currency,
+                    pending: super::batch::joined_sum(pm, pu),
+                    approved: super::batch::joined_sum(am, au),
+                    paid: super::batch::joined_sum(dm, du),
+                    clawed_back: -super::batch::joined_sum(cm, cu),
+                })
+                .collect(),
+        ))
+    }
+}

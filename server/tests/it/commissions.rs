@@ -1,0 +1,360 @@
+//! The commission ledger over HTTP: terms through the REST API, entries written by webhook
+//! deliveries in the transaction that records the payment, balances, and tenant isolation.
+
+use crate::both_backends;
+use crate::helpers::*;
+use reqwest::Method;
+use serde_json::{json, Value};
+
+/// The payment helpers' times (Chargebee sends seconds).
+const PAID_AT: i64 = 1_700_000_100_000;
+const DAY: i64 = 86_400_000;
+
+async fn put_terms(org: &TestOrg, path: &str, terms: Value) -> Value {
+    let (s, body) = org.send(Method::PUT, path, Some(terms)).await;
+    assert_eq!(s, 200, "{body}");
+    body
+}
+
+/// (kind, amount, currency, status, transaction) of every entry, by kind then oldest first.
+async fn entries(org: &TestOrg, query: &str) -> Vec<(String, i64, String, String, String)> {
+    let (s, body) = org.get(&format!("/commissions{query}")).await;
+    assert_eq!(s, 200, "{body}");
+    let mut out: Vec<(String, i64, String, String, String)> = body["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| {
+            (
+                e["kind"].as_str().unwrap().to_string(),
+                e["amount"].as_i64().unwrap(),
+                e["currency"].as_str().unwrap().to_string(),
+                e["status"].as_str().unwrap().to_string(),
+                e["transaction_id"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    out.reverse();
+    // The payment helpers date refunds like payments: entries of one time come by kind.
+    out.sort_by_key(|e| match e.0.as_str() {
+        "commission" => 0,
+        "clawback" => 1,
+        _ => 2,
+    });
+    out
+}
+
+fn entry(kind: &str, amount: i64, status: &str) -> (String, i64, String, String, String) {
+    (
+        kind.into(),
+        amount,
+        "USD".into(),
+        status.into(),
+        "txn_1".into(),
+    )
+}
+
+both_backends!(
+    a_referred_payment_earns_the_default_commission_and_a_partial_refund_claws_back_its_share,
+    |b| async move {
+        let app = TestApp::spawn(b).await;
+        let org = app.org("Acme").await;
+        let terms = put_terms(
+            &org,
+            "/commission-terms",
+            json!({"rate_bps": 2000, "duration": {"months": 12}, "hold_days": 30, "effective_from": 0}),
+        )
+        .await;
+        assert_eq!(
+            terms["description"],
+            "20 % of every payment for 12 months after the first payment, payable after 30 days"
+        );
+        org.deliver_ok(&payment_succeeded(
+            "ev_1",
+            "txn_1",
+            10_000,
+            Some("c1"),
+            Some("p1"),
+        ))
+        .await;
+        // The hold ended long ago (the payment occurred in 2023): payable.
+        assert_eq!(
+            entries(&org, "").await,
+            [entry("commission", 2000, "approved")]
+        );
+        org.deliver_ok(&payment_refunded("ev_r", "re_1", "txn_1", 2500, "c1"))
+            .await;
+        assert_eq!(
+            entries(&org, "").await,
+            [
+                entry("commission", 2000, "approved"),
+                entry("clawback", -500, "approved")
+            ]
+        );
+        let (s, balance) = org.get("/partners/p1/balance").await;
+        assert_eq!(s, 200);
+        assert_eq!(
+            balance,
+            json!({"data": [{"currency": "USD", "pending": 0, "approved": 1500, "paid": 0, "clawed_back": 500}]})
+        );
+        // A second copy of the refund changes nothing.
+        org.deliver_ok(&payment_refunded("ev_r", "re_1", "txn_1", 2500, "c1"))
+            .await;
+        assert_eq!(entries(&org, "").await.len(), 2);
+    }
+);
+
+both_backends!(
+    a_refund_that_arrives_before_its_payment_gives_the_entries_of_the_natural_order,
+    |b| async move {
+        let app = TestApp::spawn(b).await;
+        let org = app.org("Acme").await;
+        put_terms(
+            &org,
+            "/commission-terms",
+            json!({"rate_bps": 2000, "effective_from": 0}),
+        )
+        .await;
+        // The customer exists (so the refund is kept for the payment); the refund comes first.
+        let (s, _) = org
+            .send(
+                Method::POST,
+                "/customers",
+                Some(json!({"key": "c1", "partner_key": "p1"})),
+            )
+            .await;
+        assert_eq!(s, 201);
+        org.deliver_ok(&payment_refunded("ev_r", "re_1", "txn_1", 10_000, "c1"))
+            .await;
+        assert!(
+            entries(&org, "").await.is_empty(),
+            "nothing to claw back from yet"
+        );
+        org.deliver_ok(&payment_succeeded(
+            "ev_1",
+            "txn_1",
+            10_000,
+            Some("c1"),
+            None,
+        ))
+        .await;
+        assert_eq!(
+            entries(&org, "").await,
+            [
+                entry("commission", 2000, "approved"),
+                entry("clawback", -2000, "approved")
+            ]
+        );
+    }
+);
+
+both_backends!(
+    twenty_concurrent_copies_of_a_payment_produce_one_commission,
+    |b| async move {
+        let app = TestApp::spawn(b).await;
+        let org = app.org("Acme").await;
+        put_terms(
+            &org,
+            "/commission-terms",
+            json!({"rate_bps": 1000, "effective_from": 0}),
+        )
+        .await;
+        let ev = payment_succeeded("ev_burst", "txn_1", 7000, Some("c1"), Some("p1"));
+        let sends = (0..20).map(|_| org.deliver(&ev));
+        for r in futures::future::join_all(sends).await {
+            assert_eq!(r.status(), 200);
+        }
+        assert_eq!(
+            entries(&org, "").await,
+            [entry("commission", 700, "approved")]
+        );
+    }
+);
+
+both_backends!(
+    a_late_payment_is_paid_under_the_terms_in_force_when_it_occurred,
+    |b| async move {
+        let app = TestApp::spawn(b).await;
+        let org = app.org("Acme").await;
+        put_terms(
+            &org,
+            "/commission-terms",
+            json!({"rate_bps": 1000, "effective_from": 0}),
+        )
+        .await;
+        // Raised a day after the payment occurred, before it arrives.
+        let after = PAID_AT + DAY;
+        let terms = put_terms(
+            &org,
+            "/commission-terms",
+            json!({"rate_bps": 3000, "effective_from": after}),
+        )
+        .await;
+        assert_eq!(terms["terms"]["rate_bps"], 3000);
+        assert_eq!(terms["versions"].as_array().unwrap().len(), 2);
+        org.deliver_ok(&payment_succeeded(
+            "ev_1",
+            "txn_1",
+            10_000,
+            Some("c1"),
+            Some("p1"),
+        ))
+        .await;
+        assert_eq!(
+            entries(&org, "").await,
+            [entry("commission", 1000, "approved")]
+        );
+    }
+);
+
+both_backends!(
+    a_partner_override_replaces_the_default_until_it_is_removed,
+    |b| async move {
+        let app = TestApp::spawn(b).await;
+        let org = app.org("Acme").await;
+        put_terms(
+            &org,
+            "/commission-terms",
+            json!({"rate_bps": 1000, "effective_from": 0}),
+        )
+        .await;
+        let (s, _) = org
+            .send(
+                Method::POST,
+                "/partners",
+                Some(json!({"key": "p1", "name": "Partner One"})),
+            )
+            .await;
+        assert_eq!(s, 201);
+        let flat = put_terms(
+            &org,
+            "/partners/p1/commission-terms",
+            json!({"flat_amount": 500, "currency": "USD", "effective_from": 0}),
+        )
+        .await;
+        assert_eq!(
+            flat["description"],
+            "5.00 USD per payment for the customer's lifetime, payable after 30 days"
+        );
+        org.deliver_ok(&payment_succeeded(
+            "ev_1",
+            "txn_1",
+            10_000,
+            Some("c1"),
+            Some("p1"),
+        ))
+        .await;
+        assert_eq!(
+            entries(&org, "?partner=p1").await,
+            [entry("commission", 500, "approved")]
+        );
+        let (s, removed) = org
+            .send(Method::DELETE, "/partners/p1/commission-terms", None)
+            .await;
+        assert_eq!(s, 200, "{removed}");
+        assert_eq!(removed["terms"], Value::Null);
+        // The default applies again to payments that occur from now on.
+        let (_, default) = org.get("/partners/p1/commission-terms").await;
+        assert_eq!(default["terms"], Value::Null);
+        // Filters: by customer and by status.
+        assert_eq!(entries(&org, "?customer=c1&status=approved").await.len(), 1);
+        assert!(entries(&org, "?status=pending").await.is_empty());
+        assert!(entries(&org, "?customer=nobody").await.is_empty());
+    }
+);
+
+both_backends!(
+    without_terms_payments_earn_nothing_and_bad_terms_are_refused_naming_the_field,
+    |b| async move {
+        let app = TestApp::spawn(b).await;
+        let org = app.org("Acme").await;
+        org.deliver_ok(&payment_succeeded(
+            "ev_1",
+            "txn_1",
+            10_000,
+            Some("c1"),
+            Some("p1"),
+        ))
+        .await;
+        assert!(entries(&org, "").await.is_empty());
+        let (s, none) = org.get("/commission-terms").await;
+        assert_eq!((s, none["terms"].clone()), (200, Value::Null));
+        for (body, field) in [
+            (json!({"rate_bps": 10_001}), "rate_bps"),
+            (json!({"flat_amount": 500}), "currency"),
+            (
+                json!({"rate_bps": 100, "duration": {"months": 0}}),
+                "duration",
+            ),
+            (json!({}), "rate_bps"),
+        ] {
+            let (s, err) = org
+                .send(Method::PUT, "/commission-terms", Some(body.clone()))
+                .await;
+            assert_eq!(s, 422, "{body}: {err}");
+            assert_eq!(err["error"]["fields"][0]["field"], field, "{body}: {err}");
+        }
+        // Not JSON of the right shape: a 4xx, never a 5xx.
+        let (s, _) = org
+            .send(
+                Method::PUT,
+                "/commission-terms",
+                Some(json!({"rate_bps": "lots"})),
+            )
+            .await;
+        assert!((400..500).contains(&s), "{s}");
+        let (s, _) = org.get("/commissions?status=owed").await;
+        assert_eq!(s, 422);
+        let (s, _) = org.get("/commissions?limit=0").await;
+        assert_eq!(s, 422);
+    }
+);
+
+both_backends!(
+    another_tenants_partner_terms_and_balance_answer_404_like_missing_ones,
+    |b| async move {
+        let app = TestApp::spawn(b).await;
+        let acme = app.org("Acme").await;
+        let other = app.org("Other").await;
+        put_terms(
+            &acme,
+            "/commission-terms",
+            json!({"rate_bps": 2000, "effective_from": 0}),
+        )
+        .await;
+        acme.deliver_ok(&payment_succeeded(
+            "ev_1",
+            "txn_1",
+            10_000,
+            Some("c1"),
+            Some("p1"),
+        ))
+        .await;
+        for path in [
+            "/partners/p1/balance",
+            "/partners/p1/commission-terms",
+            "/partners/nobody/balance",
+        ] {
+            let (s, body) = other.get(path).await;
+            assert_eq!(s, 404, "{path}: {body}");
+        }
+        let (s, _) = other
+            .send(
+                Method::PUT,
+                "/partners/p1/commission-terms",
+                Some(json!({"rate_bps": 1})),
+            )
+            .await;
+        assert_eq!(s, 404);
+        let (s, _) = other
+            .send(Method::DELETE, "/partners/p1/commission-terms", None)
+            .await;
+        assert_eq!(s, 404);
+        // Neither the other tenant's entries nor its terms show.
+        assert!(entries(&other, "").await.is_empty());
+        assert!(entries(&other, "?partner=p1").await.is_empty());
+        let (_, terms) = other.get("/commission-terms").await;
+        assert_eq!(terms["terms"], Value::Null);
+        assert_eq!(entries(&acme, "").await.len(), 1);
+    }
+);
