@@ -16,7 +16,7 @@ CREATE INDEX commission_terms_org ON commission_terms(org_id, partner_id, effect
 
 -- Append-only entries, one per fact (key): commission:{txn}, clawback:{refund}, reversal:{txn}.
 -- Amounts in minor units of the payment's currency; positive for a commission, negative
--- otherwise. payout_id is set when the entry is in a payout.
+-- otherwise. payout_id is set when the entry is in a payout run (draft or paid).
 CREATE TABLE commission_entries (
     id              TEXT PRIMARY KEY,
     org_id          TEXT NOT NULL REFERENCES organizations(id) ON DELETE CASCADE,
@@ -30,9 +30,25 @@ CREATE TABLE commission_entries (
     occurred_at     BIGINT NOT NULL,
     payable_at      BIGINT NOT NULL,
     payout_id       TEXT,
+    -- Set when its payout was marked paid; paid entries are never changed again.
+    paid_at         BIGINT,
     created_at      BIGINT NOT NULL,
     UNIQUE (org_id, key)
 );
 CREATE INDEX commission_entries_partner ON commission_entries(org_id, partner_id, occurred_at);
 CREATE INDEX commission_entries_txn ON commission_entries(org_id, transaction_id);
 CREATE INDEX commission_entries_customer ON commission_entries(org_id, customer_id);
+CREATE INDEX commission_entries_payout ON commission_entries(org_id, payout_id);
+
+-- Payout runs: every approved entry payable up to up_to, per partner and currency, in
+-- statements whose total is positive. draft → paid (with a reference) or cancelled.
+CREATE TABLE payouts (
+    id            TEXT PRIMARY KEY,
+    org_id        TEXT NOT NULL REFERENCES organizations(id) ON DELETE CASCADE,
+    up_to         BIGINT NOT NULL,
+    status        TEXT NOT NULL CHECK (status IN ('draft', 'paid', 'cancelled')),
+    reference     TEXT,
+    created_at    BIGINT NOT NULL,
+    closed_at     BIGINT
+);
+CREATE INDEX payouts_org ON payouts(org_id, created_at);

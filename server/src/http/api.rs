@@ -7,12 +7,13 @@ use super::responses::{
     BalanceResponse, ChargebeeIntegrationResponse, CommissionEntryResponse, CommissionPageResponse,
     CommissionTermsResponse, CreatedCustomerResponse, CustomerResponse, DeletedPlanResponse,
     EventDetailResponse, EventPageResponse, EventSummaryResponse, ListResponse, PartnerResponse,
-    PlanResponse, ReplayResponse, SubscriptionResponse, TransactionResponse,
+    PayoutResponse, PlanResponse, ReplayResponse, SubscriptionResponse, TransactionResponse,
 };
 use axum::extract::rejection::{JsonRejection, QueryRejection};
 use axum::extract::{FromRequestParts, Path, Query, State};
 use axum::http::request::Parts;
 use axum::http::{header, Method, StatusCode};
+use axum::response::IntoResponse;
 use axum::routing::{get, post, put};
 use axum::{Json, Router};
 use backend::auth::sha256_hex;
@@ -120,6 +121,11 @@ pub fn router() -> Router<AppState> {
         )
         .route("/partners/{key}/balance", get(partner_balance))
         .route("/commissions", get(list_commissions))
+        .route("/payouts", get(list_payouts).post(create_payout))
+        .route("/payouts/{id}", get(get_payout))
+        .route("/payouts/{id}/csv", get(payout_csv))
+        .route("/payouts/{id}/paid", post(mark_payout_paid))
+        .route("/payouts/{id}/cancel", post(cancel_payout))
         .fallback(|| async { ApiError::not_found() })
 }
 
@@ -544,4 +550,89 @@ async fn list_commissions(
             .collect(),
         next_cursor: page.next_cursor,
     }))
+}
+
+#[derive(Deserialize)]
+struct PayoutIn {
+    up_to: i64,
+}
+
+#[derive(Deserialize)]
+struct PaidIn {
+    reference: String,
+}
+
+async fn list_payouts(
+    State(state): State<AppState>,
+    ApiOrg(org, _): ApiOrg,
+) -> Result<Json<ListResponse<PayoutResponse>>> {
+    let runs = service::commissions::payouts(&state, &org).await?;
+    Ok(Json(ListResponse::new(
+        runs.into_iter().map(PayoutResponse::from).collect(),
+    )))
+}
+
+async fn create_payout(
+    State(state): State<AppState>,
+    ApiOrg(org, _): ApiOrg,
+    body: std::result::Result<Json<PayoutIn>, JsonRejection>,
+) -> Result<(StatusCode, Json<PayoutResponse>)> {
+    let Json(p) = body?;
+    let run = service::commissions::create_payout(&state, &org, p.up_to).await?;
+    Ok((StatusCode::CREATED, Json(run.into())))
+}
+
+async fn get_payout(
+    State(state): State<AppState>,
+    ApiOrg(org, _): ApiOrg,
+    Path(id): Path<String>,
+) -> Result<Json<PayoutResponse>> {
+    Ok(Json(
+        service::commissions::payout(&state, &org, &id)
+            .await?
+            .into(),
+    ))
+}
+
+async fn payout_csv(
+    State(state): State<AppState>,
+    ApiOrg(org, _): ApiOrg,
+    Path(id): Path<String>,
+) -> Result<axum::response::Response> {
+    let csv = service::commissions::payout_csv(&state, &org, &id).await?;
+    let disposition = format!(
+        "attachment; filename=\"payout-{}.csv\"",
+        id.replace(|c: char| !c.is_ascii_alphanumeric() && c != '_', "")
+    );
+    Ok((
+        [
+            (header::CONTENT_TYPE, "text/csv; charset=utf-8".to_string()),
+            (header::CONTENT_DISPOSITION, disposition),
+        ],
+        csv,
+    )
+        .into_response())
+}
+
+async fn mark_payout_paid(
+    State(state): State<AppState>,
+    ApiOrg(org, _): ApiOrg,
+    Path(id): Path<String>,
+    body: std::result::Result<Json<PaidIn>, JsonRejection>,
+) -> Result<Json<PayoutResponse>> {
+    let Json(p) = body?;
+    let run = service::commissions::mark_paid(&state, &org, &id, &p.reference).await?;
+    Ok(Json(run.into()))
+}
+
+async fn cancel_payout(
+    State(state): State<AppState>,
+    ApiOrg(org, _): ApiOrg,
+    Path(id): Path<String>,
+) -> Result<Json<PayoutResponse>> {
+    Ok(Json(
+        service::commissions::cancel_payout(&state, &org, &id)
+            .await?
+            .into(),
+    ))
 }

@@ -375,7 +375,7 @@ pub struct CommissionEntryResponse {
 impl CommissionEntryResponse {
     pub fn new(e: backend::storage::CommissionEntryRow, now: i64) -> Self {
         Self {
-            status: backend::commission::status(e.payable_at, e.payout_id.is_some(), now),
+            status: backend::commission::status(e.payable_at, e.paid_at.is_some(), now),
             amount: e.amount,
             currency: e.currency,
             customer_key: e.customer_key,
@@ -415,6 +415,50 @@ impl From<backend::storage::BalanceRow> for BalanceResponse {
             currency: b.currency,
             paid: b.paid,
             pending: b.pending,
+        }
+    }
+}
+
+/// A payout run's statement: one partner, one currency (minor units).
+#[derive(Serialize)]
+pub struct StatementResponse {
+    pub amount: i128,
+    pub currency: String,
+    pub entries: i64,
+    pub partner_key: String,
+}
+
+/// A payout run (`draft`, `paid` or `cancelled`) and its statements.
+#[derive(Serialize)]
+pub struct PayoutResponse {
+    pub closed_at: Option<i64>,
+    pub created_at: i64,
+    pub id: String,
+    pub reference: Option<String>,
+    pub statements: Vec<StatementResponse>,
+    pub status: String,
+    pub up_to: i64,
+}
+
+impl From<backend::storage::PayoutRow> for PayoutResponse {
+    fn from(p: backend::storage::PayoutRow) -> Self {
+        Self {
+            closed_at: p.closed_at,
+            created_at: p.created_at,
+            id: p.id,
+            reference: p.reference,
+            statements: p
+                .statements
+                .into_iter()
+                .map(|s| StatementResponse {
+                    amount: s.amount,
+                    currency: s.currency,
+                    entries: s.entries,
+                    partner_key: s.partner_key,
+                })
+                .collect(),
+            status: p.status,
+            up_to: p.up_to,
         }
     }
 }

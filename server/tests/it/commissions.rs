@@ -358,3 +358,299 @@ both_backends!(
         assert_eq!(entries(&acme, "").await.len(), 1);
     }
 );
+
+/// `event` as sent for another Chargebee customer (the helpers all use `cb_cus_1`).
+fn for_chargebee_customer(mut event: Value, cb: &str) -> Value {
+    let content = &mut event["content"];
+    content["transaction"]["customer_id"] = json!(cb);
+    content["customer"]["id"] = json!(cb);
+    if content["invoice"].is_object() {
+        content["invoice"]["customer_id"] = json!(cb);
+    }
+    if content["card"].is_object() {
+        content["card"]["customer_id"] = json!(cb);
+    }
+    event
+}
+
+/// A payout run's statements as (partner, currency, amount, entries).
+fn statements(run: &Value) -> Vec<(String, String, i64, i64)> {
+    run["statements"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| {
+            (
+                s["partner_key"].as_str().unwrap().to_string(),
+                s["currency"].as_str().unwrap().to_string(),
+                s["amount"].as_i64().unwrap(),
+                s["entries"].as_i64().unwrap(),
+            )
+        })
+        .collect()
+}
+
+fn statement(partner: &str, amount: i64, entries: i64) -> (String, String, i64, i64) {
+    (partner.into(), "USD".into(), amount, entries)
+}
+
+async fn run_payout(org: &TestOrg) -> Value {
+    let (s, run) = org
+        .send(
+            Method::POST,
+            "/payouts",
+            Some(json!({"up_to": 4_000_000_000_000i64})),
+        )
+        .await;
+    assert_eq!(s, 201, "{run}");
+    run
+}
+
+both_backends!(
+    a_payout_run_pays_each_positive_total_once_and_carries_the_others_forward,
+    |b| async move {
+        let app = TestApp::spawn(b).await;
+        let org = app.org("Acme").await;
+        put_terms(
+            &org,
+            "/commission-terms",
+            json!({"rate_bps": 2000, "effective_from": 0}),
+        )
+        .await;
+        org.deliver_ok(&payment_succeeded(
+            "ev_1",
+            "txn_1",
+            10_000,
+            Some("c1"),
+            Some("p1"),
+        ))
+        .await;
+        // p2's only payment is refunded in full: its total is zero, so nothing is paid.
+        let paid = payment_succeeded("ev_2", "txn_2", 5000, Some("c2"), Some("p2"));
+        org.deliver_ok(&for_chargebee_customer(paid, "cb_cus_2"))
+            .await;
+        let refunded = payment_refunded("ev_r", "re_2", "txn_2", 5000, "c2");
+        org.deliver_ok(&for_chargebee_customer(refunded, "cb_cus_2"))
+            .await;
+        let run = run_payout(&org).await;
+        assert_eq!(run["status"], "draft");
+        assert_eq!(statements(&run), [statement("p1", 2000, 1)]);
+        let id = run["id"].as_str().unwrap().to_string();
+        // A second run never takes an entry twice.
+        let again = run_payout(&org).await;
+        assert!(statements(&again).is_empty(), "{again}");
+        // The CSV: one row per statement.
+        let r = reqwest::Client::new()
+            .get(format!("{}/api/v1/payouts/{id}/csv", app.address))
+            .bearer_auth(&org.api_key)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200);
+        assert!(r.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/csv"));
+        let csv = r.text().await.unwrap();
+        let lines: Vec<&str> = csv.lines().collect();
+        assert_eq!(
+            lines[0],
+            "partner_key,partner_name,partner_email,currency,amount,entries,payout_id"
+        );
+        assert_eq!(lines[1], format!("p1,,,USD,20.00,1,{id}"));
+        assert_eq!(lines.len(), 2);
+        // Drafts are still approved; paid once marked paid, for good.
+        assert_eq!(
+            entries(&org, "?partner=p1").await,
+            [entry("commission", 2000, "approved")]
+        );
+        let (s, bad) = org
+            .send(
+                Method::POST,
+                &format!("/payouts/{id}/paid"),
+                Some(json!({"reference": " "})),
+            )
+            .await;
+        assert_eq!(s, 422, "{bad}");
+        let (s, paid) = org
+            .send(
+                Method::POST,
+                &format!("/payouts/{id}/paid"),
+                Some(json!({"reference": "WIRE-1"})),
+            )
+            .await;
+        assert_eq!(s, 200, "{paid}");
+        assert_eq!(
+            (paid["status"].as_str(), paid["reference"].as_str()),
+            (Some("paid"), Some("WIRE-1"))
+        );
+        assert_eq!(
+            entries(&org, "?partner=p1").await,
+            [entry("commission", 2000, "paid")]
+        );
+        for action in ["paid", "cancel"] {
+            let (s, _) = org
+                .send(
+                    Method::POST,
+                    &format!("/payouts/{id}/{action}"),
+                    Some(json!({"reference": "again"})),
+                )
+                .await;
+            assert_eq!(s, 409, "{action} of a paid run");
+        }
+        let (_, balance) = org.get("/partners/p1/balance").await;
+        assert_eq!(balance["data"][0]["paid"], 2000);
+        assert_eq!(balance["data"][0]["approved"], 0);
+        let (s, list) = org.get("/payouts").await;
+        assert_eq!(s, 200);
+        assert_eq!(list["data"].as_array().unwrap().len(), 2);
+    }
+);
+
+both_backends!(
+    a_clawback_after_a_payout_nets_against_the_next_run,
+    |b| async move {
+        let app = TestApp::spawn(b).await;
+        let org = app.org("Acme").await;
+        put_terms(
+            &org,
+            "/commission-terms",
+            json!({"rate_bps": 2000, "effective_from": 0}),
+        )
+        .await;
+        org.deliver_ok(&payment_succeeded(
+            "ev_1",
+            "txn_1",
+            10_000,
+            Some("c1"),
+            Some("p1"),
+        ))
+        .await;
+        let id = run_payout(&org).await["id"].as_str().unwrap().to_string();
+        let (s, _) = org
+            .send(
+                Method::POST,
+                &format!("/payouts/{id}/paid"),
+                Some(json!({"reference": "WIRE-1"})),
+            )
+            .await;
+        assert_eq!(s, 200);
+        // Half refunded after it was paid: the paid entry stays; a clawback of its own.
+        org.deliver_ok(&payment_refunded("ev_r", "re_1", "txn_1", 5000, "c1"))
+            .await;
+        assert_eq!(
+            entries(&org, "").await,
+            [
+                entry("commission", 2000, "paid"),
+                entry("clawback", -1000, "approved")
+            ]
+        );
+        let (_, balance) = org.get("/partners/p1/balance").await;
+        assert_eq!(balance["data"][0]["approved"], -1000, "{balance}");
+        // On its own the clawback is carried forward …
+        assert!(statements(&run_payout(&org).await).is_empty());
+        // … and nets against the next commission.
+        org.deliver_ok(&payment_succeeded(
+            "ev_2",
+            "txn_2",
+            10_000,
+            Some("c1"),
+            Some("p1"),
+        ))
+        .await;
+        assert_eq!(
+            statements(&run_payout(&org).await),
+            [statement("p1", 1000, 2)]
+        );
+    }
+);
+
+both_backends!(
+    a_cancelled_run_frees_its_entries_and_other_tenants_runs_answer_404,
+    |b| async move {
+        let app = TestApp::spawn(b).await;
+        let org = app.org("Acme").await;
+        let other = app.org("Other").await;
+        put_terms(
+            &org,
+            "/commission-terms",
+            json!({"rate_bps": 2000, "effective_from": 0}),
+        )
+        .await;
+        org.deliver_ok(&payment_succeeded(
+            "ev_1",
+            "txn_1",
+            10_000,
+            Some("c1"),
+            Some("p1"),
+        ))
+        .await;
+        let id = run_payout(&org).await["id"].as_str().unwrap().to_string();
+        for (method, path) in [
+            (Method::GET, format!("/payouts/{id}")),
+            (Method::GET, format!("/payouts/{id}/csv")),
+            (Method::POST, format!("/payouts/{id}/paid")),
+            (Method::POST, format!("/payouts/{id}/cancel")),
+        ] {
+            let (s, _) = other
+                .send(method.clone(), &path, Some(json!({"reference": "x"})))
+                .await;
+            assert_eq!(s, 404, "{method} {path}");
+        }
+        let (s, cancelled) = org
+            .send(Method::POST, &format!("/payouts/{id}/cancel"), None)
+            .await;
+        assert_eq!((s, cancelled["status"].as_str()), (200, Some("cancelled")));
+        assert!(statements(&cancelled).is_empty());
+        assert_eq!(
+            statements(&run_payout(&org).await),
+            [statement("p1", 2000, 1)]
+        );
+        let (s, _) = org
+            .send(Method::POST, "/payouts", Some(json!({"up_to": "tomorrow"})))
+            .await;
+        assert!((400..500).contains(&s));
+    }
+);
+
+both_backends!(
+    a_failure_of_a_recorded_payment_reverses_its_commission_in_either_order,
+    |b| async move {
+        let app = TestApp::spawn(b).await;
+        let org = app.org("Acme").await;
+        put_terms(
+            &org,
+            "/commission-terms",
+            json!({"rate_bps": 2000, "effective_from": 0}),
+        )
+        .await;
+        // Natural order for txn_1; the failure first for txn_2 (another customer).
+        org.deliver_ok(&payment_succeeded(
+            "ev_1",
+            "txn_1",
+            5000,
+            Some("c1"),
+            Some("p1"),
+        ))
+        .await;
+        org.deliver_ok(&payment_failed("ev_f1", "txn_1", "c1"))
+            .await;
+        let failed = for_chargebee_customer(payment_failed("ev_f2", "txn_2", "c2"), "cb_cus_2");
+        org.deliver(&failed).await;
+        let paid = payment_succeeded("ev_2", "txn_2", 5000, Some("c2"), Some("p2"));
+        org.deliver_ok(&for_chargebee_customer(paid, "cb_cus_2"))
+            .await;
+        for (partner, txn) in [("p1", "txn_1"), ("p2", "txn_2")] {
+            let got = entries(&org, &format!("?partner={partner}")).await;
+            let kinds: Vec<(&str, i64, &str)> = got
+                .iter()
+                .map(|e| (e.0.as_str(), e.1, e.4.as_str()))
+                .collect();
+            assert_eq!(
+                kinds,
+                [("commission", 1000, txn), ("reversal", -1000, txn)],
+                "{partner}"
+            );
+        }
+    }
+);

@@ -3,7 +3,7 @@
 use super::Result;
 use crate::commission::TermsSpec;
 use crate::domain::{identifier_problem, OrgId};
-use crate::storage::{BalanceRow, CommissionEntryRow, EntryFilter, TermsVersionRow};
+use crate::storage::{BalanceRow, CommissionEntryRow, EntryFilter, PayoutRow, TermsVersionRow};
 use crate::AppState;
 use shared::error::AppError;
 use shared::model::Page;
@@ -153,4 +153,116 @@ pub async fn balance(state: &AppState, org: &OrgId, partner: &str) -> Result<Vec
         .partner_balance(org, partner, state.now())
         .await?
         .ok_or(AppError::NotFound)
+}
+
+/// Creates a payout run of every approved entry payable up to `up_to` (ms).
+pub async fn create_payout(state: &AppState, org: &OrgId, up_to: i64) -> Result<PayoutRow> {
+    if !(0..=253_402_300_799_000).contains(&up_to) {
+        return Err(AppError::field(
+            "up_to",
+            "must be a time in milliseconds since 1970",
+        ));
+    }
+    Ok(state.store.create_payout(org, up_to, state.now()).await?)
+}
+
+pub async fn payout(state: &AppState, org: &OrgId, id: &str) -> Result<PayoutRow> {
+    state.store.payout(org, id).await?.ok_or(AppError::NotFound)
+}
+
+pub async fn payouts(state: &AppState, org: &OrgId) -> Result<Vec<PayoutRow>> {
+    Ok(state.store.payouts(org).await?)
+}
+
+/// Marks a draft run paid, with the reference of the transfer (1 to 200 characters).
+pub async fn mark_paid(
+    state: &AppState,
+    org: &OrgId,
+    id: &str,
+    reference: &str,
+) -> Result<PayoutRow> {
+    let reference = reference.trim();
+    if reference.is_empty()
+        || reference.chars().count() > 200
+        || reference.chars().any(char::is_control)
+    {
+        return Err(AppError::field(
+            "reference",
+            "give the payment's reference (1 to 200 characters, no control characters)",
+        ));
+    }
+    payout(state, org, id).await?;
+    Ok(state
+        .store
+        .mark_payout_paid(org, id, reference, state.now())
+        .await?)
+}
+
+/// Cancels a draft run; its entries go back to the next run.
+pub async fn cancel_payout(state: &AppState, org: &OrgId, id: &str) -> Result<PayoutRow> {
+    payout(state, org, id).await?;
+    Ok(state.store.cancel_payout(org, id, state.now()).await?)
+}
+
+/// A run as CSV: one row per statement (partner key, name, email, currency, amount in the
+/// currency's major unit, entry count, run id). Cells that a spreadsheet would read as a
+/// formula are prefixed with `'`.
+pub async fn payout_csv(state: &AppState, org: &OrgId, id: &str) -> Result<String> {
+    let run = payout(state, org, id).await?;
+    let mut w = csv::Writer::from_writer(vec![]);
+    let fail = |e: csv::Error| {
+        tracing::error!(error = %e, "writing a payout CSV");
+        AppError::Internal
+    };
+    w.write_record([
+        "partner_key",
+        "partner_name",
+        "partner_email",
+        "currency",
+        "amount",
+        "entries",
+        "payout_id",
+    ])
+    .map_err(fail)?;
+    for s in &run.statements {
+        w.write_record([
+            safe_cell(&s.partner_key),
+            safe_cell(s.partner_name.as_deref().unwrap_or("")),
+            safe_cell(s.partner_email.as_deref().unwrap_or("")),
+            s.currency.clone(),
+            major_units(s.amount, &s.currency),
+            s.entries.to_string(),
+            run.id.clone(),
+        ])
+        .map_err(fail)?;
+    }
+    let bytes = w.into_inner().map_err(|e| fail(e.into_error().into()))?;
+    String::from_utf8(bytes).map_err(|_| AppError::Internal)
+}
+
+/// A cell that cannot start a spreadsheet formula.
+fn safe_cell(s: &str) -> String {
+    if s.starts_with(['=', '+', '-', '@', '\t', '\r']) {
+        format!("'{s}")
+    } else {
+        s.to_string()
+    }
+}
+
+/// Minor units as a decimal in the currency's major unit: `12345, "USD"` → `123.45`.
+pub fn major_units(minor: i128, currency: &str) -> String {
+    let decimals = shared::model::currency_decimals(currency);
+    if decimals == 0 {
+        return minor.to_string();
+    }
+    let scale = 10i128.pow(decimals);
+    let sign = if minor < 0 { "-" } else { "" };
+    let abs = minor.unsigned_abs();
+    let scale = scale.unsigned_abs();
+    format!(
+        "{sign}{}.{:0width$}",
+        abs / scale,
+        abs % scale,
+        width = decimals as usize
+    )
 }

@@ -10,6 +10,19 @@ use crate::domain::random_id;
 use sqlx::{ColumnIndex, Decode, Encode, Executor, IntoArguments, Type};
 use std::collections::HashSet;
 
+/// A payout run's row: (id, up to, status, reference, created at, closed at).
+type PayoutHead = (String, i64, String, Option<String>, i64, Option<i64>);
+/// A statement's row: (partner key, name, email, currency, millions, units, entries).
+type StatementSums = (
+    String,
+    Option<String>,
+    Option<String>,
+    String,
+    i64,
+    i64,
+    i64,
+);
+
 /// A stored version: (effective from, the terms or `None` for a removed override).
 type Versions = Vec<(i64, Option<Terms>)>;
 
@@ -180,7 +193,124 @@ struct PaymentRow {
 }
 
 const ENTRY_COLUMNS: &str = "e.id, p.key AS partner_key, c.key AS customer_key, \
-     e.transaction_id, e.kind, e.amount, e.currency, e.occurred_at, e.payable_at, e.payout_id";
+     e.transaction_id, e.kind, e.amount, e.currency, e.occurred_at, e.payable_at, e.payout_id, \
+     e.paid_at";
+
+impl<DB> SqlStore<DB>
+where
+    DB: Backend,
+    for<'c> &'c mut DB::Connection: Executor<'c, Database = DB>,
+    for<'q> DB::Arguments<'q>: IntoArguments<'q, DB>,
+    for<'q> &'q str: Encode<'q, DB> + Type<DB>,
+    for<'q> String: Encode<'q, DB> + Decode<'q, DB> + Type<DB>,
+    for<'q> i64: Encode<'q, DB> + Decode<'q, DB> + Type<DB>,
+    for<'q> Option<String>: Encode<'q, DB>,
+    usize: ColumnIndex<DB::Row>,
+    for<'a> &'a str: ColumnIndex<DB::Row>,
+{
+    /// A run and its statements, read through `conn`.
+    async fn load_payout(
+        conn: &mut DB::Connection,
+        org: &OrgId,
+        id: &str,
+    ) -> Result<Option<PayoutRow>> {
+        let run: Option<PayoutHead> = sqlx::query_as(
+            "SELECT id, up_to, status, reference, created_at, closed_at FROM payouts \
+             WHERE org_id = $1 AND id = $2",
+        )
+        .bind(org.as_str())
+        .bind(id)
+        .fetch_optional(&mut *conn)
+        .await?;
+        let Some((id, up_to, status, reference, created_at, closed_at)) = run else {
+            return Ok(None);
+        };
+        let rows: Vec<StatementSums> = sqlx::query_as(
+                "SELECT p.key, p.name, p.email, e.currency, \
+                   CAST(SUM(e.amount / 1000000) AS BIGINT), CAST(SUM(e.amount % 1000000) AS BIGINT), \
+                   COUNT(*) \
+                 FROM commission_entries e JOIN partners p ON p.id = e.partner_id \
+                 WHERE e.org_id = $1 AND e.payout_id = $2 \
+                 GROUP BY p.key, p.name, p.email, e.currency ORDER BY p.key, e.currency",
+            )
+            .bind(org.as_str())
+            .bind(&id)
+            .fetch_all(&mut *conn)
+            .await?;
+        Ok(Some(PayoutRow {
+            id,
+            up_to,
+            status,
+            reference,
+            created_at,
+            closed_at,
+            statements: rows
+                .into_iter()
+                .map(|(key, name, email, currency, m, u, n)| StatementRow {
+                    partner_key: key,
+                    partner_name: name,
+                    partner_email: email,
+                    currency,
+                    amount: super::batch::joined_sum(m, u),
+                    entries: n,
+                })
+                .collect(),
+        }))
+    }
+
+    /// Closes a draft run as `status` (`paid` with a reference, or `cancelled`).
+    async fn close_payout(
+        &self,
+        org: &OrgId,
+        id: &str,
+        status: &str,
+        reference: Option<&str>,
+        now: i64,
+    ) -> Result<PayoutRow> {
+        let mut tx = self.write.begin().await?;
+        let current: Option<String> = sqlx::query_scalar(&format!(
+            "SELECT status FROM payouts WHERE org_id = $1 AND id = $2{}",
+            DB::FOR_UPDATE
+        ))
+        .bind(org.as_str())
+        .bind(id)
+        .fetch_optional(&mut *tx)
+        .await?;
+        match current.as_deref() {
+            None => return Err(StorageError::NotFound),
+            Some("draft") => {}
+            Some(other) => {
+                return Err(StorageError::Conflict(format!(
+                    "this payout run is {other} already; only a draft run can be marked paid or cancelled"
+                )))
+            }
+        }
+        sqlx::query("UPDATE payouts SET status = $3, reference = $4, closed_at = $5 WHERE org_id = $1 AND id = $2")
+            .bind(org.as_str())
+            .bind(id)
+            .bind(status)
+            .bind(reference.map(str::to_string))
+            .bind(now)
+            .execute(&mut *tx)
+            .await?;
+        let entries = if status == "paid" {
+            "UPDATE commission_entries SET paid_at = $3 WHERE org_id = $1 AND payout_id = $2"
+        } else {
+            "UPDATE commission_entries SET payout_id = NULL WHERE org_id = $1 AND payout_id = $2 AND $3 >= 0"
+        };
+        sqlx::query(entries)
+            .bind(org.as_str())
+            .bind(id)
+            .bind(now)
+            .execute(&mut *tx)
+            .await?;
+        let run = Self::load_payout(&mut tx, org, id)
+            .await?
+            .ok_or(StorageError::NotFound)?;
+        tx.commit().await?;
+        Ok(run)
+    }
+}
 
 #[async_trait]
 impl<DB> Commissions for SqlStore<DB>
@@ -198,6 +328,89 @@ where
     usize: ColumnIndex<DB::Row>,
     for<'a> &'a str: ColumnIndex<DB::Row>,
 {
+    async fn create_payout(&self, org: &OrgId, up_to: i64, now: i64) -> Result<PayoutRow> {
+        let cutoff = up_to.min(now);
+        let id = random_id("pay");
+        let mut tx = self.write.begin().await?;
+        // One run at a time per organization (PostgreSQL; SQLite has one writer).
+        lock_keys::<DB>(&mut tx, vec![format!("{org}:payouts")]).await?;
+        sqlx::query(
+            "INSERT INTO payouts (id, org_id, up_to, status, created_at) VALUES ($1, $2, $3, 'draft', $4)",
+        )
+        .bind(&id)
+        .bind(org.as_str())
+        .bind(up_to)
+        .bind(now)
+        .execute(&mut *tx)
+        .await?;
+        // Each partner's currency whose payable entries not yet in a run total more than zero.
+        sqlx::query(
+            "UPDATE commission_entries SET payout_id = $1 \
+             WHERE org_id = $2 AND payout_id IS NULL AND paid_at IS NULL AND payable_at <= $3 \
+               AND partner_id || ':' || currency IN ( \
+                 SELECT partner_id || ':' || currency FROM commission_entries \
+                 WHERE org_id = $2 AND payout_id IS NULL AND paid_at IS NULL AND payable_at <= $3 \
+                 GROUP BY partner_id, currency HAVING SUM(amount) > 0)",
+        )
+        .bind(&id)
+        .bind(org.as_str())
+        .bind(cutoff)
+        .execute(&mut *tx)
+        .await?;
+        let run = Self::load_payout(&mut tx, org, &id)
+            .await?
+            .ok_or(StorageError::NotFound)?;
+        tx.commit().await?;
+        Ok(run)
+    }
+
+    async fn payout(&self, org: &OrgId, id: &str) -> Result<Option<PayoutRow>> {
+        if crate::domain::identifier_problem(id).is_some() {
+            return Ok(None);
+        }
+        let mut conn = self.read.acquire().await?;
+        Self::load_payout(&mut conn, org, id).await
+    }
+
+    async fn payouts(&self, org: &OrgId) -> Result<Vec<PayoutRow>> {
+        let rows: Vec<PayoutHead> = sqlx::query_as(
+            "SELECT id, up_to, status, reference, created_at, closed_at FROM payouts \
+             WHERE org_id = $1 ORDER BY created_at DESC, id DESC LIMIT 500",
+        )
+        .bind(org.as_str())
+        .fetch_all(&self.read)
+        .await?;
+        Ok(rows
+            .into_iter()
+            .map(
+                |(id, up_to, status, reference, created_at, closed_at)| PayoutRow {
+                    id,
+                    up_to,
+                    status,
+                    reference,
+                    created_at,
+                    closed_at,
+                    statements: vec![],
+                },
+            )
+            .collect())
+    }
+
+    async fn mark_payout_paid(
+        &self,
+        org: &OrgId,
+        id: &str,
+        reference: &str,
+        now: i64,
+    ) -> Result<PayoutRow> {
+        self.close_payout(org, id, "paid", Some(reference), now)
+            .await
+    }
+
+    async fn cancel_payout(&self, org: &OrgId, id: &str, now: i64) -> Result<PayoutRow> {
+        self.close_payout(org, id, "cancelled", None, now).await
+    }
+
     async fn add_terms_version(
         &self,
         org: &OrgId,
@@ -289,9 +502,9 @@ where
              JOIN partners p ON p.id = e.partner_id JOIN customers c ON c.id = e.customer_id \
              WHERE e.org_id = $1 AND ($2 IS NULL OR p.key = $2) AND ($3 IS NULL OR c.key = $3) \
                AND ($5 = '' OR e.occurred_at < $4 OR (e.occurred_at = $4 AND e.id < $5)) \
-               AND ($7 = '' OR ($7 = 'paid' AND e.payout_id IS NOT NULL) \
-                 OR ($7 = 'pending' AND e.payout_id IS NULL AND e.payable_at > $8) \
-                 OR ($7 = 'approved' AND e.payout_id IS NULL AND e.payable_at <= $8)) \
+               AND ($7 = '' OR ($7 = 'paid' AND e.paid_at IS NOT NULL) \
+                 OR ($7 = 'pending' AND e.paid_at IS NULL AND e.payable_at > $8) \
+                 OR ($7 = 'approved' AND e.paid_at IS NULL AND e.payable_at <= $8)) \
              ORDER BY e.occurred_at DESC, e.id DESC LIMIT $6"
         );
         let rows: Vec<CommissionEntryRow> = sqlx::query_as(&sql)
@@ -328,12 +541,12 @@ where
         // Sums split into millions and remainders (see `joined_sum`): none can overflow.
         let rows: Vec<(String, i64, i64, i64, i64, i64, i64, i64, i64)> = sqlx::query_as(
             "SELECT currency, \
-               CAST(SUM(CASE WHEN payout_id IS NULL AND payable_at > $3 THEN amount / 1000000 ELSE 0 END) AS BIGINT), \
-               CAST(SUM(CASE WHEN payout_id IS NULL AND payable_at > $3 THEN amount % 1000000 ELSE 0 END) AS BIGINT), \
-               CAST(SUM(CASE WHEN payout_id IS NULL AND payable_at <= $3 THEN amount / 1000000 ELSE 0 END) AS BIGINT), \
-               CAST(SUM(CASE WHEN payout_id IS NULL AND payable_at <= $3 THEN amount % 1000000 ELSE 0 END) AS BIGINT), \
-               CAST(SUM(CASE WHEN payout_id IS NOT NULL THEN amount / 1000000 ELSE 0 END) AS BIGINT), \
-               CAST(SUM(CASE WHEN payout_id IS NOT NULL THEN amount % 1000000 ELSE 0 END) AS BIGINT), \
+               CAST(SUM(CASE WHEN paid_at IS NULL AND payable_at > $3 THEN amount / 1000000 ELSE 0 END) AS BIGINT), \
+               CAST(SUM(CASE WHEN paid_at IS NULL AND payable_at > $3 THEN amount % 1000000 ELSE 0 END) AS BIGINT), \
+               CAST(SUM(CASE WHEN paid_at IS NULL AND payable_at <= $3 THEN amount / 1000000 ELSE 0 END) AS BIGINT), \
+               CAST(SUM(CASE WHEN paid_at IS NULL AND payable_at <= $3 THEN amount % 1000000 ELSE 0 END) AS BIGINT), \
+               CAST(SUM(CASE WHEN paid_at IS NOT NULL THEN amount / 1000000 ELSE 0 END) AS BIGINT), \
+               CAST(SUM(CASE WHEN paid_at IS NOT NULL THEN amount % 1000000 ELSE 0 END) AS BIGINT), \
                CAST(SUM(CASE WHEN amount < 0 THEN amount / 1000000 ELSE 0 END) AS BIGINT), \
                CAST(SUM(CASE WHEN amount < 0 THEN amount % 1000000 ELSE 0 END) AS BIGINT) \
              FROM commission_entries WHERE org_id = $1 AND partner_id = $2 \

@@ -528,6 +528,7 @@ pub struct CommissionEntryRow {
     pub occurred_at: i64,
     pub payable_at: i64,
     pub payout_id: Option<String>,
+    pub paid_at: Option<i64>,
 }
 
 /// A partner's commissions in one currency.
@@ -543,9 +544,50 @@ pub struct BalanceRow {
     pub clawed_back: i128,
 }
 
+/// A payout run's statement: one partner, one currency.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StatementRow {
+    pub partner_key: String,
+    pub partner_name: Option<String>,
+    pub partner_email: Option<String>,
+    pub currency: String,
+    pub amount: i128,
+    pub entries: i64,
+}
+
+/// A payout run and its statements.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PayoutRow {
+    pub id: String,
+    pub up_to: i64,
+    /// `draft`, `paid` or `cancelled`.
+    pub status: String,
+    pub reference: Option<String>,
+    pub created_at: i64,
+    pub closed_at: Option<i64>,
+    pub statements: Vec<StatementRow>,
+}
+
 /// Commission terms and the commission ledger.
 #[async_trait]
 pub trait Commissions: Send + Sync {
+    /// A payout run of every entry payable by `min(up_to, now)` and in no run yet, per
+    /// partner and currency; a partner's currency whose total is not positive is carried
+    /// forward (its entries stay out of the run). One run at a time per organization.
+    async fn create_payout(&self, org: &OrgId, up_to: i64, now: i64) -> Result<PayoutRow>;
+    async fn payout(&self, org: &OrgId, id: &str) -> Result<Option<PayoutRow>>;
+    /// Newest first, without statements.
+    async fn payouts(&self, org: &OrgId) -> Result<Vec<PayoutRow>>;
+    /// Marks a draft run paid: its entries become paid, for good. `Conflict` unless draft.
+    async fn mark_payout_paid(
+        &self,
+        org: &OrgId,
+        id: &str,
+        reference: &str,
+        now: i64,
+    ) -> Result<PayoutRow>;
+    /// Cancels a draft run: its entries are free for the next run. `Conflict` unless draft.
+    async fn cancel_payout(&self, org: &OrgId, id: &str, now: i64) -> Result<PayoutRow>;
     /// Appends a version of the organization's default terms (`partner_key` `None`) or of a
     /// partner's override (`terms` `None`: the override ends, the default applies again).
     /// `NotFound` for an unknown partner.
