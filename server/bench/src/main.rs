@@ -422,34 +422,54 @@ async fn ingest(
     println!("| endpoint | events/s | p50 ms | p90 ms | p99 ms | max ms | server peak RSS MiB | errors |");
     println!("|---|---|---|---|---|---|---|---|");
 
-    // The real endpoint.
-    let db = BenchDb::new(backend, pg).await?;
-    let org = create_org(bin, &db.url, db.dir.path()).await?;
-    let server = Server::start(bin, &db.url, db.dir.path(), &[]).await?;
-    let token = org["webhook_url"]
-        .as_str()
-        .unwrap()
-        .rsplit('/')
-        .next()
-        .unwrap()
-        .to_string();
-    let url = format!("{}/webhooks/chargebee/{token}", server.base);
-    // Warm up (connections, statement caches) with events that are not counted.
-    let warm: Vec<String> = (0..200)
-        .map(|i| {
-            envelope(
-                format!("ev_warm_{i}"),
-                "customer_changed",
-                json!({"customer": customer(i)}),
-            )
-        })
-        .collect();
-    load(&url, Arc::new(warm), concurrency).await;
-    let ours = load(&url, bodies.clone(), concurrency).await;
-    let rss = server.peak_rss_mib();
-    println!("{}", ours.row("Partner Ledger webhook", rss));
-    server.stop().await;
-    db.drop_db().await;
+    // The real endpoint: without commission terms, then with 20 % default terms (every
+    // attributed payment, refund and failure then settles its commission entries).
+    let mut rates = vec![];
+    for commissions in [false, true] {
+        let db = BenchDb::new(backend, pg).await?;
+        let org = create_org(bin, &db.url, db.dir.path()).await?;
+        let server = Server::start(bin, &db.url, db.dir.path(), &[]).await?;
+        if commissions {
+            let r = reqwest::Client::new()
+                .put(format!("{}/api/v1/commission-terms", server.base))
+                .bearer_auth(org["api_key"].as_str().unwrap_or_default())
+                .json(&json!({"rate_bps": 2000, "effective_from": 0}))
+                .send()
+                .await?;
+            anyhow::ensure!(r.status().is_success(), "setting terms: {}", r.status());
+        }
+        let token = org["webhook_url"]
+            .as_str()
+            .unwrap()
+            .rsplit('/')
+            .next()
+            .unwrap()
+            .to_string();
+        let url = format!("{}/webhooks/chargebee/{token}", server.base);
+        // Warm up (connections, statement caches) with events that are not counted.
+        let warm: Vec<String> = (0..200)
+            .map(|i| {
+                envelope(
+                    format!("ev_warm_{i}"),
+                    "customer_changed",
+                    json!({"customer": customer(i)}),
+                )
+            })
+            .collect();
+        load(&url, Arc::new(warm), concurrency).await;
+        let ours = load(&url, bodies.clone(), concurrency).await;
+        let rss = server.peak_rss_mib();
+        let label = if commissions {
+            "Partner Ledger webhook (commissions on)"
+        } else {
+            "Partner Ledger webhook"
+        };
+        println!("{}", ours.row(label, rss));
+        rates.push(ours.rate());
+        server.stop().await;
+        db.drop_db().await;
+    }
+    let ours_rate = rates[0];
 
     // The baseline: the same durable insert and commit strategy, no parsing or ledger.
     let db = BenchDb::new(backend, pg).await?;
@@ -463,7 +483,11 @@ async fn ingest(
     println!("{}", base.row("baseline (durable insert only)", rss));
     server.stop().await;
     db.drop_db().await;
-    println!("\nratio to baseline: {:.2}×\n", ours.rate() / base.rate());
+    println!("\nratio to baseline: {:.2}×", ours_rate / base.rate());
+    println!(
+        "commissions on vs off: {:+.1} % throughput\n",
+        (rates[1] / rates[0] - 1.0) * 100.0
+    );
     Ok(())
 }
 

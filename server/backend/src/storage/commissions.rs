@@ -37,8 +37,21 @@ fn parse_versions(rows: Vec<(i64, Option<String>)>) -> Versions {
         .collect()
 }
 
+/// `$first, $first+1, …` for `n` values.
+fn placeholders(first: usize, n: usize) -> String {
+    (first..first + n)
+        .map(|i| format!("${i}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// Rows per multi-row insert of entries.
+const ENTRY_ROWS: usize = 64;
+
 /// Appends the commission entries of `payments` ((org, Chargebee transaction id)) that are
-/// missing, inside the caller's transaction. Organizations without terms cost one query.
+/// missing, inside the caller's transaction. Per organization and batch: one query for its
+/// terms (and nothing more when it has none), one for the payments, one for their refunds,
+/// one for the entries they have, and the inserts.
 pub(super) async fn settle<DB>(
     conn: &mut DB::Connection,
     payments: &std::collections::BTreeSet<(String, String)>,
@@ -74,27 +87,54 @@ where
                 .map(|(_, f, t)| (*f, t.clone()))
                 .collect(),
         );
-        for (_, txn) in payments.iter().filter(|(o, _)| o == org) {
-            let fact: Option<PaymentRow> = sqlx::query_as(
-                "SELECT t.amount, t.currency, t.occurred_at, t.removed_reason, t.customer_id, \
-                   c.partner_id, \
-                   (SELECT COALESCE(s.plan_key, s.plan_item_id) FROM subscriptions s \
-                     WHERE s.org_id = t.org_id AND s.chargebee_id = t.subscription_id) AS plan_key, \
-                   (SELECT MIN(t2.occurred_at) FROM transactions t2 WHERE t2.org_id = t.org_id \
-                     AND t2.customer_id = t.customer_id AND t2.recorded) AS first_at, \
-                   (SELECT COUNT(*) FROM transactions t2 WHERE t2.org_id = t.org_id \
-                     AND t2.customer_id = t.customer_id AND t2.recorded \
-                     AND (t2.occurred_at < t.occurred_at \
-                       OR (t2.occurred_at = t.occurred_at AND t2.chargebee_id <= t.chargebee_id))) AS ordinal \
-                 FROM transactions t JOIN customers c ON c.id = t.customer_id \
-                 WHERE t.org_id = $1 AND t.chargebee_id = $2 AND t.recorded \
-                   AND c.partner_id IS NOT NULL",
-            )
-            .bind(org)
-            .bind(txn.as_str())
-            .fetch_optional(&mut *conn)
-            .await?;
-            let Some(f) = fact else { continue };
+        let txns: Vec<&str> = payments
+            .iter()
+            .filter(|(o, _)| o == org)
+            .map(|(_, t)| t.as_str())
+            .collect();
+        let list = placeholders(2, txns.len());
+        let facts_sql = format!(
+            "SELECT t.chargebee_id, t.amount, t.currency, t.occurred_at, t.removed_reason, \
+               t.customer_id, c.partner_id, \
+               (SELECT COALESCE(s.plan_key, s.plan_item_id) FROM subscriptions s \
+                 WHERE s.org_id = t.org_id AND s.chargebee_id = t.subscription_id) AS plan_key, \
+               (SELECT MIN(t2.occurred_at) FROM transactions t2 WHERE t2.org_id = t.org_id \
+                 AND t2.customer_id = t.customer_id AND t2.recorded) AS first_at, \
+               (SELECT COUNT(*) FROM transactions t2 WHERE t2.org_id = t.org_id \
+                 AND t2.customer_id = t.customer_id AND t2.recorded \
+                 AND (t2.occurred_at < t.occurred_at \
+                   OR (t2.occurred_at = t.occurred_at AND t2.chargebee_id <= t.chargebee_id))) AS ordinal \
+             FROM transactions t JOIN customers c ON c.id = t.customer_id \
+             WHERE t.org_id = $1 AND t.chargebee_id IN ({list}) AND t.recorded \
+               AND c.partner_id IS NOT NULL"
+        );
+        let mut q = sqlx::query_as::<_, PaymentRow>(&facts_sql).bind(org);
+        for t in &txns {
+            q = q.bind(*t);
+        }
+        let facts = q.fetch_all(&mut *conn).await?;
+        if facts.is_empty() {
+            continue;
+        }
+        let refunds_sql = format!(
+            "SELECT original_txn_id, chargebee_id, amount, occurred_at, currency FROM refunds \
+             WHERE org_id = $1 AND original_txn_id IN ({list})"
+        );
+        let mut q = sqlx::query_as::<_, (String, String, i64, i64, String)>(&refunds_sql).bind(org);
+        for t in &txns {
+            q = q.bind(*t);
+        }
+        let refunds = q.fetch_all(&mut *conn).await?;
+        let keys_sql = format!(
+            "SELECT key FROM commission_entries WHERE org_id = $1 AND transaction_id IN ({list})"
+        );
+        let mut q = sqlx::query_scalar::<_, String>(&keys_sql).bind(org);
+        for t in &txns {
+            q = q.bind(*t);
+        }
+        let written: HashSet<String> = q.fetch_all(&mut *conn).await?.into_iter().collect();
+        let mut rows: Vec<(commission::Entry, &PaymentRow)> = vec![];
+        for f in &facts {
             // Refunded and failed payments are settled from their refunds and failure; one
             // taken out for any other reason (an invalid amount) earns nothing.
             if f.removed_reason
@@ -113,27 +153,19 @@ where
             let Some(terms) = commission::terms_for(&overrides, &defaults, f.occurred_at) else {
                 continue;
             };
-            let refunds: Vec<(String, i64, i64)> = sqlx::query_as(
-                "SELECT chargebee_id, amount, occurred_at FROM refunds \
-                 WHERE org_id = $1 AND original_txn_id = $2 AND currency = $3",
-            )
-            .bind(org)
-            .bind(txn.as_str())
-            .bind(f.currency.as_str())
-            .fetch_all(&mut *conn)
-            .await?;
             let payment = Payment {
-                txn_id: txn.clone(),
+                txn_id: f.chargebee_id.clone(),
                 amount: f.amount,
                 currency: f.currency.clone(),
                 occurred_at: f.occurred_at,
                 plan_key: f.plan_key.clone(),
                 refunds: refunds
-                    .into_iter()
-                    .map(|(id, amount, occurred_at)| Refund {
-                        id,
-                        amount,
-                        occurred_at,
+                    .iter()
+                    .filter(|(txn, _, _, _, cur)| *txn == f.chargebee_id && *cur == f.currency)
+                    .map(|(_, id, amount, occurred_at, _)| Refund {
+                        id: id.clone(),
+                        amount: *amount,
+                        occurred_at: *occurred_at,
                     })
                     .collect(),
                 failed: f.removed_reason.as_deref() == Some("failed"),
@@ -143,37 +175,37 @@ where
                 ordinal: u32::try_from(f.ordinal.max(1)).unwrap_or(u32::MAX),
             };
             let amount = commission::commission_on(terms, &payment, history).ok();
-            let written: HashSet<String> = sqlx::query_scalar(
-                "SELECT key FROM commission_entries WHERE org_id = $1 AND transaction_id = $2",
-            )
-            .bind(org)
-            .bind(txn.as_str())
-            .fetch_all(&mut *conn)
-            .await?
-            .into_iter()
-            .collect();
             for e in commission::entries(&payment, amount, terms.hold_days, &written) {
-                sqlx::query(
-                    "INSERT INTO commission_entries (id, org_id, key, partner_id, customer_id, \
-                       transaction_id, kind, amount, currency, occurred_at, payable_at, created_at) \
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) \
-                     ON CONFLICT (org_id, key) DO NOTHING",
-                )
-                .bind(random_id("com"))
-                .bind(org)
-                .bind(e.key.as_str())
-                .bind(f.partner_id.as_str())
-                .bind(f.customer_id.as_str())
-                .bind(txn.as_str())
-                .bind(e.kind.as_str())
-                .bind(e.amount)
-                .bind(e.currency.as_str())
-                .bind(e.occurred_at)
-                .bind(e.payable_at)
-                .bind(now)
-                .execute(&mut *conn)
-                .await?;
+                rows.push((e, f));
             }
+        }
+        for chunk in rows.chunks(ENTRY_ROWS) {
+            let values: Vec<String> = (0..chunk.len())
+                .map(|r| format!("({})", placeholders(r * 12 + 1, 12)))
+                .collect();
+            let sql = format!(
+                "INSERT INTO commission_entries (id, org_id, key, partner_id, customer_id, \
+                   transaction_id, kind, amount, currency, occurred_at, payable_at, created_at) \
+                 VALUES {} ON CONFLICT (org_id, key) DO NOTHING",
+                values.join(", ")
+            );
+            let mut q = sqlx::query(&sql);
+            for (e, f) in chunk {
+                q = q
+                    .bind(random_id("com"))
+                    .bind(org)
+                    .bind(e.key.as_str())
+                    .bind(f.partner_id.as_str())
+                    .bind(f.customer_id.as_str())
+                    .bind(f.chargebee_id.as_str())
+                    .bind(e.kind.as_str())
+                    .bind(e.amount)
+                    .bind(e.currency.as_str())
+                    .bind(e.occurred_at)
+                    .bind(e.payable_at)
+                    .bind(now);
+            }
+            q.execute(&mut *conn).await?;
         }
     }
     Ok(())
@@ -181,6 +213,7 @@ where
 
 #[derive(sqlx::FromRow)]
 struct PaymentRow {
+    chargebee_id: String,
     amount: i64,
     currency: String,
     occurred_at: i64,
