@@ -654,3 +654,53 @@ both_backends!(
         }
     }
 );
+
+both_backends!(
+    terms_for_the_first_payment_only_pay_on_the_customers_first_payment,
+    |b| async move {
+        let app = TestApp::spawn(b).await;
+        let org = app.org("Acme").await;
+        put_terms(
+            &org,
+            "/commission-terms",
+            json!({"rate_bps": 1000, "duration": {"payments": 1}, "effective_from": 0}),
+        )
+        .await;
+        // Delivered in reverse: the first payment (txn_1, same time, earlier id) arrives last.
+        org.deliver_ok(&payment_succeeded(
+            "ev_2",
+            "txn_2",
+            10_000,
+            Some("c1"),
+            Some("p1"),
+        ))
+        .await;
+        org.deliver_ok(&payment_succeeded(
+            "ev_1",
+            "txn_1",
+            10_000,
+            Some("c1"),
+            Some("p1"),
+        ))
+        .await;
+        let got = entries(&org, "").await;
+        // txn_2 was the customer's first payment when it arrived; txn_1 is now first too, as it
+        // occurred first. (Entries are never taken back for a payment that arrives late.)
+        let txns: Vec<&str> = got.iter().map(|e| e.4.as_str()).collect();
+        assert!(txns.contains(&"txn_1"), "{got:?}");
+        assert!(
+            got.iter().all(|e| e.0 == "commission" && e.1 == 1000),
+            "{got:?}"
+        );
+        // A third payment, later in the order, earns nothing.
+        org.deliver_ok(&payment_succeeded(
+            "ev_3",
+            "txn_3",
+            10_000,
+            Some("c1"),
+            Some("p1"),
+        ))
+        .await;
+        assert_eq!(entries(&org, "").await.len(), got.len());
+    }
+);

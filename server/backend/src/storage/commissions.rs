@@ -93,17 +93,28 @@ where
             .map(|(_, t)| t.as_str())
             .collect();
         let list = placeholders(2, txns.len());
+        // Where a payment stands among the customer's payments matters only to terms limited
+        // to N months or N payments.
+        let needs_history = versions.iter().any(|(_, _, json)| {
+            json.as_deref()
+                .is_some_and(|j| j.contains("\"months\"") || j.contains("\"payments\""))
+        });
+        let history = if needs_history {
+            "(SELECT MIN(t2.occurred_at) FROM transactions t2 WHERE t2.org_id = t.org_id \
+               AND t2.customer_id = t.customer_id AND t2.recorded) AS first_at, \
+             (SELECT COUNT(*) FROM transactions t2 WHERE t2.org_id = t.org_id \
+               AND t2.customer_id = t.customer_id AND t2.recorded \
+               AND (t2.occurred_at < t.occurred_at \
+                 OR (t2.occurred_at = t.occurred_at AND t2.chargebee_id <= t.chargebee_id))) AS ordinal"
+        } else {
+            "t.occurred_at AS first_at, CAST(1 AS BIGINT) AS ordinal"
+        };
         let facts_sql = format!(
             "SELECT t.chargebee_id, t.amount, t.currency, t.occurred_at, t.removed_reason, \
                t.customer_id, c.partner_id, \
                (SELECT COALESCE(s.plan_key, s.plan_item_id) FROM subscriptions s \
                  WHERE s.org_id = t.org_id AND s.chargebee_id = t.subscription_id) AS plan_key, \
-               (SELECT MIN(t2.occurred_at) FROM transactions t2 WHERE t2.org_id = t.org_id \
-                 AND t2.customer_id = t.customer_id AND t2.recorded) AS first_at, \
-               (SELECT COUNT(*) FROM transactions t2 WHERE t2.org_id = t.org_id \
-                 AND t2.customer_id = t.customer_id AND t2.recorded \
-                 AND (t2.occurred_at < t.occurred_at \
-                   OR (t2.occurred_at = t.occurred_at AND t2.chargebee_id <= t.chargebee_id))) AS ordinal \
+               {history} \
              FROM transactions t JOIN customers c ON c.id = t.customer_id \
              WHERE t.org_id = $1 AND t.chargebee_id IN ({list}) AND t.recorded \
                AND c.partner_id IS NOT NULL"
