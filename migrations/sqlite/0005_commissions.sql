@@ -29,9 +29,8 @@ CREATE TABLE commission_entries (
     currency        TEXT NOT NULL,
     occurred_at     BIGINT NOT NULL,
     payable_at      BIGINT NOT NULL,
+    -- The run it is in; it is paid once that run is marked paid (never changed after).
     payout_id       TEXT,
-    -- Set when its payout was marked paid; paid entries are never changed again.
-    paid_at         BIGINT,
     created_at      BIGINT NOT NULL,
     UNIQUE (org_id, key)
 );

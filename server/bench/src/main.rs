@@ -55,6 +55,20 @@ enum Cmd {
     /// same database settings and commit strategy as the webhook endpoint.
     #[command(hide = true)]
     ServeBaseline,
+    /// A payout run over many partners and entries, and the balance and entry pages at that
+    /// scale.
+    Payouts {
+        #[arg(long, default_value = "sqlite")]
+        backend: String,
+        #[arg(long, default_value_t = 10_000)]
+        partners: usize,
+        #[arg(long, default_value_t = 1_000_000)]
+        entries: usize,
+        #[arg(long, default_value_t = 200)]
+        requests: usize,
+        #[arg(long, default_value = "postgres://postgres@127.0.0.1:5432/postgres")]
+        pg: String,
+    },
     /// Dashboard latency with a large tenant.
     Dashboard {
         #[arg(long, default_value = "sqlite")]
@@ -824,6 +838,174 @@ async fn main() -> anyhow::Result<()> {
             parked,
             pg,
         } => release(&server, &backend, parked, &pg).await,
+        Cmd::Payouts {
+            backend,
+            partners,
+            entries,
+            requests,
+            pg,
+        } => payouts(&server, &backend, partners, entries, requests, &pg).await,
         Cmd::ServeBaseline => unreachable!("handled above"),
     }
+}
+
+/// Seeds `partners` partners (one customer each) and `entries` approved commission entries
+/// spread over them: 9 in 10 positive, and every 50th partner's total negative.
+async fn seed_entries(url: &str, org: &str, partners: usize, entries: usize) -> anyhow::Result<()> {
+    macro_rules! run {
+        ($pool:expr) => {{
+            let pool = $pool;
+            for chunk in (0..partners).collect::<Vec<_>>().chunks(500) {
+                let mut p = String::from("INSERT INTO partners (id, org_id, key, name, auto_created, created_at) VALUES ");
+                let mut c = String::from("INSERT INTO customers (id, org_id, key, partner_id, created_at) VALUES ");
+                for (n, i) in chunk.iter().enumerate() {
+                    if n > 0 { p.push(','); c.push(','); }
+                    p.push_str(&format!("('prt_{i}', '{org}', 'partner_{i:05}', 'Partner {i}', FALSE, 0)"));
+                    c.push_str(&format!("('cus_{i}', '{org}', 'cust_{i:05}', 'prt_{i}', 0)"));
+                }
+                sqlx::query(&p).execute(&pool).await?;
+                sqlx::query(&c).execute(&pool).await?;
+            }
+            let mut q = String::new();
+            for n in 0..entries {
+                let partner = n % partners;
+                let negative = partner % 50 == 0 || n % 10 == 9;
+                let (kind, amount) = if negative { ("clawback", -700) } else { ("commission", 500) };
+                if q.is_empty() {
+                    q.push_str("INSERT INTO commission_entries (id, org_id, key, partner_id, customer_id, transaction_id, kind, amount, currency, occurred_at, payable_at, created_at) VALUES ");
+                } else {
+                    q.push(',');
+                }
+                q.push_str(&format!(
+                    "('com_{n}', '{org}', '{kind}:{n}', 'prt_{partner}', 'cus_{partner}', 'txn_{n}', '{kind}', {amount}, 'USD', {t}, {t}, 0)",
+                    t = 1_700_000_000_000i64 + (n as i64 % 1000) * 60_000
+                ));
+                if (n + 1) % 1000 == 0 {
+                    sqlx::query(&q).execute(&pool).await?;
+                    q.clear();
+                }
+            }
+            if !q.is_empty() {
+                sqlx::query(&q).execute(&pool).await?;
+            }
+            let maintenance = if url.starts_with("postgres") { "VACUUM ANALYZE" } else { "ANALYZE" };
+            sqlx::query(maintenance).execute(&pool).await?;
+        }};
+    }
+    let store = backend::storage::connect(url, &Default::default()).await?;
+    store.migrate().await?;
+    if url.starts_with("postgres") {
+        run!(sqlx::PgPool::connect(url).await?);
+    } else {
+        let opts: sqlx::sqlite::SqliteConnectOptions = url.parse()?;
+        let opts = opts
+            .journal_mode(sqlx::sqlite::SqliteJournalMode::Wal)
+            .synchronous(sqlx::sqlite::SqliteSynchronous::Normal);
+        run!(
+            sqlx::sqlite::SqlitePoolOptions::new()
+                .max_connections(1)
+                .connect_with(opts)
+                .await?
+        );
+    }
+    Ok(())
+}
+
+async fn payouts(
+    bin: &PathBuf,
+    backend: &str,
+    partners: usize,
+    entries: usize,
+    requests: usize,
+    pg: &str,
+) -> anyhow::Result<()> {
+    let db = BenchDb::new(backend, pg).await?;
+    let org = create_org(bin, &db.url, db.dir.path()).await?;
+    let org_id = org["org_id"].as_str().unwrap().to_string();
+    let key = org["api_key"].as_str().unwrap().to_string();
+    let seeded = Instant::now();
+    seed_entries(&db.url, &org_id, partners, entries).await?;
+    println!(
+        "## Payouts: {backend}, {partners} partners, {entries} entries (seeded in {:.0} s)\n",
+        seeded.elapsed().as_secs_f64()
+    );
+    let server = Server::start(bin, &db.url, db.dir.path(), &[]).await?;
+    let api = reqwest::Client::new();
+    let started = Instant::now();
+    let run: Value = api
+        .post(format!("{}/api/v1/payouts", server.base))
+        .bearer_auth(&key)
+        .json(&json!({"up_to": 4_000_000_000_000i64}))
+        .send()
+        .await?
+        .error_for_status()?
+        .json()
+        .await?;
+    let run_time = started.elapsed();
+    let statements = run["statements"].as_array().map_or(0, Vec::len);
+    let id = run["id"].as_str().unwrap_or_default().to_string();
+    let started = Instant::now();
+    let csv = api
+        .get(format!("{}/api/v1/payouts/{id}/csv", server.base))
+        .bearer_auth(&key)
+        .send()
+        .await?
+        .error_for_status()?
+        .text()
+        .await?;
+    let csv_time = started.elapsed();
+    let started = Instant::now();
+    api.post(format!("{}/api/v1/payouts/{id}/paid", server.base))
+        .bearer_auth(&key)
+        .json(&json!({"reference": "BENCH-1"}))
+        .send()
+        .await?
+        .error_for_status()?;
+    let paid_time = started.elapsed();
+    println!("| step | time |\n|---|---|");
+    println!(
+        "| create the run ({statements} statements) | {:.0} ms |",
+        run_time.as_secs_f64() * 1e3
+    );
+    println!(
+        "| its CSV ({} rows) | {:.0} ms |",
+        csv.lines().count() - 1,
+        csv_time.as_secs_f64() * 1e3
+    );
+    println!("| mark it paid | {:.0} ms |", paid_time.as_secs_f64() * 1e3);
+    println!("\n| request | p50 ms | p99 ms | max ms |\n|---|---|---|---|");
+    for (label, path) in [
+        ("partner balance", "/partners/partner_{p}/balance"),
+        (
+            "partner entries (first page)",
+            "/commissions?partner=partner_{p}",
+        ),
+    ] {
+        let mut times = vec![];
+        for i in 0..requests {
+            let p = format!("{:05}", (i * 7919) % partners);
+            let url = format!("{}/api/v1{}", server.base, path.replace("{p}", &p));
+            let t = Instant::now();
+            api.get(url)
+                .bearer_auth(&key)
+                .send()
+                .await?
+                .error_for_status()?
+                .bytes()
+                .await?;
+            times.push(t.elapsed().as_secs_f64() * 1e3);
+        }
+        times.sort_by(|a, b| a.partial_cmp(b).unwrap());
+        let at = |q: f64| times[((times.len() as f64 - 1.0) * q) as usize];
+        println!(
+            "| {label} | {:.1} | {:.1} | {:.1} |",
+            at(0.5),
+            at(0.99),
+            at(1.0)
+        );
+    }
+    println!("\nserver peak RSS: {:.0} MiB\n", server.peak_rss_mib());
+    server.stop().await;
+    db.drop_db().await;
+    Ok(())
 }

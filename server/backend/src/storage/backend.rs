@@ -42,6 +42,10 @@ pub trait Backend: sqlx::Database<Connection: sqlx::migrate::Migrate> {
     /// Tries a session-level advisory lock, and releases it, for work only one instance
     /// should do at a time (PostgreSQL; SQLite has one server).
     const CLEANUP_LOCK: Option<(&'static str, &'static str)>;
+    /// Lifts the statement timeout for the rest of the transaction, for work that is large by
+    /// nature (a payout run over a million entries; PostgreSQL's `DB_STATEMENT_TIMEOUT_MS`
+    /// still bounds everything else).
+    const LONG_WORK: Option<&'static str>;
     /// Customer search prefilters terms of 3+ characters with the FTS5 trigram index
     /// `customers_search` (SQLite; PostgreSQL uses its trigram indexes directly).
     const FTS_SEARCH: bool;
@@ -70,6 +74,7 @@ impl Backend for Sqlite {
     const LOCK_KEYS: Option<&'static str> = None;
     const CLEANUP_LOCK: Option<(&'static str, &'static str)> = None;
     const FTS_SEARCH: bool = true;
+    const LONG_WORK: Option<&'static str> = None;
 
     /// Writes go through a one-connection pool so writers queue in-process instead of failing
     /// with SQLITE_BUSY; reads use a separate pool (WAL lets them run during writes).
@@ -142,6 +147,7 @@ impl Backend for Postgres {
         "SELECT pg_advisory_unlock(727274)",
     ));
     const FTS_SEARCH: bool = false;
+    const LONG_WORK: Option<&'static str> = Some("SET LOCAL statement_timeout = '300s'");
 
     async fn open(url: &str, pool: &PoolSettings) -> Result<(Pool<Self>, Pool<Self>)> {
         let statement_timeout = format!("{}ms", pool.statement_timeout_ms);

@@ -238,7 +238,7 @@ struct PaymentRow {
 
 const ENTRY_COLUMNS: &str = "e.id, p.key AS partner_key, c.key AS customer_key, \
      e.transaction_id, e.kind, e.amount, e.currency, e.occurred_at, e.payable_at, e.payout_id, \
-     e.paid_at";
+     y.closed_at AS paid_at";
 
 impl<DB> SqlStore<DB>
 where
@@ -337,17 +337,17 @@ where
             .bind(now)
             .execute(&mut *tx)
             .await?;
-        let entries = if status == "paid" {
-            "UPDATE commission_entries SET paid_at = $3 WHERE org_id = $1 AND payout_id = $2"
-        } else {
-            "UPDATE commission_entries SET payout_id = NULL WHERE org_id = $1 AND payout_id = $2 AND $3 >= 0"
-        };
-        sqlx::query(entries)
+        // An entry is paid once its run is (read from the run: no entry row changes). A
+        // cancelled run lets its entries go to the next one.
+        if status == "cancelled" {
+            sqlx::query(
+                "UPDATE commission_entries SET payout_id = NULL WHERE org_id = $1 AND payout_id = $2",
+            )
             .bind(org.as_str())
             .bind(id)
-            .bind(now)
             .execute(&mut *tx)
             .await?;
+        }
         let run = Self::load_payout(&mut tx, org, id)
             .await?
             .ok_or(StorageError::NotFound)?;
@@ -378,6 +378,9 @@ where
         let mut tx = self.write.begin().await?;
         // One run at a time per organization (PostgreSQL; SQLite has one writer).
         lock_keys::<DB>(&mut tx, vec![format!("{org}:payouts")]).await?;
+        if let Some(sql) = DB::LONG_WORK {
+            sqlx::query(sql).execute(&mut *tx).await?;
+        }
         sqlx::query(
             "INSERT INTO payouts (id, org_id, up_to, status, created_at) VALUES ($1, $2, $3, 'draft', $4)",
         )
@@ -390,11 +393,13 @@ where
         // Each partner's currency whose payable entries not yet in a run total more than zero.
         sqlx::query(
             "UPDATE commission_entries SET payout_id = $1 \
-             WHERE org_id = $2 AND payout_id IS NULL AND paid_at IS NULL AND payable_at <= $3 \
-               AND partner_id || ':' || currency IN ( \
-                 SELECT partner_id || ':' || currency FROM commission_entries \
-                 WHERE org_id = $2 AND payout_id IS NULL AND paid_at IS NULL AND payable_at <= $3 \
-                 GROUP BY partner_id, currency HAVING SUM(amount) > 0)",
+             FROM (SELECT partner_id AS g_partner, currency AS g_currency FROM commission_entries \
+                   WHERE org_id = $2 AND payout_id IS NULL AND payable_at <= $3 \
+                   GROUP BY partner_id, currency HAVING SUM(amount) > 0) g \
+             WHERE commission_entries.org_id = $2 AND commission_entries.payout_id IS NULL \
+               AND commission_entries.payable_at <= $3 \
+               AND commission_entries.partner_id = g.g_partner \
+               AND commission_entries.currency = g.g_currency",
         )
         .bind(&id)
         .bind(org.as_str())
@@ -544,11 +549,12 @@ where
         let sql = format!(
             "SELECT {ENTRY_COLUMNS} FROM commission_entries e \
              JOIN partners p ON p.id = e.partner_id JOIN customers c ON c.id = e.customer_id \
+             LEFT JOIN payouts y ON y.id = e.payout_id AND y.status = 'paid' \
              WHERE e.org_id = $1 AND ($2 IS NULL OR p.key = $2) AND ($3 IS NULL OR c.key = $3) \
                AND ($5 = '' OR e.occurred_at < $4 OR (e.occurred_at = $4 AND e.id < $5)) \
-               AND ($7 = '' OR ($7 = 'paid' AND e.paid_at IS NOT NULL) \
-                 OR ($7 = 'pending' AND e.paid_at IS NULL AND e.payable_at > $8) \
-                 OR ($7 = 'approved' AND e.paid_at IS NULL AND e.payable_at <= $8)) \
+               AND ($7 = '' OR ($7 = 'paid' AND y.id IS NOT NULL) \
+                 OR ($7 = 'pending' AND y.id IS NULL AND e.payable_at > $8) \
+                 OR ($7 = 'approved' AND y.id IS NULL AND e.payable_at <= $8)) \
              ORDER BY e.occurred_at DESC, e.id DESC LIMIT $6"
         );
         let rows: Vec<CommissionEntryRow> = sqlx::query_as(&sql)
@@ -584,17 +590,19 @@ where
         };
         // Sums split into millions and remainders (see `joined_sum`): none can overflow.
         let rows: Vec<(String, i64, i64, i64, i64, i64, i64, i64, i64)> = sqlx::query_as(
-            "SELECT currency, \
-               CAST(SUM(CASE WHEN paid_at IS NULL AND payable_at > $3 THEN amount / 1000000 ELSE 0 END) AS BIGINT), \
-               CAST(SUM(CASE WHEN paid_at IS NULL AND payable_at > $3 THEN amount % 1000000 ELSE 0 END) AS BIGINT), \
-               CAST(SUM(CASE WHEN paid_at IS NULL AND payable_at <= $3 THEN amount / 1000000 ELSE 0 END) AS BIGINT), \
-               CAST(SUM(CASE WHEN paid_at IS NULL AND payable_at <= $3 THEN amount % 1000000 ELSE 0 END) AS BIGINT), \
-               CAST(SUM(CASE WHEN paid_at IS NOT NULL THEN amount / 1000000 ELSE 0 END) AS BIGINT), \
-               CAST(SUM(CASE WHEN paid_at IS NOT NULL THEN amount % 1000000 ELSE 0 END) AS BIGINT), \
-               CAST(SUM(CASE WHEN amount < 0 THEN amount / 1000000 ELSE 0 END) AS BIGINT), \
-               CAST(SUM(CASE WHEN amount < 0 THEN amount % 1000000 ELSE 0 END) AS BIGINT) \
-             FROM commission_entries WHERE org_id = $1 AND partner_id = $2 \
-             GROUP BY currency ORDER BY currency",
+            "SELECT e.currency, \
+               CAST(SUM(CASE WHEN y.id IS NULL AND e.payable_at > $3 THEN e.amount / 1000000 ELSE 0 END) AS BIGINT), \
+               CAST(SUM(CASE WHEN y.id IS NULL AND e.payable_at > $3 THEN e.amount % 1000000 ELSE 0 END) AS BIGINT), \
+               CAST(SUM(CASE WHEN y.id IS NULL AND e.payable_at <= $3 THEN e.amount / 1000000 ELSE 0 END) AS BIGINT), \
+               CAST(SUM(CASE WHEN y.id IS NULL AND e.payable_at <= $3 THEN e.amount % 1000000 ELSE 0 END) AS BIGINT), \
+               CAST(SUM(CASE WHEN y.id IS NOT NULL THEN e.amount / 1000000 ELSE 0 END) AS BIGINT), \
+               CAST(SUM(CASE WHEN y.id IS NOT NULL THEN e.amount % 1000000 ELSE 0 END) AS BIGINT), \
+               CAST(SUM(CASE WHEN e.amount < 0 THEN e.amount / 1000000 ELSE 0 END) AS BIGINT), \
+               CAST(SUM(CASE WHEN e.amount < 0 THEN e.amount % 1000000 ELSE 0 END) AS BIGINT) \
+             FROM commission_entries e \
+             LEFT JOIN payouts y ON y.id = e.payout_id AND y.status = 'paid' \
+             WHERE e.org_id = $1 AND e.partner_id = $2 \
+             GROUP BY e.currency ORDER BY e.currency",
         )
         .bind(org.as_str())
         .bind(&partner_id)
