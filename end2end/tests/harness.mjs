@@ -45,8 +45,23 @@ export async function startServer(env = {}) {
   return {
     base,
     async stop() {
+      if (child.exitCode !== null || child.signalCode !== null) {
+        rmSync(dir, { recursive: true, force: true });
+        return;
+      }
+      const exited = new Promise((ok) => child.once('exit', (code, signal) => ok({ code, signal })));
       child.kill('SIGTERM');
-      await new Promise((ok) => child.once('exit', ok));
+      // A server that does not stop within 20 s is a failure to report, not to wait on.
+      let timer;
+      const late = new Promise((ok) => { timer = setTimeout(() => ok(null), 20_000); });
+      const result = await Promise.race([exited, late]);
+      clearTimeout(timer);
+      if (result === null) {
+        child.kill('SIGKILL');
+        await exited;
+        rmSync(dir, { recursive: true, force: true });
+        throw new Error(`the server did not stop within 20 s of SIGTERM: ${stderr}`);
+      }
       rmSync(dir, { recursive: true, force: true });
     },
     stderr: () => stderr,
