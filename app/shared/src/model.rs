@@ -182,6 +182,10 @@ pub struct Partner {
     /// Attributed net revenue per currency.
     #[cfg_attr(feature = "sqlx", sqlx(skip))]
     pub revenue: Vec<CurrencyTotal>,
+    /// Commissions earned per currency (every entry: commissions less clawbacks).
+    #[cfg_attr(feature = "sqlx", sqlx(skip))]
+    #[serde(default)]
+    pub earnings: Vec<CurrencyTotal>,
 }
 
 impl Partner {

@@ -24,6 +24,7 @@ fn PartnerForm(
         net_revenue: None,
         currency: None,
         revenue: vec![],
+        earnings: vec![],
     });
     let suffix = if create {
         "new".to_string()
@@ -89,7 +90,7 @@ pub fn PartnersPage() -> impl IntoView {
                     }.into_any(),
                     Ok(list) => view! {
                         <div class="table-wrap"><table class="table" id="partners-table">
-                            <thead><tr><th scope="col">"Key"</th><th scope="col">"Name"</th><th scope="col" class="num">"Customers"</th><th scope="col" class="num">"Attributed net revenue"</th><th scope="col"><span class="visually-hidden">"Actions"</span></th></tr></thead>
+                            <thead><tr><th scope="col">"Key"</th><th scope="col">"Name"</th><th scope="col" class="num">"Customers"</th><th scope="col" class="num">"Attributed net revenue"</th><th scope="col" class="num">"Commissions earned"</th><th scope="col"><span class="visually-hidden">"Actions"</span></th></tr></thead>
                             <tbody>
                                 {list.into_iter().map(|p| {
                                     let key = p.key.clone();
@@ -101,12 +102,13 @@ pub fn PartnersPage() -> impl IntoView {
                                             <td>{p.name.clone().unwrap_or_else(|| "—".into())}<br/><span class="muted small">{p.email.clone().unwrap_or_default()}</span></td>
                                             <td class="num">{p.customers}</td>
                                             <td class="num">{format_totals(&p.revenue)}</td>
+                                            <td class="num">{format_totals(&p.earnings)}</td>
                                             <td>{writer.then(|| view! {
                                                 <button type="button" class="button small secondary" on:click=move |_| editing.set(Some(key.clone()))>"Edit"</button>
                                             })}</td>
                                         </tr>
                                         <Show when=move || editing.get().as_deref() == Some(key2.as_str())>
-                                            <tr><td colspan="5">
+                                            <tr><td colspan="6">
                                                 <PartnerForm action=save partner=Some(partner.clone()) on_done=Callback::new(move |_| editing.set(None))/>
                                             </td></tr>
                                         </Show>

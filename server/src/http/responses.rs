@@ -58,6 +58,8 @@ pub struct CreatedCustomerResponse {
 #[derive(Serialize)]
 pub struct PartnerResponse {
     pub auto_created: bool,
+    /// Commissions per currency (commissions less clawbacks), minor units.
+    pub earnings: Vec<EarningsResponse>,
     pub currency: Option<String>,
     pub customers: i64,
     pub email: Option<String>,
@@ -72,6 +74,14 @@ impl From<&Partner> for PartnerResponse {
     fn from(p: &Partner) -> Self {
         Self {
             auto_created: p.auto_created,
+            earnings: p
+                .earnings
+                .iter()
+                .map(|t| EarningsResponse {
+                    amount: t.amount,
+                    currency: t.currency.clone(),
+                })
+                .collect(),
             currency: p.currency.clone(),
             customers: p.customers,
             email: p.email.clone(),
@@ -81,6 +91,13 @@ impl From<&Partner> for PartnerResponse {
             revenue: p.revenue.iter().map(RevenueResponse::from).collect(),
         }
     }
+}
+
+/// A partner's commissions in one currency.
+#[derive(Serialize)]
+pub struct EarningsResponse {
+    pub amount: i128,
+    pub currency: String,
 }
 
 /// A partner's net revenue in one currency.

@@ -97,6 +97,14 @@ both_backends!(
             balance,
             json!({"data": [{"currency": "USD", "pending": 0, "approved": 1500, "paid": 0, "clawed_back": 500}]})
         );
+        // The partner carries its earnings per currency, on its own and in the list.
+        let (_, partner) = org.get("/partners/p1").await;
+        assert_eq!(
+            partner["earnings"],
+            json!([{"currency": "USD", "amount": 1500}])
+        );
+        let (_, list) = org.get("/partners").await;
+        assert_eq!(list["data"][0]["earnings"], partner["earnings"]);
         // A second copy of the refund changes nothing.
         org.deliver_ok(&payment_refunded("ev_r", "re_1", "txn_1", 2500, "c1"))
             .await;

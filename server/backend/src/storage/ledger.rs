@@ -68,7 +68,29 @@ where
         };
         let mut totals = self.partner_totals(org, Some(&partner.id)).await?;
         partner.set_revenue(totals.remove(&partner.id).unwrap_or_default());
+        let mut earnings = self.partner_earnings(org, Some(&partner.id)).await?;
+        partner.earnings = earnings.remove(&partner.id).unwrap_or_default();
         Ok(Some(partner))
+    }
+
+    /// Commissions per partner and currency (one partner, or all of the organization's),
+    /// summed as millions and remainders so that no sum overflows.
+    async fn partner_earnings(
+        &self,
+        org: &OrgId,
+        partner_id: Option<&str>,
+    ) -> Result<HashMap<String, Vec<CurrencyTotal>>> {
+        let rows: Vec<(String, String, i64, i64)> = sqlx::query_as(
+            "SELECT e.partner_id, e.currency, CAST(SUM(e.amount / 1000000) AS BIGINT), \
+               CAST(SUM(e.amount % 1000000) AS BIGINT) FROM commission_entries e \
+             WHERE e.org_id = $1 AND ($2 IS NULL OR e.partner_id = $2) \
+             GROUP BY e.partner_id, e.currency",
+        )
+        .bind(org.as_str())
+        .bind(partner_id)
+        .fetch_all(&self.read)
+        .await?;
+        Ok(totals_by_owner(rows))
     }
 
     /// Net revenue per partner and currency (one partner, or all of the organization's).
@@ -383,8 +405,10 @@ where
             .fetch_all(&self.read)
             .await?;
         let mut totals = self.partner_totals(org, None).await?;
+        let mut earnings = self.partner_earnings(org, None).await?;
         for p in &mut partners {
             p.set_revenue(totals.remove(&p.id).unwrap_or_default());
+            p.earnings = earnings.remove(&p.id).unwrap_or_default();
         }
         Ok(partners)
     }
