@@ -16,6 +16,29 @@ async fn put_terms(org: &TestOrg, path: &str, terms: Value) -> Value {
     body
 }
 
+/// Sets the organization's default terms: `bps` of every payment, in force since 1970.
+async fn default_terms(org: &TestOrg, bps: u32) {
+    put_terms(
+        org,
+        "/commission-terms",
+        json!({"rate_bps": bps, "effective_from": 0}),
+    )
+    .await;
+}
+
+/// Delivers a payment of `amount` by customer `customer` (of `partner`) and expects a 200.
+async fn pay(
+    org: &TestOrg,
+    ev: &str,
+    txn: &str,
+    amount: i64,
+    customer: &str,
+    partner: Option<&str>,
+) {
+    org.deliver_ok(&payment_succeeded(ev, txn, amount, Some(customer), partner))
+        .await;
+}
+
 /// (kind, amount, currency, status, transaction) of every entry, by kind then oldest first.
 async fn entries(org: &TestOrg, query: &str) -> Vec<(String, i64, String, String, String)> {
     let (s, body) = org.get(&format!("/commissions{query}")).await;
@@ -69,14 +92,7 @@ both_backends!(
             terms["description"],
             "20 % of every payment for 12 months after the first payment, payable after 30 days"
         );
-        org.deliver_ok(&payment_succeeded(
-            "ev_1",
-            "txn_1",
-            10_000,
-            Some("c1"),
-            Some("p1"),
-        ))
-        .await;
+        pay(&org, "ev_1", "txn_1", 10_000, "c1", Some("p1")).await;
         // The hold ended long ago (the payment occurred in 2023): payable.
         assert_eq!(
             entries(&org, "").await,
@@ -117,12 +133,7 @@ both_backends!(
     |b| async move {
         let app = TestApp::spawn(b).await;
         let org = app.org("Acme").await;
-        put_terms(
-            &org,
-            "/commission-terms",
-            json!({"rate_bps": 2000, "effective_from": 0}),
-        )
-        .await;
+        default_terms(&org, 2000).await;
         // The customer exists (so the refund is kept for the payment); the refund comes first.
         let (s, _) = org
             .send(
@@ -138,14 +149,7 @@ both_backends!(
             entries(&org, "").await.is_empty(),
             "nothing to claw back from yet"
         );
-        org.deliver_ok(&payment_succeeded(
-            "ev_1",
-            "txn_1",
-            10_000,
-            Some("c1"),
-            None,
-        ))
-        .await;
+        pay(&org, "ev_1", "txn_1", 10_000, "c1", None).await;
         assert_eq!(
             entries(&org, "").await,
             [
@@ -161,12 +165,7 @@ both_backends!(
     |b| async move {
         let app = TestApp::spawn(b).await;
         let org = app.org("Acme").await;
-        put_terms(
-            &org,
-            "/commission-terms",
-            json!({"rate_bps": 1000, "effective_from": 0}),
-        )
-        .await;
+        default_terms(&org, 1000).await;
         let ev = payment_succeeded("ev_burst", "txn_1", 7000, Some("c1"), Some("p1"));
         let sends = (0..20).map(|_| org.deliver(&ev));
         for r in futures::future::join_all(sends).await {
@@ -184,12 +183,7 @@ both_backends!(
     |b| async move {
         let app = TestApp::spawn(b).await;
         let org = app.org("Acme").await;
-        put_terms(
-            &org,
-            "/commission-terms",
-            json!({"rate_bps": 1000, "effective_from": 0}),
-        )
-        .await;
+        default_terms(&org, 1000).await;
         // Raised a day after the payment occurred, before it arrives.
         let after = PAID_AT + DAY;
         let terms = put_terms(
@@ -200,14 +194,7 @@ both_backends!(
         .await;
         assert_eq!(terms["terms"]["rate_bps"], 3000);
         assert_eq!(terms["versions"].as_array().unwrap().len(), 2);
-        org.deliver_ok(&payment_succeeded(
-            "ev_1",
-            "txn_1",
-            10_000,
-            Some("c1"),
-            Some("p1"),
-        ))
-        .await;
+        pay(&org, "ev_1", "txn_1", 10_000, "c1", Some("p1")).await;
         assert_eq!(
             entries(&org, "").await,
             [entry("commission", 1000, "approved")]
@@ -220,12 +207,7 @@ both_backends!(
     |b| async move {
         let app = TestApp::spawn(b).await;
         let org = app.org("Acme").await;
-        put_terms(
-            &org,
-            "/commission-terms",
-            json!({"rate_bps": 1000, "effective_from": 0}),
-        )
-        .await;
+        default_terms(&org, 1000).await;
         let (s, _) = org
             .send(
                 Method::POST,
@@ -244,14 +226,7 @@ both_backends!(
             flat["description"],
             "5.00 USD per payment for the customer's lifetime, payable after 30 days"
         );
-        org.deliver_ok(&payment_succeeded(
-            "ev_1",
-            "txn_1",
-            10_000,
-            Some("c1"),
-            Some("p1"),
-        ))
-        .await;
+        pay(&org, "ev_1", "txn_1", 10_000, "c1", Some("p1")).await;
         assert_eq!(
             entries(&org, "?partner=p1").await,
             [entry("commission", 500, "approved")]
@@ -276,14 +251,7 @@ both_backends!(
     |b| async move {
         let app = TestApp::spawn(b).await;
         let org = app.org("Acme").await;
-        org.deliver_ok(&payment_succeeded(
-            "ev_1",
-            "txn_1",
-            10_000,
-            Some("c1"),
-            Some("p1"),
-        ))
-        .await;
+        pay(&org, "ev_1", "txn_1", 10_000, "c1", Some("p1")).await;
         assert!(entries(&org, "").await.is_empty());
         let (s, none) = org.get("/commission-terms").await;
         assert_eq!((s, none["terms"].clone()), (200, Value::Null));
@@ -324,20 +292,8 @@ both_backends!(
         let app = TestApp::spawn(b).await;
         let acme = app.org("Acme").await;
         let other = app.org("Other").await;
-        put_terms(
-            &acme,
-            "/commission-terms",
-            json!({"rate_bps": 2000, "effective_from": 0}),
-        )
-        .await;
-        acme.deliver_ok(&payment_succeeded(
-            "ev_1",
-            "txn_1",
-            10_000,
-            Some("c1"),
-            Some("p1"),
-        ))
-        .await;
+        default_terms(&acme, 2000).await;
+        pay(&acme, "ev_1", "txn_1", 10_000, "c1", Some("p1")).await;
         for path in [
             "/partners/p1/balance",
             "/partners/p1/commission-terms",
@@ -419,20 +375,8 @@ both_backends!(
     |b| async move {
         let app = TestApp::spawn(b).await;
         let org = app.org("Acme").await;
-        put_terms(
-            &org,
-            "/commission-terms",
-            json!({"rate_bps": 2000, "effective_from": 0}),
-        )
-        .await;
-        org.deliver_ok(&payment_succeeded(
-            "ev_1",
-            "txn_1",
-            10_000,
-            Some("c1"),
-            Some("p1"),
-        ))
-        .await;
+        default_terms(&org, 2000).await;
+        pay(&org, "ev_1", "txn_1", 10_000, "c1", Some("p1")).await;
         // p2's only payment is refunded in full: its total is zero, so nothing is paid.
         let paid = payment_succeeded("ev_2", "txn_2", 5000, Some("c2"), Some("p2"));
         org.deliver_ok(&for_chargebee_customer(paid, "cb_cus_2"))
@@ -520,20 +464,8 @@ both_backends!(
     |b| async move {
         let app = TestApp::spawn(b).await;
         let org = app.org("Acme").await;
-        put_terms(
-            &org,
-            "/commission-terms",
-            json!({"rate_bps": 2000, "effective_from": 0}),
-        )
-        .await;
-        org.deliver_ok(&payment_succeeded(
-            "ev_1",
-            "txn_1",
-            10_000,
-            Some("c1"),
-            Some("p1"),
-        ))
-        .await;
+        default_terms(&org, 2000).await;
+        pay(&org, "ev_1", "txn_1", 10_000, "c1", Some("p1")).await;
         let id = run_payout(&org).await["id"].as_str().unwrap().to_string();
         let (s, _) = org
             .send(
@@ -558,14 +490,7 @@ both_backends!(
         // On its own the clawback is carried forward …
         assert!(statements(&run_payout(&org).await).is_empty());
         // … and nets against the next commission.
-        org.deliver_ok(&payment_succeeded(
-            "ev_2",
-            "txn_2",
-            10_000,
-            Some("c1"),
-            Some("p1"),
-        ))
-        .await;
+        pay(&org, "ev_2", "txn_2", 10_000, "c1", Some("p1")).await;
         assert_eq!(
             statements(&run_payout(&org).await),
             [statement("p1", 1000, 2)]
@@ -579,20 +504,8 @@ both_backends!(
         let app = TestApp::spawn(b).await;
         let org = app.org("Acme").await;
         let other = app.org("Other").await;
-        put_terms(
-            &org,
-            "/commission-terms",
-            json!({"rate_bps": 2000, "effective_from": 0}),
-        )
-        .await;
-        org.deliver_ok(&payment_succeeded(
-            "ev_1",
-            "txn_1",
-            10_000,
-            Some("c1"),
-            Some("p1"),
-        ))
-        .await;
+        default_terms(&org, 2000).await;
+        pay(&org, "ev_1", "txn_1", 10_000, "c1", Some("p1")).await;
         let id = run_payout(&org).await["id"].as_str().unwrap().to_string();
         for (method, path) in [
             (Method::GET, format!("/payouts/{id}")),
@@ -626,21 +539,9 @@ both_backends!(
     |b| async move {
         let app = TestApp::spawn(b).await;
         let org = app.org("Acme").await;
-        put_terms(
-            &org,
-            "/commission-terms",
-            json!({"rate_bps": 2000, "effective_from": 0}),
-        )
-        .await;
+        default_terms(&org, 2000).await;
         // Natural order for txn_1; the failure first for txn_2 (another customer).
-        org.deliver_ok(&payment_succeeded(
-            "ev_1",
-            "txn_1",
-            5000,
-            Some("c1"),
-            Some("p1"),
-        ))
-        .await;
+        pay(&org, "ev_1", "txn_1", 5000, "c1", Some("p1")).await;
         org.deliver_ok(&payment_failed("ev_f1", "txn_1", "c1"))
             .await;
         let failed = for_chargebee_customer(payment_failed("ev_f2", "txn_2", "c2"), "cb_cus_2");
@@ -675,22 +576,8 @@ both_backends!(
         )
         .await;
         // Delivered in reverse: the first payment (txn_1, same time, earlier id) arrives last.
-        org.deliver_ok(&payment_succeeded(
-            "ev_2",
-            "txn_2",
-            10_000,
-            Some("c1"),
-            Some("p1"),
-        ))
-        .await;
-        org.deliver_ok(&payment_succeeded(
-            "ev_1",
-            "txn_1",
-            10_000,
-            Some("c1"),
-            Some("p1"),
-        ))
-        .await;
+        pay(&org, "ev_2", "txn_2", 10_000, "c1", Some("p1")).await;
+        pay(&org, "ev_1", "txn_1", 10_000, "c1", Some("p1")).await;
         let got = entries(&org, "").await;
         // txn_2 was the customer's first payment when it arrived; txn_1 is now first too, as it
         // occurred first. (Entries are never taken back for a payment that arrives late.)
@@ -701,14 +588,7 @@ both_backends!(
             "{got:?}"
         );
         // A third payment, later in the order, earns nothing.
-        org.deliver_ok(&payment_succeeded(
-            "ev_3",
-            "txn_3",
-            10_000,
-            Some("c1"),
-            Some("p1"),
-        ))
-        .await;
+        pay(&org, "ev_3", "txn_3", 10_000, "c1", Some("p1")).await;
         assert_eq!(entries(&org, "").await.len(), got.len());
     }
 );
