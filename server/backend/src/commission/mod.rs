@@ -96,6 +96,18 @@ impl Terms {
             }
             Rate::Percent { .. } => {}
         }
+        let plans = self
+            .plan_rates
+            .keys()
+            .chain(self.only_plans.iter().flatten());
+        for plan in plans {
+            if let Some(problem) = crate::domain::identifier_problem(plan) {
+                return Err(("plan_rates", format!("a plan key {problem}")));
+            }
+        }
+        if self.plan_rates.len() > 200 || self.only_plans.as_ref().is_some_and(|p| p.len() > 200) {
+            return Err(("plan_rates", "at most 200 plan keys".into()));
+        }
         if let Some((plan, _)) = self.plan_rates.iter().find(|(_, bps)| **bps > FULL_BPS) {
             return Err((
                 "plan_rates",

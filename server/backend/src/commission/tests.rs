@@ -332,6 +332,9 @@ fn invalid_terms_name_the_field() {
     assert_eq!(flat(0, "USD").validate().unwrap_err().0, "flat_amount");
     assert_eq!(flat(500, "usd").validate().unwrap_err().0, "currency");
     assert!(flat(500, "USD").validate().is_ok());
+    let mut bad_plan = Terms::percent(2000);
+    bad_plan.plan_rates.insert("pro\u{0}".into(), 100);
+    assert_eq!(bad_plan.validate().unwrap_err().0, "plan_rates");
     assert!(Terms::percent(2000).validate().is_ok());
 }
 
