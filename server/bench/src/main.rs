@@ -737,72 +737,78 @@ async fn dashboard(
     Ok(())
 }
 
+/// Runs `$body` with `$pool` a bulk-loading pool on the database at `$url`: migrated first
+/// through the application's own storage layer, and analysed afterwards (a long-lived tenant's
+/// tables have been vacuumed and analysed, which on PostgreSQL also merges the GIN indexes'
+/// pending lists; a bulk load has not).
+macro_rules! bulk_load {
+    ($url:expr, |$pool:ident| $body:block) => {{
+        let url: &str = $url;
+        let store = backend::storage::connect(url, &Default::default()).await?;
+        store.migrate().await?;
+        if url.starts_with("postgres") {
+            let $pool = sqlx::PgPool::connect(url).await?;
+            $body
+            sqlx::query("VACUUM ANALYZE").execute(&$pool).await?;
+        } else {
+            let opts: sqlx::sqlite::SqliteConnectOptions = url.parse()?;
+            let opts = opts
+                .journal_mode(sqlx::sqlite::SqliteJournalMode::Wal)
+                .synchronous(sqlx::sqlite::SqliteSynchronous::Normal);
+            let $pool = sqlx::sqlite::SqlitePoolOptions::new()
+                .max_connections(1)
+                .connect_with(opts)
+                .await?;
+            $body
+            sqlx::query("ANALYZE").execute(&$pool).await?;
+        }
+    }};
+}
+
 /// Bulk-loads a large tenant directly (the API would take too long for a million rows).
 async fn seed(url: &str, org: &str, customers: usize, transactions: usize) -> anyhow::Result<()> {
     let partners = 500;
-    macro_rules! run {
-        ($pool:expr) => {{
-            let pool = $pool;
-            let mut tx = pool.begin().await?;
-            for p in 0..partners {
-                sqlx::query("INSERT INTO partners (id, org_id, key, name, auto_created, created_at) VALUES ($1, $2, $3, $4, FALSE, 0)")
+    bulk_load!(url, |pool| {
+        let mut tx = pool.begin().await?;
+        for p in 0..partners {
+            sqlx::query("INSERT INTO partners (id, org_id, key, name, auto_created, created_at) VALUES ($1, $2, $3, $4, FALSE, 0)")
                     .bind(format!("prt_{p}")).bind(org).bind(format!("partner_{p}")).bind(format!("Partner {p}"))
                     .execute(&mut *tx).await?;
-            }
-            tx.commit().await?;
-            for chunk in (0..customers).collect::<Vec<_>>().chunks(500) {
-                let mut q = String::from("INSERT INTO customers (id, org_id, key, email, name, partner_id, created_at) VALUES ");
-                for (n, i) in chunk.iter().enumerate() {
-                    if n > 0 { q.push(','); }
-                    q.push_str(&format!("('cus_{i}', '{org}', 'cust_{i:07}', 'customer{i:07}@example.com', 'Customer {i}', 'prt_{}', 0)", i % partners));
+        }
+        tx.commit().await?;
+        for chunk in (0..customers).collect::<Vec<_>>().chunks(500) {
+            let mut q = String::from("INSERT INTO customers (id, org_id, key, email, name, partner_id, created_at) VALUES ");
+            for (n, i) in chunk.iter().enumerate() {
+                if n > 0 {
+                    q.push(',');
                 }
-                sqlx::query(&q).execute(&pool).await?;
+                q.push_str(&format!("('cus_{i}', '{org}', 'cust_{i:07}', 'customer{i:07}@example.com', 'Customer {i}', 'prt_{}', 0)", i % partners));
             }
-            let per = transactions / customers.max(1);
-            let mut n = 0usize;
-            let mut q = String::new();
-            for i in 0..customers {
-                for j in 0..per {
-                    if q.is_empty() {
-                        q.push_str("INSERT INTO transactions (id, org_id, chargebee_id, customer_id, recorded, amount, amount_refunded, currency, occurred_at, subscription_id, invoice_id, removed_reason, created_at) VALUES ");
-                    } else {
-                        q.push(',');
-                    }
-                    let refunded = if j == 3 { 500 } else { 0 };
-                    q.push_str(&format!("('txn_{i}_{j}', '{org}', 'cbtxn_{i}_{j}', 'cus_{i}', TRUE, 4900, {refunded}, 'USD', {}, 'sub_{i}', 'inv_{i}_{j}', NULL, 0)", 1_700_000_000_000i64 + (j as i64) * 86_400_000));
-                    n += 1;
-                    if n % 1000 == 0 {
-                        sqlx::query(&q).execute(&pool).await?;
-                        q.clear();
-                    }
+            sqlx::query(&q).execute(&pool).await?;
+        }
+        let per = transactions / customers.max(1);
+        let mut n = 0usize;
+        let mut q = String::new();
+        for i in 0..customers {
+            for j in 0..per {
+                if q.is_empty() {
+                    q.push_str("INSERT INTO transactions (id, org_id, chargebee_id, customer_id, recorded, amount, amount_refunded, currency, occurred_at, subscription_id, invoice_id, removed_reason, created_at) VALUES ");
+                } else {
+                    q.push(',');
+                }
+                let refunded = if j == 3 { 500 } else { 0 };
+                q.push_str(&format!("('txn_{i}_{j}', '{org}', 'cbtxn_{i}_{j}', 'cus_{i}', TRUE, 4900, {refunded}, 'USD', {}, 'sub_{i}', 'inv_{i}_{j}', NULL, 0)", 1_700_000_000_000i64 + (j as i64) * 86_400_000));
+                n += 1;
+                if n.is_multiple_of(1000) {
+                    sqlx::query(&q).execute(&pool).await?;
+                    q.clear();
                 }
             }
-            if !q.is_empty() {
-                sqlx::query(&q).execute(&pool).await?;
-            }
-            // A long-lived tenant's tables have been vacuumed and analysed (on PostgreSQL this
-            // also merges the GIN indexes' pending lists); a bulk load has not, so do it now.
-            let maintenance = if url.starts_with("postgres") { "VACUUM ANALYZE" } else { "ANALYZE" };
-            sqlx::query(maintenance).execute(&pool).await?;
-        }};
-    }
-    // Migrate through the application's own storage layer first.
-    let store = backend::storage::connect(url, &Default::default()).await?;
-    store.migrate().await?;
-    if url.starts_with("postgres") {
-        run!(sqlx::PgPool::connect(url).await?);
-    } else {
-        let opts: sqlx::sqlite::SqliteConnectOptions = url.parse()?;
-        let opts = opts
-            .journal_mode(sqlx::sqlite::SqliteJournalMode::Wal)
-            .synchronous(sqlx::sqlite::SqliteSynchronous::Normal);
-        run!(
-            sqlx::sqlite::SqlitePoolOptions::new()
-                .max_connections(1)
-                .connect_with(opts)
-                .await?
-        );
-    }
+        }
+        if !q.is_empty() {
+            sqlx::query(&q).execute(&pool).await?;
+        }
+    });
     Ok(())
 }
 
@@ -852,62 +858,56 @@ async fn main() -> anyhow::Result<()> {
 /// Seeds `partners` partners (one customer each) and `entries` approved commission entries
 /// spread over them: 9 in 10 positive, and every 50th partner's total negative.
 async fn seed_entries(url: &str, org: &str, partners: usize, entries: usize) -> anyhow::Result<()> {
-    macro_rules! run {
-        ($pool:expr) => {{
-            let pool = $pool;
-            for chunk in (0..partners).collect::<Vec<_>>().chunks(500) {
-                let mut p = String::from("INSERT INTO partners (id, org_id, key, name, auto_created, created_at) VALUES ");
-                let mut c = String::from("INSERT INTO customers (id, org_id, key, partner_id, created_at) VALUES ");
-                for (n, i) in chunk.iter().enumerate() {
-                    if n > 0 { p.push(','); c.push(','); }
-                    p.push_str(&format!("('prt_{i}', '{org}', 'partner_{i:05}', 'Partner {i}', FALSE, 0)"));
-                    c.push_str(&format!("('cus_{i}', '{org}', 'cust_{i:05}', 'prt_{i}', 0)"));
+    bulk_load!(url, |pool| {
+        for chunk in (0..partners).collect::<Vec<_>>().chunks(500) {
+            let mut p = String::from(
+                "INSERT INTO partners (id, org_id, key, name, auto_created, created_at) VALUES ",
+            );
+            let mut c = String::from(
+                "INSERT INTO customers (id, org_id, key, partner_id, created_at) VALUES ",
+            );
+            for (n, i) in chunk.iter().enumerate() {
+                if n > 0 {
+                    p.push(',');
+                    c.push(',');
                 }
-                sqlx::query(&p).execute(&pool).await?;
-                sqlx::query(&c).execute(&pool).await?;
+                p.push_str(&format!(
+                    "('prt_{i}', '{org}', 'partner_{i:05}', 'Partner {i}', FALSE, 0)"
+                ));
+                c.push_str(&format!(
+                    "('cus_{i}', '{org}', 'cust_{i:05}', 'prt_{i}', 0)"
+                ));
             }
-            let mut q = String::new();
-            for n in 0..entries {
-                let partner = n % partners;
-                let negative = partner % 50 == 0 || n % 10 == 9;
-                let (kind, amount) = if negative { ("clawback", -700) } else { ("commission", 500) };
-                if q.is_empty() {
-                    q.push_str("INSERT INTO commission_entries (id, org_id, key, partner_id, customer_id, transaction_id, kind, amount, currency, occurred_at, payable_at, created_at) VALUES ");
-                } else {
-                    q.push(',');
-                }
-                q.push_str(&format!(
+            sqlx::query(&p).execute(&pool).await?;
+            sqlx::query(&c).execute(&pool).await?;
+        }
+        let mut q = String::new();
+        for n in 0..entries {
+            let partner = n % partners;
+            let negative = partner.is_multiple_of(50) || n % 10 == 9;
+            let (kind, amount) = if negative {
+                ("clawback", -700)
+            } else {
+                ("commission", 500)
+            };
+            if q.is_empty() {
+                q.push_str("INSERT INTO commission_entries (id, org_id, key, partner_id, customer_id, transaction_id, kind, amount, currency, occurred_at, payable_at, created_at) VALUES ");
+            } else {
+                q.push(',');
+            }
+            q.push_str(&format!(
                     "('com_{n}', '{org}', '{kind}:{n}', 'prt_{partner}', 'cus_{partner}', 'txn_{n}', '{kind}', {amount}, 'USD', {t}, {t}, 0)",
                     t = 1_700_000_000_000i64 + (n as i64 % 1000) * 60_000
                 ));
-                if (n + 1) % 1000 == 0 {
-                    sqlx::query(&q).execute(&pool).await?;
-                    q.clear();
-                }
-            }
-            if !q.is_empty() {
+            if (n + 1) % 1000 == 0 {
                 sqlx::query(&q).execute(&pool).await?;
+                q.clear();
             }
-            let maintenance = if url.starts_with("postgres") { "VACUUM ANALYZE" } else { "ANALYZE" };
-            sqlx::query(maintenance).execute(&pool).await?;
-        }};
-    }
-    let store = backend::storage::connect(url, &Default::default()).await?;
-    store.migrate().await?;
-    if url.starts_with("postgres") {
-        run!(sqlx::PgPool::connect(url).await?);
-    } else {
-        let opts: sqlx::sqlite::SqliteConnectOptions = url.parse()?;
-        let opts = opts
-            .journal_mode(sqlx::sqlite::SqliteJournalMode::Wal)
-            .synchronous(sqlx::sqlite::SqliteSynchronous::Normal);
-        run!(
-            sqlx::sqlite::SqlitePoolOptions::new()
-                .max_connections(1)
-                .connect_with(opts)
-                .await?
-        );
-    }
+        }
+        if !q.is_empty() {
+            sqlx::query(&q).execute(&pool).await?;
+        }
+    });
     Ok(())
 }
 
