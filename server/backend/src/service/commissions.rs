@@ -30,12 +30,11 @@ fn partner_key(key: Option<&str>) -> Result<Option<&str>> {
 /// for an unknown partner.
 pub async fn terms(state: &AppState, org: &OrgId, partner: Option<&str>) -> Result<TermsView> {
     let partner = partner_key(partner)?;
-    if let Some(key) = partner {
-        if state.store.partner(org, key).await?.is_none() {
-            return Err(AppError::NotFound);
-        }
-    }
-    let versions = state.store.terms_versions(org, partner).await?;
+    let versions = state
+        .store
+        .terms_versions(org, partner)
+        .await?
+        .ok_or(AppError::NotFound)?;
     let now = state.now();
     let current = versions
         .iter()
@@ -191,7 +190,6 @@ pub async fn mark_paid(
             "give the payment's reference (1 to 200 characters, no control characters)",
         ));
     }
-    payout(state, org, id).await?;
     Ok(state
         .store
         .mark_payout_paid(org, id, reference, state.now())
@@ -200,7 +198,6 @@ pub async fn mark_paid(
 
 /// Cancels a draft run; its entries go back to the next run.
 pub async fn cancel_payout(state: &AppState, org: &OrgId, id: &str) -> Result<PayoutRow> {
-    payout(state, org, id).await?;
     Ok(state.store.cancel_payout(org, id, state.now()).await?)
 }
 

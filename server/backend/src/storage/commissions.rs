@@ -37,14 +37,6 @@ fn parse_versions(rows: Vec<(i64, Option<String>)>) -> Versions {
         .collect()
 }
 
-/// `$first, $first+1, …` for `n` values.
-fn placeholders(first: usize, n: usize) -> String {
-    (first..first + n)
-        .map(|i| format!("${i}"))
-        .collect::<Vec<_>>()
-        .join(", ")
-}
-
 /// Rows per multi-row insert of entries.
 const ENTRY_ROWS: usize = 64;
 
@@ -252,6 +244,17 @@ where
     usize: ColumnIndex<DB::Row>,
     for<'a> &'a str: ColumnIndex<DB::Row>,
 {
+    /// Our id of the partner with this key.
+    async fn partner_id(&self, org: &OrgId, key: &str) -> Result<Option<String>> {
+        Ok(
+            sqlx::query_scalar("SELECT id FROM partners WHERE org_id = $1 AND key = $2")
+                .bind(org.as_str())
+                .bind(key)
+                .fetch_optional(&self.read)
+                .await?,
+        )
+    }
+
     /// A run and its statements, read through `conn`.
     async fn load_payout(
         conn: &mut DB::Connection,
@@ -311,6 +314,9 @@ where
         reference: Option<&str>,
         now: i64,
     ) -> Result<PayoutRow> {
+        if crate::domain::identifier_problem(id).is_some() {
+            return Err(StorageError::NotFound);
+        }
         let mut tx = self.write.begin().await?;
         let current: Option<String> = sqlx::query_scalar(&format!(
             "SELECT status FROM payouts WHERE org_id = $1 AND id = $2{}",
@@ -471,14 +477,9 @@ where
         let partner_id = match partner_key {
             None => None,
             Some(key) => Some(
-                sqlx::query_scalar::<_, String>(
-                    "SELECT id FROM partners WHERE org_id = $1 AND key = $2",
-                )
-                .bind(org.as_str())
-                .bind(key)
-                .fetch_optional(&self.read)
-                .await?
-                .ok_or(StorageError::NotFound)?,
+                self.partner_id(org, key)
+                    .await?
+                    .ok_or(StorageError::NotFound)?,
             ),
         };
         let json = terms.map(|t| serde_json::to_string(t).unwrap_or_default());
@@ -501,38 +502,32 @@ where
         &self,
         org: &OrgId,
         partner_key: Option<&str>,
-    ) -> Result<Vec<TermsVersionRow>> {
-        let rows: Vec<(i64, Option<String>, i64)> = match partner_key {
-            None => {
-                sqlx::query_as(
-                    "SELECT effective_from, terms, created_at FROM commission_terms \
-                     WHERE org_id = $1 AND partner_id IS NULL ORDER BY effective_from, created_at",
-                )
-                .bind(org.as_str())
-                .fetch_all(&self.read)
-                .await?
-            }
-            Some(key) => {
-                sqlx::query_as(
-                    "SELECT v.effective_from, v.terms, v.created_at FROM commission_terms v \
-                     JOIN partners p ON p.id = v.partner_id \
-                     WHERE v.org_id = $1 AND p.org_id = $1 AND p.key = $2 \
-                     ORDER BY v.effective_from, v.created_at",
-                )
-                .bind(org.as_str())
-                .bind(key)
-                .fetch_all(&self.read)
-                .await?
-            }
+    ) -> Result<Option<Vec<TermsVersionRow>>> {
+        let partner_id = match partner_key {
+            None => None,
+            Some(key) => match self.partner_id(org, key).await? {
+                Some(id) => Some(id),
+                None => return Ok(None),
+            },
         };
-        Ok(rows
-            .into_iter()
-            .map(|(effective_from, terms, created_at)| TermsVersionRow {
-                effective_from,
-                terms: terms.and_then(|j| serde_json::from_str(&j).ok()),
-                created_at,
-            })
-            .collect())
+        let rows: Vec<(i64, Option<String>, i64)> = sqlx::query_as(
+            "SELECT effective_from, terms, created_at FROM commission_terms \
+             WHERE org_id = $1 AND ((partner_id IS NULL AND $2 IS NULL) OR partner_id = $2) \
+             ORDER BY effective_from, created_at",
+        )
+        .bind(org.as_str())
+        .bind(partner_id)
+        .fetch_all(&self.read)
+        .await?;
+        Ok(Some(
+            rows.into_iter()
+                .map(|(effective_from, terms, created_at)| TermsVersionRow {
+                    effective_from,
+                    terms: terms.and_then(|j| serde_json::from_str(&j).ok()),
+                    created_at,
+                })
+                .collect(),
+        ))
     }
 
     async fn commission_entries(
@@ -579,13 +574,7 @@ where
         partner_key: &str,
         now: i64,
     ) -> Result<Option<Vec<BalanceRow>>> {
-        let partner: Option<String> =
-            sqlx::query_scalar("SELECT id FROM partners WHERE org_id = $1 AND key = $2")
-                .bind(org.as_str())
-                .bind(partner_key)
-                .fetch_optional(&self.read)
-                .await?;
-        let Some(partner_id) = partner else {
+        let Some(partner_id) = self.partner_id(org, partner_key).await? else {
             return Ok(None);
         };
         // Sums split into millions and remainders (see `joined_sum`): none can overflow.

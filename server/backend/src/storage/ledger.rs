@@ -286,15 +286,13 @@ where
         let mut page = paginate(rows, limit, |c| c.key.clone());
         if !page.items.is_empty() {
             // Totals for this page's customers only, per currency.
-            let ids: Vec<String> = (0..page.items.len())
-                .map(|i| format!("${}", i + 2))
-                .collect();
+            let ids = placeholders(2, page.items.len());
             let sql = format!(
                 "SELECT t.customer_id, {NET_REVENUE_SPLIT} FROM transactions t \
                  WHERE t.org_id = $1 AND t.customer_id IN ({}) \
                    AND t.recorded AND t.removed_reason IS NULL \
                  GROUP BY t.customer_id, t.currency",
-                ids.join(", ")
+                ids
             );
             let mut q = sqlx::query_as(&sql).bind(org.as_str());
             for c in &page.items {

@@ -599,12 +599,12 @@ pub trait Commissions: Send + Sync {
         effective_from: i64,
         now: i64,
     ) -> Result<()>;
-    /// The versions, oldest first.
+    /// The versions, oldest first; `None` for an unknown partner.
     async fn terms_versions(
         &self,
         org: &OrgId,
         partner_key: Option<&str>,
-    ) -> Result<Vec<TermsVersionRow>>;
+    ) -> Result<Option<Vec<TermsVersionRow>>>;
     async fn commission_entries(
         &self,
         org: &OrgId,

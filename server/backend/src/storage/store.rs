@@ -110,6 +110,14 @@ where
     Ok(())
 }
 
+/// `$first, $first+1, …` for `n` values, comma-separated.
+pub(super) fn placeholders(first: usize, n: usize) -> String {
+    (first..first + n)
+        .map(|i| format!("${i}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
 /// A page of `limit + 1` rows → the page and the cursor for the next one.
 pub(super) fn paginate<T>(mut rows: Vec<T>, limit: i64, cursor: impl Fn(&T) -> String) -> Page<T> {
     let next_cursor = if rows.len() as i64 > limit {
