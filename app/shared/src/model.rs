@@ -244,6 +244,16 @@ pub struct Transaction {
     pub subscription_id: Option<String>,
     pub invoice_id: Option<String>,
     pub removed_reason: Option<String>,
+    /// Chargebee's exchange rate to its base currency (units of `currency` per unit of
+    /// `base_currency_code`), as plain decimal text.
+    #[serde(default)]
+    pub exchange_rate: Option<String>,
+    #[serde(default)]
+    pub base_currency_code: Option<String>,
+    /// What the payment earned its partner, net of clawbacks (in `currency`); `None` when it
+    /// has no commission entries.
+    #[serde(default)]
+    pub commission: Option<i64>,
 }
 
 impl Transaction {
@@ -355,6 +365,99 @@ pub struct RevenuePoint {
     pub day: i64,
     pub currency: String,
     pub net: i128,
+}
+
+/// One commission ledger entry: `commission` (positive), `clawback` or `reversal` (negative).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "sqlx", derive(sqlx::FromRow))]
+pub struct CommissionEntry {
+    pub id: String,
+    pub partner_key: String,
+    pub customer_key: String,
+    pub transaction_id: String,
+    pub kind: String,
+    pub amount: i64,
+    pub currency: String,
+    pub occurred_at: i64,
+    pub payable_at: i64,
+    /// The payout run it is in (draft or paid), if any.
+    pub payout_id: Option<String>,
+    /// When its run was marked paid.
+    pub paid_at: Option<i64>,
+    /// `pending` (inside the hold), `approved` (payable) or `paid`, as of when it was read.
+    #[cfg_attr(feature = "sqlx", sqlx(skip))]
+    #[serde(default)]
+    pub status: String,
+}
+
+/// A partner's commissions in one currency.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Balance {
+    pub currency: String,
+    /// Not paid, inside the hold.
+    pub pending: i128,
+    /// Not paid, payable.
+    pub approved: i128,
+    pub paid: i128,
+    /// All clawbacks and reversals, as a positive amount.
+    pub clawed_back: i128,
+}
+
+/// A partner's balance: per currency, and, where every figure can be converted at the
+/// exchange rates Chargebee sent, the same figures in the organization's reporting currency.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PartnerBalance {
+    pub lines: Vec<Balance>,
+    pub converted: Option<ConvertedBalance>,
+}
+
+/// Balance figures converted into one currency, with how they were converted.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ConvertedBalance {
+    pub currency: String,
+    pub pending: i128,
+    pub approved: i128,
+    pub paid: i128,
+    pub clawed_back: i128,
+    pub how: String,
+}
+
+/// A payout run's statement: one partner, one currency, a positive amount.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "sqlx", derive(sqlx::FromRow))]
+pub struct Statement {
+    pub partner_key: String,
+    pub partner_name: Option<String>,
+    pub partner_email: Option<String>,
+    pub currency: String,
+    pub amount: i64,
+    pub entries: i64,
+}
+
+/// A payout run and its statements.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PayoutRun {
+    pub id: String,
+    /// Its place among the organization's runs: 1, 2, …
+    pub number: i64,
+    pub up_to: i64,
+    /// `draft`, `paid` or `cancelled`.
+    pub status: String,
+    pub reference: Option<String>,
+    pub created_at: i64,
+    pub closed_at: Option<i64>,
+    /// Per currency, what the run pays and in how many statements.
+    pub totals: Vec<RunTotal>,
+    /// Empty in the list of runs.
+    pub statements: Vec<Statement>,
+}
+
+/// What a payout run pays in one currency.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RunTotal {
+    pub currency: String,
+    pub amount: i128,
+    pub statements: i64,
 }
 
 /// Totals per currency as text, e.g. `1,523.00 USD · 1,000.00 EUR`; `—` when there are none.

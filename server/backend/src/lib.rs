@@ -10,6 +10,7 @@ pub mod batch;
 pub mod chargebee;
 pub mod clock;
 pub mod commission;
+pub mod currency;
 pub mod domain;
 pub mod ingest;
 pub mod passwords;

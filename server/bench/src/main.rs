@@ -891,13 +891,14 @@ async fn seed_entries(url: &str, org: &str, partners: usize, entries: usize) -> 
                 ("commission", 500)
             };
             if q.is_empty() {
-                q.push_str("INSERT INTO commission_entries (id, org_id, key, partner_id, customer_id, transaction_id, kind, amount, currency, occurred_at, payable_at, created_at) VALUES ");
+                q.push_str("INSERT INTO commission_entries (id, org_id, key, partner_id, customer_id, transaction_id, kind, amount, currency, occurred_at, payable_at, created_at, seq) VALUES ");
             } else {
                 q.push(',');
             }
             q.push_str(&format!(
-                    "('com_{n}', '{org}', '{kind}:{n}', 'prt_{partner}', 'cus_{partner}', 'txn_{n}', '{kind}', {amount}, 'USD', {t}, {t}, 0)",
-                    t = 1_700_000_000_000i64 + (n as i64 % 1000) * 60_000
+                    "('com_{n}', '{org}', '{kind}:{n}', 'prt_{partner}', 'cus_{partner}', 'txn_{n}', '{kind}', {amount}, 'USD', {t}, {t}, 0, {seq})",
+                    t = 1_700_000_000_000i64 + (n as i64 % 1000) * 60_000,
+                    seq = n + 1
                 ));
             if (n + 1) % 1000 == 0 {
                 sqlx::query(&q).execute(&pool).await?;

@@ -4,10 +4,11 @@
 
 use super::error::ApiError;
 use super::responses::{
-    BalanceResponse, ChargebeeIntegrationResponse, CommissionEntryResponse, CommissionPageResponse,
+    ChargebeeIntegrationResponse, CommissionEntryResponse, CommissionPageResponse,
     CommissionTermsResponse, CreatedCustomerResponse, CustomerResponse, DeletedPlanResponse,
-    EventDetailResponse, EventPageResponse, EventSummaryResponse, ListResponse, PartnerResponse,
-    PayoutResponse, PlanResponse, ReplayResponse, SubscriptionResponse, TransactionResponse,
+    EventDetailResponse, EventPageResponse, EventSummaryResponse, ListResponse,
+    PartnerBalanceResponse, PartnerResponse, PayoutResponse, PlanResponse, ReplayResponse,
+    SettingsResponse, SubscriptionResponse, TransactionResponse,
 };
 use axum::extract::rejection::{JsonRejection, QueryRejection};
 use axum::extract::{FromRequestParts, Path, Query, State};
@@ -120,6 +121,7 @@ pub fn router() -> Router<AppState> {
                 .delete(delete_partner_terms),
         )
         .route("/partners/{key}/balance", get(partner_balance))
+        .route("/settings", get(get_settings).put(put_settings))
         .route("/commissions", get(list_commissions))
         .route("/payouts", get(list_payouts).post(create_payout))
         .route("/payouts/{id}", get(get_payout))
@@ -506,11 +508,39 @@ async fn partner_balance(
     State(state): State<AppState>,
     ApiOrg(org, _): ApiOrg,
     Path(key): Path<String>,
-) -> Result<Json<ListResponse<BalanceResponse>>> {
-    let rows = service::commissions::balance(&state, &org, &key).await?;
-    Ok(Json(ListResponse::new(
-        rows.into_iter().map(BalanceResponse::from).collect(),
-    )))
+) -> Result<Json<PartnerBalanceResponse>> {
+    let balance = service::commissions::balance(&state, &org, &key).await?;
+    Ok(Json(balance.into()))
+}
+
+async fn get_settings(
+    State(state): State<AppState>,
+    ApiOrg(org, _): ApiOrg,
+) -> Result<Json<SettingsResponse>> {
+    Ok(Json(SettingsResponse {
+        reporting_currency: service::commissions::reporting_currency(&state, &org).await?,
+    }))
+}
+
+#[derive(Deserialize)]
+struct SettingsIn {
+    reporting_currency: String,
+}
+
+async fn put_settings(
+    State(state): State<AppState>,
+    ApiOrg(org, _): ApiOrg,
+    body: std::result::Result<Json<SettingsIn>, JsonRejection>,
+) -> Result<Json<SettingsResponse>> {
+    let Json(s) = body?;
+    Ok(Json(SettingsResponse {
+        reporting_currency: service::commissions::set_reporting_currency(
+            &state,
+            &org,
+            &s.reporting_currency,
+        )
+        .await?,
+    }))
 }
 
 #[derive(Deserialize)]
@@ -541,12 +571,11 @@ async fn list_commissions(
         q.limit.unwrap_or(50),
     )
     .await?;
-    let now = state.now();
     Ok(Json(CommissionPageResponse {
         data: page
             .items
             .into_iter()
-            .map(|e| CommissionEntryResponse::new(e, now))
+            .map(CommissionEntryResponse::new)
             .collect(),
         next_cursor: page.next_cursor,
     }))

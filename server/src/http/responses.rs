@@ -144,7 +144,13 @@ pub struct DeletedPlanResponse {
 pub struct TransactionResponse {
     pub amount: i64,
     pub amount_refunded: i64,
+    /// Chargebee's `base_currency_code`, when it sent one.
+    pub base_currency_code: Option<String>,
+    /// What it earned its partner, net of clawbacks, in `currency`; `null` without entries.
+    pub commission: Option<i64>,
     pub currency: String,
+    /// Chargebee's `exchange_rate` (units of `currency` per unit of the base currency).
+    pub exchange_rate: Option<String>,
     /// Chargebee's transaction id.
     pub id: String,
     pub invoice_id: Option<String>,
@@ -158,7 +164,10 @@ impl From<&Transaction> for TransactionResponse {
         Self {
             amount: t.amount,
             amount_refunded: t.amount_refunded,
+            base_currency_code: t.base_currency_code.clone(),
+            commission: t.commission,
             currency: t.currency.clone(),
+            exchange_rate: t.exchange_rate.clone(),
             id: t.chargebee_id.clone(),
             invoice_id: t.invoice_id.clone(),
             net_amount: t.net_amount(),
@@ -385,14 +394,14 @@ pub struct CommissionEntryResponse {
     pub payable_at: i64,
     pub payout_id: Option<String>,
     /// `pending`, `approved` or `paid`.
-    pub status: &'static str,
+    pub status: String,
     pub transaction_id: String,
 }
 
 impl CommissionEntryResponse {
-    pub fn new(e: backend::storage::CommissionEntryRow, now: i64) -> Self {
+    pub fn new(e: shared::model::CommissionEntry) -> Self {
         Self {
-            status: backend::commission::status(e.payable_at, e.paid_at.is_some(), now),
+            status: e.status,
             amount: e.amount,
             currency: e.currency,
             customer_key: e.customer_key,
@@ -424,8 +433,8 @@ pub struct BalanceResponse {
     pub pending: i128,
 }
 
-impl From<backend::storage::BalanceRow> for BalanceResponse {
-    fn from(b: backend::storage::BalanceRow) -> Self {
+impl From<shared::model::Balance> for BalanceResponse {
+    fn from(b: shared::model::Balance) -> Self {
         Self {
             approved: b.approved,
             clawed_back: b.clawed_back,
@@ -436,10 +445,52 @@ impl From<backend::storage::BalanceRow> for BalanceResponse {
     }
 }
 
+/// A partner's balance per currency and, where every figure can be converted at Chargebee's
+/// exchange rates, the same figures in the organization's reporting currency.
+#[derive(Serialize)]
+pub struct PartnerBalanceResponse {
+    pub converted: Option<ConvertedBalanceResponse>,
+    pub data: Vec<BalanceResponse>,
+}
+
+#[derive(Serialize)]
+pub struct ConvertedBalanceResponse {
+    pub approved: i128,
+    pub clawed_back: i128,
+    pub currency: String,
+    /// How it was converted, in plain words.
+    pub how: String,
+    pub paid: i128,
+    pub pending: i128,
+}
+
+impl From<shared::model::PartnerBalance> for PartnerBalanceResponse {
+    fn from(b: shared::model::PartnerBalance) -> Self {
+        Self {
+            converted: b.converted.map(|c| ConvertedBalanceResponse {
+                approved: c.approved,
+                clawed_back: c.clawed_back,
+                currency: c.currency,
+                how: c.how,
+                paid: c.paid,
+                pending: c.pending,
+            }),
+            data: b.lines.into_iter().map(BalanceResponse::from).collect(),
+        }
+    }
+}
+
+/// The organization's settings.
+#[derive(Serialize)]
+pub struct SettingsResponse {
+    /// The currency reports convert into (ISO 4217).
+    pub reporting_currency: String,
+}
+
 /// A payout run's statement: one partner, one currency (minor units).
 #[derive(Serialize)]
 pub struct StatementResponse {
-    pub amount: i128,
+    pub amount: i64,
     pub currency: String,
     pub entries: i64,
     pub partner_key: String,
@@ -451,19 +502,41 @@ pub struct PayoutResponse {
     pub closed_at: Option<i64>,
     pub created_at: i64,
     pub id: String,
+    /// The run's place among the organization's runs: 1, 2, …
+    pub number: i64,
     pub reference: Option<String>,
+    /// Empty in the list of runs; see `totals`.
     pub statements: Vec<StatementResponse>,
     pub status: String,
+    /// Per currency: what the run pays and in how many statements.
+    pub totals: Vec<RunTotalResponse>,
     pub up_to: i64,
 }
 
-impl From<backend::storage::PayoutRow> for PayoutResponse {
-    fn from(p: backend::storage::PayoutRow) -> Self {
+#[derive(Serialize)]
+pub struct RunTotalResponse {
+    pub amount: i128,
+    pub currency: String,
+    pub statements: i64,
+}
+
+impl From<shared::model::PayoutRun> for PayoutResponse {
+    fn from(p: shared::model::PayoutRun) -> Self {
         Self {
             closed_at: p.closed_at,
             created_at: p.created_at,
             id: p.id,
+            number: p.number,
             reference: p.reference,
+            totals: p
+                .totals
+                .into_iter()
+                .map(|t| RunTotalResponse {
+                    amount: t.amount,
+                    currency: t.currency,
+                    statements: t.statements,
+                })
+                .collect(),
             statements: p
                 .statements
                 .into_iter()

@@ -111,7 +111,7 @@ both_backends!(
         assert_eq!(s, 200);
         assert_eq!(
             balance,
-            json!({"data": [{"currency": "USD", "pending": 0, "approved": 1500, "paid": 0, "clawed_back": 500}]})
+            json!({"data": [{"currency": "USD", "pending": 0, "approved": 1500, "paid": 0, "clawed_back": 500}], "converted": null})
         );
         // The partner carries its earnings per currency, on its own and in the list.
         let (_, partner) = org.get("/partners/p1").await;
@@ -358,14 +358,31 @@ fn statement(partner: &str, amount: i64, entries: i64) -> (String, String, i64, 
     (partner.into(), "USD".into(), amount, entries)
 }
 
+/// Asks for a payout run of everything payable.
+async fn post_run(org: &TestOrg) -> (u16, Value) {
+    org.send(
+        Method::POST,
+        "/payouts",
+        Some(json!({"up_to": 4_000_000_000_000i64})),
+    )
+    .await
+}
+
+/// A run is refused when no statement would be positive.
+async fn nothing_to_pay(org: &TestOrg) {
+    let (s, body) = post_run(org).await;
+    assert_eq!(s, 409, "{body}");
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("nothing to pay"),
+        "{body}"
+    );
+}
+
 async fn run_payout(org: &TestOrg) -> Value {
-    let (s, run) = org
-        .send(
-            Method::POST,
-            "/payouts",
-            Some(json!({"up_to": 4_000_000_000_000i64})),
-        )
-        .await;
+    let (s, run) = post_run(org).await;
     assert_eq!(s, 201, "{run}");
     run
 }
@@ -387,10 +404,18 @@ both_backends!(
         let run = run_payout(&org).await;
         assert_eq!(run["status"], "draft");
         assert_eq!(statements(&run), [statement("p1", 2000, 1)]);
+        assert_eq!(run["number"], 1);
         let id = run["id"].as_str().unwrap().to_string();
-        // A second run never takes an entry twice.
-        let again = run_payout(&org).await;
-        assert!(statements(&again).is_empty(), "{again}");
+        // One draft at a time.
+        let (s, again) = post_run(&org).await;
+        assert_eq!(s, 409, "{again}");
+        assert!(
+            again["error"]["message"]
+                .as_str()
+                .unwrap()
+                .contains("draft"),
+            "{again}"
+        );
         // The CSV: one row per statement.
         let r = reqwest::Client::new()
             .get(format!("{}/api/v1/payouts/{id}/csv", app.address))
@@ -453,9 +478,16 @@ both_backends!(
         let (_, balance) = org.get("/partners/p1/balance").await;
         assert_eq!(balance["data"][0]["paid"], 2000);
         assert_eq!(balance["data"][0]["approved"], 0);
+        // A second run never takes an entry twice.
+        nothing_to_pay(&org).await;
         let (s, list) = org.get("/payouts").await;
         assert_eq!(s, 200);
-        assert_eq!(list["data"].as_array().unwrap().len(), 2);
+        let list = list["data"].as_array().unwrap();
+        assert_eq!(list.len(), 1);
+        assert_eq!(
+            list[0]["totals"],
+            json!([{"currency": "USD", "amount": 2000, "statements": 1}])
+        );
     }
 );
 
@@ -488,7 +520,7 @@ both_backends!(
         let (_, balance) = org.get("/partners/p1/balance").await;
         assert_eq!(balance["data"][0]["approved"], -1000, "{balance}");
         // On its own the clawback is carried forward …
-        assert!(statements(&run_payout(&org).await).is_empty());
+        nothing_to_pay(&org).await;
         // … and nets against the next commission.
         pay(&org, "ev_2", "txn_2", 10_000, "c1", Some("p1")).await;
         assert_eq!(
@@ -522,7 +554,12 @@ both_backends!(
             .send(Method::POST, &format!("/payouts/{id}/cancel"), None)
             .await;
         assert_eq!((s, cancelled["status"].as_str()), (200, Some("cancelled")));
-        assert!(statements(&cancelled).is_empty());
+        // The cancelled run keeps its statements as a record; its entries go to the next.
+        assert_eq!(statements(&cancelled), [statement("p1", 2000, 1)]);
+        assert_eq!(
+            entries(&org, "?partner=p1").await,
+            [entry("commission", 2000, "approved")]
+        );
         assert_eq!(
             statements(&run_payout(&org).await),
             [statement("p1", 2000, 1)]
@@ -590,5 +627,82 @@ both_backends!(
         // A third payment, later in the order, earns nothing.
         pay(&org, "ev_3", "txn_3", 10_000, "c1", Some("p1")).await;
         assert_eq!(entries(&org, "").await.len(), got.len());
+    }
+);
+
+both_backends!(
+    commissions_stay_in_the_payment_currency_and_the_balance_converts_at_chargebees_rates,
+    |b| async move {
+        let app = TestApp::spawn(b).await;
+        let org = app.org("Acme").await;
+        let other = app.org("Other").await;
+        default_terms(&org, 1000).await;
+        pay(&org, "ev_1", "txn_usd", 10_000, "c1", Some("p1")).await;
+        // 90.00 EUR on a USD site where 1 USD buys 0.9 EUR: 100.00 USD.
+        let mut eur = payment_succeeded("ev_2", "txn_eur", 9_000, Some("c1"), Some("p1"));
+        let t = &mut eur["content"]["transaction"];
+        t["currency_code"] = json!("EUR");
+        t["exchange_rate"] = json!(0.9);
+        t["base_currency_code"] = json!("USD");
+        org.deliver_ok(&eur).await;
+        let (s, balance) = org.get("/partners/p1/balance").await;
+        assert_eq!(s, 200, "{balance}");
+        // Never added under one label: one line per currency …
+        assert_eq!(
+            balance["data"],
+            json!([
+                {"currency": "EUR", "pending": 0, "approved": 900, "paid": 0, "clawed_back": 0},
+                {"currency": "USD", "pending": 0, "approved": 1000, "paid": 0, "clawed_back": 0}
+            ])
+        );
+        // … and a converted total that says how it was converted.
+        assert_eq!(balance["converted"]["currency"], "USD");
+        assert_eq!(balance["converted"]["approved"], 2000);
+        assert!(balance["converted"]["how"]
+            .as_str()
+            .unwrap()
+            .contains("EUR converted to USD"));
+        // A reporting currency no rate converts to: no converted total at all.
+        let (s, settings) = org
+            .send(
+                Method::PUT,
+                "/settings",
+                Some(json!({"reporting_currency": "gbp"})),
+            )
+            .await;
+        assert_eq!(
+            (s, settings["reporting_currency"].as_str()),
+            (200, Some("GBP"))
+        );
+        let (_, balance) = org.get("/partners/p1/balance").await;
+        assert_eq!(balance["converted"], Value::Null, "{balance}");
+        let (s, bad) = org
+            .send(
+                Method::PUT,
+                "/settings",
+                Some(json!({"reporting_currency": "dollars"})),
+            )
+            .await;
+        assert_eq!(s, 422, "{bad}");
+        // Another tenant's setting is its own.
+        let (_, theirs) = other.get("/settings").await;
+        assert_eq!(theirs["reporting_currency"], "USD");
+        // The stored rate is on the transaction.
+        let (_, txns) = org.get("/customers/c1/transactions").await;
+        let eur = txns["data"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|t| t["id"] == "txn_eur")
+            .cloned()
+            .unwrap();
+        assert_eq!(
+            (
+                eur["exchange_rate"].as_str(),
+                eur["base_currency_code"].as_str()
+            ),
+            (Some("0.9"), Some("USD"))
+        );
+        assert_eq!(eur["commission"], 900);
     }
 );

@@ -173,7 +173,7 @@ pub struct CbCustomer {
     pub version: Option<i64>,
 }
 
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Default)]
 pub struct CbTransaction {
     pub id: String,
     pub amount: i64,
@@ -183,6 +183,11 @@ pub struct CbTransaction {
     pub subscription_id: Option<String>,
     pub invoice_id: Option<String>,
     pub customer_id: Option<String>,
+    /// Chargebee's `exchange_rate` to the site's base currency, as plain decimal text; `None`
+    /// when absent or not a positive number (the payment is still recorded).
+    pub exchange_rate: Option<String>,
+    /// The site's `base_currency_code`, when a valid one is present.
+    pub base_currency_code: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -444,6 +449,14 @@ fn parse_transaction(t: &Value) -> Result<CbTransaction, ContentError> {
         subscription_id: id_field(t, "subscription_id", "transaction")?,
         invoice_id,
         customer_id: id_field(t, "customer_id", "transaction")?,
+        exchange_rate: t
+            .get("exchange_rate")
+            .filter(|v| v.is_number())
+            .and_then(|v| crate::currency::ExchangeRate::parse(&v.to_string()))
+            .map(|r| r.as_text()),
+        base_currency_code: currency_field(t, "base_currency_code", "transaction")
+            .ok()
+            .flatten(),
         id,
     })
 }

@@ -733,6 +733,8 @@ fn payment_succeeded_becomes_a_payment_with_amount_currency_invoice_and_subscrip
             subscription_id: Some(SUB_ID.into()),
             invoice_id: Some(INVOICE_ID.into()),
             customer_id: Some(CB_CUSTOMER_ID.into()),
+            exchange_rate: Some("1".into()),
+            base_currency_code: Some("USD".into()),
         }
     );
     assert!(matches!(event, BillingEvent::PaymentSucceeded { .. }));

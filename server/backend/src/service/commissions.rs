@@ -2,11 +2,14 @@
 
 use super::Result;
 use crate::commission::TermsSpec;
+use crate::currency;
 use crate::domain::{identifier_problem, OrgId};
-use crate::storage::{BalanceRow, CommissionEntryRow, EntryFilter, PayoutRow, TermsVersionRow};
+use crate::storage::RatedBalance;
+use crate::storage::{EntryFilter, TermsVersionRow};
 use crate::AppState;
 use shared::error::AppError;
 use shared::model::Page;
+use shared::model::{Balance, CommissionEntry, ConvertedBalance, PartnerBalance, PayoutRun};
 
 /// Terms as shown: the version in force now (if any), in plain language, and every version.
 #[derive(Debug, Clone)]
@@ -106,7 +109,7 @@ pub async fn entries(
     status: Option<&str>,
     cursor: Option<&str>,
     limit: i64,
-) -> Result<Page<CommissionEntryRow>> {
+) -> Result<Page<CommissionEntry>> {
     if let Some(s) = status {
         if !STATUSES.contains(&s) {
             return Err(AppError::field(
@@ -142,20 +145,92 @@ pub async fn entries(
         .await?)
 }
 
-/// A partner's balance per currency. `NotFound` for an unknown partner.
-pub async fn balance(state: &AppState, org: &OrgId, partner: &str) -> Result<Vec<BalanceRow>> {
+/// A partner's balance per currency, and converted into the organization's reporting
+/// currency where every figure can be. `NotFound` for an unknown partner.
+pub async fn balance(state: &AppState, org: &OrgId, partner: &str) -> Result<PartnerBalance> {
     if identifier_problem(partner).is_some() {
         return Err(AppError::NotFound);
     }
-    state
+    let rated = state
         .store
         .partner_balance(org, partner, state.now())
         .await?
-        .ok_or(AppError::NotFound)
+        .ok_or(AppError::NotFound)?;
+    let reporting = state.store.reporting_currency(org).await?;
+    Ok(balance_view(&rated, &reporting))
+}
+
+/// Per currency (summing across rates), and each column converted (see
+/// [`currency::converted_total`]).
+fn balance_view(rated: &[RatedBalance], reporting: &str) -> PartnerBalance {
+    let mut lines: Vec<Balance> = vec![];
+    for r in rated {
+        match lines.iter_mut().find(|l| l.currency == r.balance.currency) {
+            Some(l) => {
+                l.pending += r.balance.pending;
+                l.approved += r.balance.approved;
+                l.paid += r.balance.paid;
+                l.clawed_back += r.balance.clawed_back;
+            }
+            None => lines.push(r.balance.clone()),
+        }
+    }
+    let column = |pick: fn(&Balance) -> i128| {
+        let sums: Vec<currency::RatedSum> = rated
+            .iter()
+            .map(|r| currency::RatedSum {
+                currency: r.balance.currency.clone(),
+                amount: pick(&r.balance),
+                rate: r.rate.clone(),
+                base: r.base.clone(),
+            })
+            .collect();
+        currency::converted_total(&sums, reporting)
+    };
+    // Only worth showing when there is something to convert.
+    let converted = if lines.iter().any(|l| l.currency != reporting) {
+        match (
+            column(|b| b.pending),
+            column(|b| b.approved),
+            column(|b| b.paid),
+            column(|b| b.clawed_back),
+        ) {
+            (Some(p), Some(a), Some(d), Some(c)) => Some(ConvertedBalance {
+                currency: reporting.to_string(),
+                pending: p.amount,
+                approved: a.amount,
+                paid: d.amount,
+                clawed_back: c.amount,
+                how: p.how,
+            }),
+            _ => None,
+        }
+    } else {
+        None
+    };
+    PartnerBalance { lines, converted }
+}
+
+/// The currency reports convert into.
+pub async fn reporting_currency(state: &AppState, org: &OrgId) -> Result<String> {
+    Ok(state.store.reporting_currency(org).await?)
+}
+
+/// Sets the reporting currency: a three-letter ISO 4217 code.
+pub async fn set_reporting_currency(state: &AppState, org: &OrgId, code: &str) -> Result<String> {
+    let code = code.trim().to_ascii_uppercase();
+    if code.len() != 3 || !code.bytes().all(|b| b.is_ascii_uppercase()) {
+        return Err(AppError::field(
+            "currency",
+            "must be a three-letter ISO 4217 currency code, e.g. USD",
+        ));
+    }
+    state.store.set_reporting_currency(org, &code).await?;
+    Ok(code)
 }
 
 /// Creates a payout run of every approved entry payable up to `up_to` (ms).
-pub async fn create_payout(state: &AppState, org: &OrgId, up_to: i64) -> Result<PayoutRow> {
+pub async fn create_payout(state: &AppState, org: &OrgId, up_to: i64) -> Result<PayoutRun> {
     if !(0..=253_402_300_799_000).contains(&up_to) {
         return Err(AppError::field(
             "up_to",
@@ -165,11 +240,11 @@ pub async fn create_payout(state: &AppState, org: &OrgId, up_to: i64) -> Result<
     Ok(state.store.create_payout(org, up_to, state.now()).await?)
 }
 
-pub async fn payout(state: &AppState, org: &OrgId, id: &str) -> Result<PayoutRow> {
+pub async fn payout(state: &AppState, org: &OrgId, id: &str) -> Result<PayoutRun> {
     state.store.payout(org, id).await?.ok_or(AppError::NotFound)
 }
 
-pub async fn payouts(state: &AppState, org: &OrgId) -> Result<Vec<PayoutRow>> {
+pub async fn payouts(state: &AppState, org: &OrgId) -> Result<Vec<PayoutRun>> {
     Ok(state.store.payouts(org).await?)
 }
 
@@ -179,7 +254,7 @@ pub async fn mark_paid(
     org: &OrgId,
     id: &str,
     reference: &str,
-) -> Result<PayoutRow> {
+) -> Result<PayoutRun> {
     let reference = reference.trim();
     if reference.is_empty()
         || reference.chars().count() > 200
@@ -197,7 +272,7 @@ pub async fn mark_paid(
 }
 
 /// Cancels a draft run; its entries go back to the next run.
-pub async fn cancel_payout(state: &AppState, org: &OrgId, id: &str) -> Result<PayoutRow> {
+pub async fn cancel_payout(state: &AppState, org: &OrgId, id: &str) -> Result<PayoutRun> {
     Ok(state.store.cancel_payout(org, id, state.now()).await?)
 }
 
@@ -227,7 +302,7 @@ pub async fn payout_csv(state: &AppState, org: &OrgId, id: &str) -> Result<Strin
             safe_cell(s.partner_name.as_deref().unwrap_or("")),
             safe_cell(s.partner_email.as_deref().unwrap_or("")),
             s.currency.clone(),
-            major_units(s.amount, &s.currency),
+            major_units(i128::from(s.amount), &s.currency),
             s.entries.to_string(),
             run.id.clone(),
         ])

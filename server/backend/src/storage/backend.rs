@@ -46,6 +46,10 @@ pub trait Backend: sqlx::Database<Connection: sqlx::migrate::Migrate> {
     /// nature (a payout run over a million entries; PostgreSQL's `DB_STATEMENT_TIMEOUT_MS`
     /// still bounds everything else).
     const LONG_WORK: Option<&'static str>;
+    /// Takes a shared transaction advisory lock on the key `$1` (PostgreSQL; SQLite has one
+    /// writer). Appending commission entries holds it shared; a payout run takes the same key
+    /// exclusively through [`Backend::LOCK_KEYS`], so no entry is half-written while it counts.
+    const LOCK_SHARED: Option<&'static str>;
     /// Customer search prefilters terms of 3+ characters with the FTS5 trigram index
     /// `customers_search` (SQLite; PostgreSQL uses its trigram indexes directly).
     const FTS_SEARCH: bool;
@@ -75,6 +79,7 @@ impl Backend for Sqlite {
     const CLEANUP_LOCK: Option<(&'static str, &'static str)> = None;
     const FTS_SEARCH: bool = true;
     const LONG_WORK: Option<&'static str> = None;
+    const LOCK_SHARED: Option<&'static str> = None;
 
     /// Writes go through a one-connection pool so writers queue in-process instead of failing
     /// with SQLITE_BUSY; reads use a separate pool (WAL lets them run during writes).
@@ -148,6 +153,8 @@ impl Backend for Postgres {
     ));
     const FTS_SEARCH: bool = false;
     const LONG_WORK: Option<&'static str> = Some("SET LOCAL statement_timeout = '300s'");
+    const LOCK_SHARED: Option<&'static str> =
+        Some("SELECT pg_advisory_xact_lock_shared(hashtextextended($1, 0))");
 
     async fn open(url: &str, pool: &PoolSettings) -> Result<(Pool<Self>, Pool<Self>)> {
         let statement_timeout = format!("{}ms", pool.statement_timeout_ms);

@@ -10,18 +10,35 @@ use crate::domain::random_id;
 use sqlx::{ColumnIndex, Decode, Encode, Executor, IntoArguments, Type};
 use std::collections::HashSet;
 
-/// A payout run's row: (id, up to, status, reference, created at, closed at).
-type PayoutHead = (String, i64, String, Option<String>, i64, Option<i64>);
-/// A statement's row: (partner key, name, email, currency, millions, units, entries).
-type StatementSums = (
-    String,
-    Option<String>,
-    Option<String>,
-    String,
-    i64,
-    i64,
-    i64,
-);
+/// A payout run's row, without its statements.
+#[derive(sqlx::FromRow)]
+struct PayoutHead {
+    id: String,
+    number: i64,
+    up_to: i64,
+    status: String,
+    reference: Option<String>,
+    created_at: i64,
+    closed_at: Option<i64>,
+}
+
+const PAYOUT_COLUMNS: &str = "id, number, up_to, status, reference, created_at, closed_at";
+
+impl PayoutHead {
+    fn with(self, totals: Vec<RunTotal>, statements: Vec<Statement>) -> PayoutRun {
+        PayoutRun {
+            id: self.id,
+            number: self.number,
+            up_to: self.up_to,
+            status: self.status,
+            reference: self.reference,
+            created_at: self.created_at,
+            closed_at: self.closed_at,
+            totals,
+            statements,
+        }
+    }
+}
 
 /// A stored version: (effective from, the terms or `None` for a removed override).
 type Versions = Vec<(i64, Option<Terms>)>;
@@ -39,6 +56,20 @@ fn parse_versions(rows: Vec<(i64, Option<String>)>) -> Versions {
 
 /// Rows per multi-row insert of entries.
 const ENTRY_ROWS: usize = 64;
+
+/// The lock key that numbering entries holds shared and a payout run exclusively.
+fn entries_lock_key(org: &str) -> String {
+    format!("{org}:commission-entries")
+}
+
+/// The run that covers entry `e`: the first run, not cancelled, with a statement for the
+/// entry's partner and currency whose cutoff and count the entry is within. (A run counts,
+/// per partner and currency, the entries no earlier run covers; see `create_payout`.)
+const COVERING_RUN: &str =
+    "(SELECT y.id FROM payout_statements s JOIN payouts y ON y.id = s.payout_id \
+     WHERE s.org_id = e.org_id AND s.partner_id = e.partner_id AND s.currency = e.currency \
+       AND y.status <> 'cancelled' AND e.payable_at <= y.cutoff AND e.seq <= y.through_seq \
+     ORDER BY y.number LIMIT 1)";
 
 /// Appends the commission entries of `payments` ((org, Chargebee transaction id)) that are
 /// missing, inside the caller's transaction. Per organization and batch: one query for its
@@ -182,18 +213,37 @@ where
                 rows.push((e, f));
             }
         }
-        for chunk in rows.chunks(ENTRY_ROWS) {
+        if rows.is_empty() {
+            continue;
+        }
+        // Entries are numbered per organization. A payout run takes this key exclusively
+        // while it counts them, so no entry numbered below its count is still being written.
+        if let Some(sql) = DB::LOCK_SHARED {
+            sqlx::query(sql)
+                .bind(entries_lock_key(org))
+                .execute(&mut *conn)
+                .await?;
+        }
+        let last: i64 = sqlx::query_scalar(
+            "SELECT CAST(COALESCE(MAX(seq), 0) AS BIGINT) FROM commission_entries WHERE org_id = $1",
+        )
+        .bind(org)
+        .fetch_one(&mut *conn)
+        .await?;
+        for (n, chunk) in rows.chunks(ENTRY_ROWS).enumerate() {
             let values: Vec<String> = (0..chunk.len())
-                .map(|r| format!("({})", placeholders(r * 12 + 1, 12)))
+                .map(|r| format!("({})", placeholders(r * 13 + 1, 13)))
                 .collect();
             let sql = format!(
                 "INSERT INTO commission_entries (id, org_id, key, partner_id, customer_id, \
-                   transaction_id, kind, amount, currency, occurred_at, payable_at, created_at) \
+                   transaction_id, kind, amount, currency, occurred_at, payable_at, created_at, seq) \
                  VALUES {} ON CONFLICT (org_id, key) DO NOTHING",
                 values.join(", ")
             );
             let mut q = sqlx::query(&sql);
-            for (e, f) in chunk {
+            for (r, (e, f)) in chunk.iter().enumerate() {
+                let seq =
+                    last.saturating_add(i64::try_from(n * ENTRY_ROWS + r + 1).unwrap_or(i64::MAX));
                 q = q
                     .bind(random_id("com"))
                     .bind(org)
@@ -206,7 +256,8 @@ where
                     .bind(e.currency.as_str())
                     .bind(e.occurred_at)
                     .bind(e.payable_at)
-                    .bind(now);
+                    .bind(now)
+                    .bind(seq);
             }
             q.execute(&mut *conn).await?;
         }
@@ -228,9 +279,12 @@ struct PaymentRow {
     ordinal: i64,
 }
 
-const ENTRY_COLUMNS: &str = "e.id, p.key AS partner_key, c.key AS customer_key, \
-     e.transaction_id, e.kind, e.amount, e.currency, e.occurred_at, e.payable_at, e.payout_id, \
+const ENTRY_COLUMNS: &str = "x.id, p.key AS partner_key, c.key AS customer_key, \
+     x.transaction_id, x.kind, x.amount, x.currency, x.occurred_at, x.payable_at, x.payout_id, \
      y.closed_at AS paid_at";
+
+/// Rows per multi-row insert of statements.
+const STATEMENT_ROWS: usize = 100;
 
 impl<DB> SqlStore<DB>
 where
@@ -260,49 +314,39 @@ where
         conn: &mut DB::Connection,
         org: &OrgId,
         id: &str,
-    ) -> Result<Option<PayoutRow>> {
-        let run: Option<PayoutHead> = sqlx::query_as(
-            "SELECT id, up_to, status, reference, created_at, closed_at FROM payouts \
-             WHERE org_id = $1 AND id = $2",
-        )
+    ) -> Result<Option<PayoutRun>> {
+        let run: Option<PayoutHead> = sqlx::query_as(&format!(
+            "SELECT {PAYOUT_COLUMNS} FROM payouts WHERE org_id = $1 AND id = $2"
+        ))
         .bind(org.as_str())
         .bind(id)
         .fetch_optional(&mut *conn)
         .await?;
-        let Some((id, up_to, status, reference, created_at, closed_at)) = run else {
+        let Some(run) = run else {
             return Ok(None);
         };
-        let rows: Vec<StatementSums> = sqlx::query_as(
-                "SELECT p.key, p.name, p.email, e.currency, \
-                   CAST(SUM(e.amount / 1000000) AS BIGINT), CAST(SUM(e.amount % 1000000) AS BIGINT), \
-                   COUNT(*) \
-                 FROM commission_entries e JOIN partners p ON p.id = e.partner_id \
-                 WHERE e.org_id = $1 AND e.payout_id = $2 \
-                 GROUP BY p.key, p.name, p.email, e.currency ORDER BY p.key, e.currency",
-            )
-            .bind(org.as_str())
-            .bind(&id)
-            .fetch_all(&mut *conn)
-            .await?;
-        Ok(Some(PayoutRow {
-            id,
-            up_to,
-            status,
-            reference,
-            created_at,
-            closed_at,
-            statements: rows
-                .into_iter()
-                .map(|(key, name, email, currency, m, u, n)| StatementRow {
-                    partner_key: key,
-                    partner_name: name,
-                    partner_email: email,
-                    currency,
-                    amount: super::batch::joined_sum(m, u),
-                    entries: n,
-                })
-                .collect(),
-        }))
+        let statements: Vec<Statement> = sqlx::query_as(
+            "SELECT p.key AS partner_key, p.name AS partner_name, p.email AS partner_email, \
+               s.currency, s.amount, s.entries \
+             FROM payout_statements s JOIN partners p ON p.id = s.partner_id \
+             WHERE s.org_id = $1 AND s.payout_id = $2 ORDER BY p.key, s.currency",
+        )
+        .bind(org.as_str())
+        .bind(&run.id)
+        .fetch_all(&mut *conn)
+        .await?;
+        let mut totals: std::collections::BTreeMap<&str, RunTotal> = Default::default();
+        for st in &statements {
+            let t = totals.entry(&st.currency).or_insert_with(|| RunTotal {
+                currency: st.currency.clone(),
+                amount: 0,
+                statements: 0,
+            });
+            t.amount += i128::from(st.amount);
+            t.statements += 1;
+        }
+        let totals = totals.into_values().collect();
+        Ok(Some(run.with(totals, statements)))
     }
 
     /// Closes a draft run as `status` (`paid` with a reference, or `cancelled`).
@@ -313,7 +357,7 @@ where
         status: &str,
         reference: Option<&str>,
         now: i64,
-    ) -> Result<PayoutRow> {
+    ) -> Result<PayoutRun> {
         if crate::domain::identifier_problem(id).is_some() {
             return Err(StorageError::NotFound);
         }
@@ -343,17 +387,8 @@ where
             .bind(now)
             .execute(&mut *tx)
             .await?;
-        // An entry is paid once its run is (read from the run: no entry row changes). A
-        // cancelled run lets its entries go to the next one.
-        if status == "cancelled" {
-            sqlx::query(
-                "UPDATE commission_entries SET payout_id = NULL WHERE org_id = $1 AND payout_id = $2",
-            )
-            .bind(org.as_str())
-            .bind(id)
-            .execute(&mut *tx)
-            .await?;
-        }
+        // An entry is paid once its run is, and back in no run once it is cancelled: no
+        // entry row changes.
         let run = Self::load_payout(&mut tx, org, id)
             .await?
             .ok_or(StorageError::NotFound)?;
@@ -378,40 +413,112 @@ where
     usize: ColumnIndex<DB::Row>,
     for<'a> &'a str: ColumnIndex<DB::Row>,
 {
-    async fn create_payout(&self, org: &OrgId, up_to: i64, now: i64) -> Result<PayoutRow> {
+    async fn create_payout(&self, org: &OrgId, up_to: i64, now: i64) -> Result<PayoutRun> {
         let cutoff = up_to.min(now);
         let id = random_id("pay");
         let mut tx = self.write.begin().await?;
-        // One run at a time per organization (PostgreSQL; SQLite has one writer).
-        lock_keys::<DB>(&mut tx, vec![format!("{org}:payouts")]).await?;
+        // One run at a time per organization, and no entry half-written while it counts
+        // (PostgreSQL; SQLite has one writer).
+        lock_keys::<DB>(
+            &mut tx,
+            vec![format!("{org}:payouts"), entries_lock_key(org.as_str())],
+        )
+        .await?;
         if let Some(sql) = DB::LONG_WORK {
             sqlx::query(sql).execute(&mut *tx).await?;
         }
+        let draft: Option<i64> =
+            sqlx::query_scalar("SELECT number FROM payouts WHERE org_id = $1 AND status = 'draft'")
+                .bind(org.as_str())
+                .fetch_optional(&mut *tx)
+                .await?;
+        if let Some(number) = draft {
+            return Err(StorageError::Conflict(format!(
+                "payout run {number} is still a draft: mark it paid or cancel it before creating another"
+            )));
+        }
+        let (number, through_seq): (i64, i64) = sqlx::query_as(
+            "SELECT CAST(COALESCE((SELECT MAX(number) FROM payouts WHERE org_id = $1), 0) + 1 AS BIGINT), \
+               CAST(COALESCE((SELECT MAX(seq) FROM commission_entries WHERE org_id = $1), 0) AS BIGINT)",
+        )
+        .bind(org.as_str())
+        .fetch_one(&mut *tx)
+        .await?;
         sqlx::query(
-            "INSERT INTO payouts (id, org_id, up_to, status, created_at) VALUES ($1, $2, $3, 'draft', $4)",
+            "INSERT INTO payouts (id, org_id, up_to, status, created_at, number, cutoff, through_seq) \
+             VALUES ($1, $2, $3, 'draft', $4, $5, $6, $7)",
         )
         .bind(&id)
         .bind(org.as_str())
         .bind(up_to)
         .bind(now)
+        .bind(number)
+        .bind(cutoff)
+        .bind(through_seq)
         .execute(&mut *tx)
         .await?;
-        // Each partner's currency whose payable entries not yet in a run total more than zero.
-        sqlx::query(
-            "UPDATE commission_entries SET payout_id = $1 \
-             FROM (SELECT partner_id AS g_partner, currency AS g_currency FROM commission_entries \
-                   WHERE org_id = $2 AND payout_id IS NULL AND payable_at <= $3 \
-                   GROUP BY partner_id, currency HAVING SUM(amount) > 0) g \
-             WHERE commission_entries.org_id = $2 AND commission_entries.payout_id IS NULL \
-               AND commission_entries.payable_at <= $3 \
-               AND commission_entries.partner_id = g.g_partner \
-               AND commission_entries.currency = g.g_currency",
+        // Per partner and currency, the entries payable by the cutoff that no earlier run
+        // covers. Sums split into millions and remainders (see `joined_sum`): none overflows.
+        let groups: Vec<(String, String, i64, i64, i64)> = sqlx::query_as(
+            "SELECT e.partner_id, e.currency, CAST(SUM(e.amount / 1000000) AS BIGINT), \
+               CAST(SUM(e.amount % 1000000) AS BIGINT), COUNT(*) \
+             FROM commission_entries e \
+             WHERE e.org_id = $1 AND e.payable_at <= $2 AND e.seq <= $3 \
+               AND NOT EXISTS (SELECT 1 FROM payout_statements s JOIN payouts y ON y.id = s.payout_id \
+                 WHERE s.org_id = e.org_id AND s.partner_id = e.partner_id \
+                   AND s.currency = e.currency AND y.status <> 'cancelled' \
+                   AND e.payable_at <= y.cutoff AND e.seq <= y.through_seq) \
+             GROUP BY e.partner_id, e.currency",
         )
-        .bind(&id)
         .bind(org.as_str())
         .bind(cutoff)
-        .execute(&mut *tx)
+        .bind(through_seq)
+        .fetch_all(&mut *tx)
         .await?;
+        // A total that is not positive is carried forward: no statement, so its entries stay
+        // free for the next run.
+        let mut statements = vec![];
+        for (partner, currency, m, u, n) in groups {
+            let total = super::batch::joined_sum(m, u);
+            if total <= 0 {
+                continue;
+            }
+            let amount = i64::try_from(total).map_err(|_| {
+                StorageError::Conflict(format!(
+                    "a statement in {currency} would total more than this ledger can hold"
+                ))
+            })?;
+            statements.push((partner, currency, amount, n));
+        }
+        if statements.is_empty() {
+            // Dropping the transaction forgets the run.
+            return Err(StorageError::Conflict(
+                "nothing to pay: no partner has a positive approved total up to this date \
+                 (a total of zero or less is carried forward)"
+                    .into(),
+            ));
+        }
+        for chunk in statements.chunks(STATEMENT_ROWS) {
+            let values: Vec<String> = (0..chunk.len())
+                .map(|r| format!("({})", placeholders(r * 6 + 1, 6)))
+                .collect();
+            let sql = format!(
+                "INSERT INTO payout_statements (payout_id, org_id, partner_id, currency, amount, entries) \
+                 VALUES {}",
+                values.join(", ")
+            );
+            let mut q = sqlx::query(&sql);
+            for (partner, currency, amount, n) in chunk {
+                q = q
+                    .bind(&id)
+                    .bind(org.as_str())
+                    .bind(partner.as_str())
+                    .bind(currency.as_str())
+                    .bind(*amount)
+                    .bind(*n);
+            }
+            q.execute(&mut *tx).await?;
+        }
         let run = Self::load_payout(&mut tx, org, &id)
             .await?
             .ok_or(StorageError::NotFound)?;
@@ -419,7 +526,7 @@ where
         Ok(run)
     }
 
-    async fn payout(&self, org: &OrgId, id: &str) -> Result<Option<PayoutRow>> {
+    async fn payout(&self, org: &OrgId, id: &str) -> Result<Option<PayoutRun>> {
         if crate::domain::identifier_problem(id).is_some() {
             return Ok(None);
         }
@@ -427,27 +534,38 @@ where
         Self::load_payout(&mut conn, org, id).await
     }
 
-    async fn payouts(&self, org: &OrgId) -> Result<Vec<PayoutRow>> {
-        let rows: Vec<PayoutHead> = sqlx::query_as(
-            "SELECT id, up_to, status, reference, created_at, closed_at FROM payouts \
-             WHERE org_id = $1 ORDER BY created_at DESC, id DESC LIMIT 500",
+    async fn payouts(&self, org: &OrgId) -> Result<Vec<PayoutRun>> {
+        let rows: Vec<PayoutHead> = sqlx::query_as(&format!(
+            "SELECT {PAYOUT_COLUMNS} FROM payouts WHERE org_id = $1 ORDER BY number DESC LIMIT 500"
+        ))
+        .bind(org.as_str())
+        .fetch_all(&self.read)
+        .await?;
+        let sums: Vec<(String, String, i64, i64, i64)> = sqlx::query_as(
+            "SELECT s.payout_id, s.currency, CAST(SUM(s.amount / 1000000) AS BIGINT), \
+               CAST(SUM(s.amount % 1000000) AS BIGINT), COUNT(*) \
+             FROM payout_statements s JOIN payouts y ON y.id = s.payout_id \
+             WHERE s.org_id = $1 AND y.number > $2 \
+             GROUP BY s.payout_id, s.currency ORDER BY s.currency",
         )
         .bind(org.as_str())
+        .bind(rows.last().map_or(0, |r| r.number - 1))
         .fetch_all(&self.read)
         .await?;
         Ok(rows
             .into_iter()
-            .map(
-                |(id, up_to, status, reference, created_at, closed_at)| PayoutRow {
-                    id,
-                    up_to,
-                    status,
-                    reference,
-                    created_at,
-                    closed_at,
-                    statements: vec![],
-                },
-            )
+            .map(|r| {
+                let totals = sums
+                    .iter()
+                    .filter(|(run, ..)| *run == r.id)
+                    .map(|(_, currency, m, u, n)| RunTotal {
+                        currency: currency.clone(),
+                        amount: super::batch::joined_sum(*m, *u),
+                        statements: *n,
+                    })
+                    .collect();
+                r.with(totals, vec![])
+            })
             .collect())
     }
 
@@ -457,13 +575,32 @@ where
         id: &str,
         reference: &str,
         now: i64,
-    ) -> Result<PayoutRow> {
+    ) -> Result<PayoutRun> {
         self.close_payout(org, id, "paid", Some(reference), now)
             .await
     }
 
-    async fn cancel_payout(&self, org: &OrgId, id: &str, now: i64) -> Result<PayoutRow> {
+    async fn cancel_payout(&self, org: &OrgId, id: &str, now: i64) -> Result<PayoutRun> {
         self.close_payout(org, id, "cancelled", None, now).await
+    }
+
+    async fn reporting_currency(&self, org: &OrgId) -> Result<String> {
+        Ok(
+            sqlx::query_scalar("SELECT reporting_currency FROM organizations WHERE id = $1")
+                .bind(org.as_str())
+                .fetch_optional(&self.read)
+                .await?
+                .ok_or(StorageError::NotFound)?,
+        )
+    }
+
+    async fn set_reporting_currency(&self, org: &OrgId, currency: &str) -> Result<()> {
+        sqlx::query("UPDATE organizations SET reporting_currency = $2 WHERE id = $1")
+            .bind(org.as_str())
+            .bind(currency)
+            .execute(&self.write)
+            .await?;
+        Ok(())
     }
 
     async fn add_terms_version(
@@ -536,23 +673,26 @@ where
         filter: &EntryFilter,
         cursor: Option<&str>,
         limit: i64,
-    ) -> Result<Page<CommissionEntryRow>> {
+    ) -> Result<Page<CommissionEntry>> {
         let (c_time, c_id) = cursor
             .and_then(|c| c.split_once(':'))
             .and_then(|(t, id)| Some((t.parse::<i64>().ok()?, id.to_string())))
             .unwrap_or((i64::MAX, String::new()));
         let sql = format!(
-            "SELECT {ENTRY_COLUMNS} FROM commission_entries e \
-             JOIN partners p ON p.id = e.partner_id JOIN customers c ON c.id = e.customer_id \
-             LEFT JOIN payouts y ON y.id = e.payout_id AND y.status = 'paid' \
-             WHERE e.org_id = $1 AND ($2 IS NULL OR p.key = $2) AND ($3 IS NULL OR c.key = $3) \
-               AND ($5 = '' OR e.occurred_at < $4 OR (e.occurred_at = $4 AND e.id < $5)) \
+            "SELECT {ENTRY_COLUMNS} FROM \
+               (SELECT e.id, e.partner_id, e.customer_id, e.transaction_id, e.kind, e.amount, \
+                  e.currency, e.occurred_at, e.payable_at, {COVERING_RUN} AS payout_id \
+                FROM commission_entries e WHERE e.org_id = $1 \
+                  AND ($5 = '' OR e.occurred_at < $4 OR (e.occurred_at = $4 AND e.id < $5))) x \
+             JOIN partners p ON p.id = x.partner_id JOIN customers c ON c.id = x.customer_id \
+             LEFT JOIN payouts y ON y.id = x.payout_id AND y.status = 'paid' \
+             WHERE ($2 IS NULL OR p.key = $2) AND ($3 IS NULL OR c.key = $3) \
                AND ($7 = '' OR ($7 = 'paid' AND y.id IS NOT NULL) \
-                 OR ($7 = 'pending' AND y.id IS NULL AND e.payable_at > $8) \
-                 OR ($7 = 'approved' AND y.id IS NULL AND e.payable_at <= $8)) \
-             ORDER BY e.occurred_at DESC, e.id DESC LIMIT $6"
+                 OR ($7 = 'pending' AND y.id IS NULL AND x.payable_at > $8) \
+                 OR ($7 = 'approved' AND y.id IS NULL AND x.payable_at <= $8)) \
+             ORDER BY x.occurred_at DESC, x.id DESC LIMIT $6"
         );
-        let rows: Vec<CommissionEntryRow> = sqlx::query_as(&sql)
+        let rows: Vec<CommissionEntry> = sqlx::query_as(&sql)
             .bind(org.as_str())
             .bind(filter.partner_key.as_deref())
             .bind(filter.customer_key.as_deref())
@@ -563,9 +703,11 @@ where
             .bind(filter.now)
             .fetch_all(&self.read)
             .await?;
-        Ok(paginate(rows, limit, |e| {
-            format!("{}:{}", e.occurred_at, e.id)
-        }))
+        let mut page = paginate(rows, limit, |e| format!("{}:{}", e.occurred_at, e.id));
+        for e in &mut page.items {
+            e.status = commission::status(e.payable_at, e.paid_at.is_some(), filter.now).into();
+        }
+        Ok(page)
     }
 
     async fn partner_balance(
@@ -573,41 +715,66 @@ where
         org: &OrgId,
         partner_key: &str,
         now: i64,
-    ) -> Result<Option<Vec<BalanceRow>>> {
+    ) -> Result<Option<Vec<RatedBalance>>> {
         let Some(partner_id) = self.partner_id(org, partner_key).await? else {
             return Ok(None);
         };
         // Sums split into millions and remainders (see `joined_sum`): none can overflow.
-        let rows: Vec<(String, i64, i64, i64, i64, i64, i64, i64, i64)> = sqlx::query_as(
-            "SELECT e.currency, \
-               CAST(SUM(CASE WHEN y.id IS NULL AND e.payable_at > $3 THEN e.amount / 1000000 ELSE 0 END) AS BIGINT), \
-               CAST(SUM(CASE WHEN y.id IS NULL AND e.payable_at > $3 THEN e.amount % 1000000 ELSE 0 END) AS BIGINT), \
-               CAST(SUM(CASE WHEN y.id IS NULL AND e.payable_at <= $3 THEN e.amount / 1000000 ELSE 0 END) AS BIGINT), \
-               CAST(SUM(CASE WHEN y.id IS NULL AND e.payable_at <= $3 THEN e.amount % 1000000 ELSE 0 END) AS BIGINT), \
-               CAST(SUM(CASE WHEN y.id IS NOT NULL THEN e.amount / 1000000 ELSE 0 END) AS BIGINT), \
-               CAST(SUM(CASE WHEN y.id IS NOT NULL THEN e.amount % 1000000 ELSE 0 END) AS BIGINT), \
-               CAST(SUM(CASE WHEN e.amount < 0 THEN e.amount / 1000000 ELSE 0 END) AS BIGINT), \
-               CAST(SUM(CASE WHEN e.amount < 0 THEN e.amount % 1000000 ELSE 0 END) AS BIGINT) \
-             FROM commission_entries e \
+        let split = |name: &str, when: &str| {
+            format!(
+                "CAST(SUM(CASE WHEN {when} THEN e.amount / 1000000 ELSE 0 END) AS BIGINT) AS {name}_m, \
+                 CAST(SUM(CASE WHEN {when} THEN e.amount % 1000000 ELSE 0 END) AS BIGINT) AS {name}_u"
+            )
+        };
+        let rows: Vec<BalanceSums> = sqlx::query_as(&format!(
+            "SELECT e.currency, t.exchange_rate, t.base_currency_code, {}, {}, {}, {} \
+             FROM (SELECT e.currency, e.amount, e.payable_at, e.transaction_id, e.org_id, \
+                     {COVERING_RUN} AS payout_id \
+                   FROM commission_entries e WHERE e.org_id = $1 AND e.partner_id = $2) e \
              LEFT JOIN payouts y ON y.id = e.payout_id AND y.status = 'paid' \
-             WHERE e.org_id = $1 AND e.partner_id = $2 \
-             GROUP BY e.currency ORDER BY e.currency",
-        )
+             LEFT JOIN transactions t ON t.org_id = e.org_id AND t.chargebee_id = e.transaction_id \
+             GROUP BY e.currency, t.exchange_rate, t.base_currency_code \
+             ORDER BY e.currency",
+            split("pending", "y.id IS NULL AND e.payable_at > $3"),
+            split("approved", "y.id IS NULL AND e.payable_at <= $3"),
+            split("paid", "y.id IS NOT NULL"),
+            split("clawed", "e.amount < 0"),
+        ))
         .bind(org.as_str())
         .bind(&partner_id)
         .bind(now)
         .fetch_all(&self.read)
         .await?;
+        use super::batch::joined_sum;
         Ok(Some(
             rows.into_iter()
-                .map(|(currency, pm, pu, am, au, dm, du, cm, cu)| BalanceRow {
-                    currency,
-                    pending: super::batch::joined_sum(pm, pu),
-                    approved: super::batch::joined_sum(am, au),
-                    paid: super::batch::joined_sum(dm, du),
-                    clawed_back: -super::batch::joined_sum(cm, cu),
+                .map(|r| RatedBalance {
+                    balance: Balance {
+                        pending: joined_sum(r.pending_m, r.pending_u),
+                        approved: joined_sum(r.approved_m, r.approved_u),
+                        paid: joined_sum(r.paid_m, r.paid_u),
+                        clawed_back: -joined_sum(r.clawed_m, r.clawed_u),
+                        currency: r.currency,
+                    },
+                    rate: r.exchange_rate,
+                    base: r.base_currency_code,
                 })
                 .collect(),
         ))
     }
+}
+
+#[derive(sqlx::FromRow)]
+struct BalanceSums {
+    currency: String,
+    exchange_rate: Option<String>,
+    base_currency_code: Option<String>,
+    pending_m: i64,
+    pending_u: i64,
+    approved_m: i64,
+    approved_u: i64,
+    paid_m: i64,
+    paid_u: i64,
+    clawed_m: i64,
+    clawed_u: i64,
 }

@@ -309,10 +309,14 @@ where
 
     async fn transactions(&self, org: &OrgId, customer_id: &str) -> Result<Vec<Transaction>> {
         Ok(sqlx::query_as(
-            "SELECT chargebee_id, amount, amount_refunded, currency, occurred_at, \
-               subscription_id, invoice_id, removed_reason FROM transactions \
-             WHERE org_id = $1 AND customer_id = $2 AND recorded \
-             ORDER BY occurred_at DESC, chargebee_id",
+            "SELECT t.chargebee_id, t.amount, t.amount_refunded, t.currency, t.occurred_at, \
+               t.subscription_id, t.invoice_id, t.removed_reason, t.exchange_rate, \
+               t.base_currency_code, \
+               (SELECT CAST(SUM(e.amount) AS BIGINT) FROM commission_entries e \
+                 WHERE e.org_id = t.org_id AND e.transaction_id = t.chargebee_id) AS commission \
+             FROM transactions t \
+             WHERE t.org_id = $1 AND t.customer_id = $2 AND t.recorded \
+             ORDER BY t.occurred_at DESC, t.chargebee_id",
         )
         .bind(org.as_str())
         .bind(customer_id)

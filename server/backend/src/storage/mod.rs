@@ -516,56 +516,13 @@ pub struct EntryFilter {
     pub now: i64,
 }
 
-#[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
-pub struct CommissionEntryRow {
-    pub id: String,
-    pub partner_key: String,
-    pub customer_key: String,
-    pub transaction_id: String,
-    pub kind: String,
-    pub amount: i64,
-    pub currency: String,
-    pub occurred_at: i64,
-    pub payable_at: i64,
-    pub payout_id: Option<String>,
-    pub paid_at: Option<i64>,
-}
-
-/// A partner's commissions in one currency.
+/// A partner's balance in one currency from payments of one exchange rate (Chargebee's
+/// `exchange_rate` to `base_currency_code`; `None` when it sent none).
 #[derive(Debug, Clone, PartialEq)]
-pub struct BalanceRow {
-    pub currency: String,
-    /// Not paid, inside the hold.
-    pub pending: i128,
-    /// Not paid, payable.
-    pub approved: i128,
-    pub paid: i128,
-    /// All clawbacks and reversals, as a positive amount.
-    pub clawed_back: i128,
-}
-
-/// A payout run's statement: one partner, one currency.
-#[derive(Debug, Clone, PartialEq)]
-pub struct StatementRow {
-    pub partner_key: String,
-    pub partner_name: Option<String>,
-    pub partner_email: Option<String>,
-    pub currency: String,
-    pub amount: i128,
-    pub entries: i64,
-}
-
-/// A payout run and its statements.
-#[derive(Debug, Clone, PartialEq)]
-pub struct PayoutRow {
-    pub id: String,
-    pub up_to: i64,
-    /// `draft`, `paid` or `cancelled`.
-    pub status: String,
-    pub reference: Option<String>,
-    pub created_at: i64,
-    pub closed_at: Option<i64>,
-    pub statements: Vec<StatementRow>,
+pub struct RatedBalance {
+    pub balance: Balance,
+    pub rate: Option<String>,
+    pub base: Option<String>,
 }
 
 /// Commission terms and the commission ledger.
@@ -573,11 +530,11 @@ pub struct PayoutRow {
 pub trait Commissions: Send + Sync {
     /// A payout run of every entry payable by `min(up_to, now)` and in no run yet, per
     /// partner and currency; a partner's currency whose total is not positive is carried
-    /// forward (its entries stay out of the run). One run at a time per organization.
-    async fn create_payout(&self, org: &OrgId, up_to: i64, now: i64) -> Result<PayoutRow>;
-    async fn payout(&self, org: &OrgId, id: &str) -> Result<Option<PayoutRow>>;
+    /// forward (its entries stay out of the run). `Conflict` while another run is a draft.
+    async fn create_payout(&self, org: &OrgId, up_to: i64, now: i64) -> Result<PayoutRun>;
+    async fn payout(&self, org: &OrgId, id: &str) -> Result<Option<PayoutRun>>;
     /// Newest first, without statements.
-    async fn payouts(&self, org: &OrgId) -> Result<Vec<PayoutRow>>;
+    async fn payouts(&self, org: &OrgId) -> Result<Vec<PayoutRun>>;
     /// Marks a draft run paid: its entries become paid, for good. `Conflict` unless draft.
     async fn mark_payout_paid(
         &self,
@@ -585,9 +542,10 @@ pub trait Commissions: Send + Sync {
         id: &str,
         reference: &str,
         now: i64,
-    ) -> Result<PayoutRow>;
-    /// Cancels a draft run: its entries are free for the next run. `Conflict` unless draft.
-    async fn cancel_payout(&self, org: &OrgId, id: &str, now: i64) -> Result<PayoutRow>;
+    ) -> Result<PayoutRun>;
+    /// Cancels a draft run: it keeps its statements as a record, and its entries are free
+    /// for the next run. `Conflict` unless draft.
+    async fn cancel_payout(&self, org: &OrgId, id: &str, now: i64) -> Result<PayoutRun>;
     /// Appends a version of the organization's default terms (`partner_key` `None`) or of a
     /// partner's override (`terms` `None`: the override ends, the default applies again).
     /// `NotFound` for an unknown partner.
@@ -611,14 +569,17 @@ pub trait Commissions: Send + Sync {
         filter: &EntryFilter,
         cursor: Option<&str>,
         limit: i64,
-    ) -> Result<Page<CommissionEntryRow>>;
-    /// Per currency; `None` for an unknown partner.
+    ) -> Result<Page<CommissionEntry>>;
+    /// Per currency and exchange rate; `None` for an unknown partner.
     async fn partner_balance(
         &self,
         org: &OrgId,
         partner_key: &str,
         now: i64,
-    ) -> Result<Option<Vec<BalanceRow>>>;
+    ) -> Result<Option<Vec<RatedBalance>>>;
+    /// The currency reports convert into (`USD` until set).
+    async fn reporting_currency(&self, org: &OrgId) -> Result<String>;
+    async fn set_reporting_currency(&self, org: &OrgId, currency: &str) -> Result<()>;
 }
 
 pub type DynStorage = Arc<dyn Storage>;

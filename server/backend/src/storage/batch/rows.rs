@@ -198,6 +198,8 @@ impl<'a> Writes<'a> {
                         opt(txn.invoice_id),
                         opt(removed_reason),
                         Arg::Int(Some(now)),
+                        opt(txn.exchange_rate),
+                        opt(txn.base_currency_code),
                     ]);
                     customer_id.get_or_insert(cid);
                 }

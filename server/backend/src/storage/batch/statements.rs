@@ -193,14 +193,15 @@ pub(crate) const CUSTOMER_UPDATES: Stmt = Stmt {
 pub(crate) const TRANSACTIONS: Stmt = Stmt {
     head: "INSERT INTO transactions (id, org_id, chargebee_id, customer_id, recorded, amount, \
        amount_refunded, currency, occurred_at, subscription_id, invoice_id, removed_reason, \
-       created_at) VALUES ",
-    row: "(?, ?, ?, ?, TRUE, ?, ?, ?, ?, ?, ?, ?, ?)",
+       created_at, exchange_rate, base_currency_code) VALUES ",
+    row: "(?, ?, ?, ?, TRUE, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
     tail: " ON CONFLICT (org_id, chargebee_id) DO UPDATE SET \
        customer_id = excluded.customer_id, recorded = TRUE, \
        amount = excluded.amount, amount_refunded = excluded.amount_refunded, \
        currency = excluded.currency, occurred_at = excluded.occurred_at, \
        subscription_id = excluded.subscription_id, invoice_id = excluded.invoice_id, \
-       removed_reason = excluded.removed_reason",
+       removed_reason = excluded.removed_reason, exchange_rate = excluded.exchange_rate, \
+       base_currency_code = excluded.base_currency_code",
     all_rows: None,
 };
 

@@ -83,6 +83,7 @@ pub(crate) fn payment(txn: &str, key: &str) -> BillingEvent {
             subscription_id: None,
             invoice_id: None,
             customer_id: Some(format!("cb_{key}")),
+            ..Default::default()
         },
         customer: CbCustomer {
             id: Some(format!("cb_{key}")),
@@ -202,6 +203,7 @@ pub(crate) fn every_change_makes_whole_rows_of_its_statement() {
                 subscription_id: None,
                 invoice_id: None,
                 customer_id: None,
+                ..Default::default()
             },
             amount_refunded: 0,
             removed_reason: None,
