@@ -609,6 +609,237 @@ pub async fn save_partner(
 }
 
 // ---------------------------------------------------------------------------------------------
+// Commissions and payouts
+// ---------------------------------------------------------------------------------------------
+
+/// `None` or `""`: the organization's default; otherwise a partner's key.
+#[cfg(feature = "ssr")]
+fn partner_of(partner: &Option<String>) -> Option<&str> {
+    partner.as_deref().filter(|p| !p.is_empty())
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CommissionSettings {
+    pub terms: CommissionTerms,
+    pub reporting_currency: String,
+    /// The server's time.
+    pub now: i64,
+}
+
+#[server(prefix = "/rpc", endpoint = "commission_settings")]
+pub async fn get_commission_settings() -> Result<CommissionSettings, AppError> {
+    ctx::answer(async {
+        let (state, ctx) = ctx::user().await?;
+        use backend::service::commissions as c;
+        Ok(CommissionSettings {
+            terms: c::terms_page(&state, &ctx.org, None).await?,
+            reporting_currency: c::reporting_currency(&state, &ctx.org).await?,
+            now: state.now(),
+        })
+    })
+    .await
+}
+
+/// The terms form: every field as typed (see `backend::service::terms_form`).
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+pub struct TermsInput {
+    pub values: TermsFormValues,
+    /// `YYYY-MM-DD`, or empty for now.
+    pub effective_from: String,
+}
+
+#[cfg(feature = "ssr")]
+fn spec_of(input: &TermsInput) -> Result<backend::commission::TermsSpec, AppError> {
+    let v = &input.values;
+    backend::service::terms_form::TermsForm {
+        kind: &v.kind,
+        percent: &v.percent,
+        flat_amount: &v.flat_amount,
+        currency: &v.currency,
+        duration: &v.duration,
+        duration_count: &v.duration_count,
+        hold_days: &v.hold_days,
+        plan_rates: &v.plan_rates,
+        effective_from: &input.effective_from,
+    }
+    .to_spec()
+}
+
+#[server(prefix = "/rpc", endpoint = "save_terms")]
+pub async fn save_terms(
+    #[server(default)] partner: Option<String>,
+    input: TermsInput,
+) -> Result<CommissionTerms, AppError> {
+    ctx::answer(async {
+        let (state, ctx) = ctx::writer().await?;
+        let spec = spec_of(&input)?;
+        let partner = partner_of(&partner);
+        backend::service::commissions::set_terms(&state, &ctx.org, partner, spec).await?;
+        backend::service::commissions::terms_page(&state, &ctx.org, partner).await
+    })
+    .await
+}
+
+#[server(prefix = "/rpc", endpoint = "remove_partner_terms")]
+pub async fn remove_partner_terms(partner: String) -> Result<CommissionTerms, AppError> {
+    ctx::answer(async {
+        let (state, ctx) = ctx::writer().await?;
+        backend::service::commissions::remove_partner_terms(&state, &ctx.org, &partner).await?;
+        backend::service::commissions::terms_page(&state, &ctx.org, Some(&partner)).await
+    })
+    .await
+}
+
+/// What the form's terms would have paid from `from` to `to` (dates, `to` included).
+#[server(prefix = "/rpc", endpoint = "preview_terms")]
+pub async fn preview_terms(
+    #[server(default)] partner: Option<String>,
+    input: TermsInput,
+    from: String,
+    to: String,
+) -> Result<TermsPreview, AppError> {
+    ctx::answer(async {
+        let (state, ctx) = ctx::user().await?;
+        let spec = spec_of(&input)?;
+        use backend::service::terms_form::date_ms;
+        let from = date_ms("from", &from)?;
+        let to = date_ms("to", &to)?.saturating_add(86_400_000);
+        backend::service::commissions::preview(
+            &state,
+            &ctx.org,
+            partner_of(&partner),
+            &spec,
+            from,
+            to,
+        )
+        .await
+    })
+    .await
+}
+
+#[server(prefix = "/rpc", endpoint = "set_reporting_currency")]
+pub async fn set_reporting_currency(currency: String) -> Result<String, AppError> {
+    ctx::answer(async {
+        let (state, ctx) = ctx::writer().await?;
+        backend::service::commissions::set_reporting_currency(&state, &ctx.org, &currency).await
+    })
+    .await
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PartnerDetail {
+    pub partner: Partner,
+    pub balance: PartnerBalance,
+    pub terms: CommissionTerms,
+    /// Whether the partner has its own terms (else the organization's default applies).
+    pub has_override: bool,
+    pub default_terms: Option<String>,
+    /// The server's time.
+    pub now: i64,
+}
+
+#[server(prefix = "/rpc", endpoint = "partner")]
+pub async fn get_partner(key: String) -> Result<PartnerDetail, AppError> {
+    ctx::answer(async {
+        let (state, ctx) = ctx::user().await?;
+        use backend::service::commissions as c;
+        let partner = state
+            .store
+            .partner(&ctx.org, &key)
+            .await?
+            .ok_or(AppError::NotFound)?;
+        let terms = c::terms_page(&state, &ctx.org, Some(&key)).await?;
+        Ok(PartnerDetail {
+            balance: c::balance(&state, &ctx.org, &key).await?,
+            has_override: terms.description.is_some(),
+            default_terms: c::terms_page(&state, &ctx.org, None).await?.description,
+            now: state.now(),
+            terms,
+            partner,
+        })
+    })
+    .await
+}
+
+pub const ENTRY_PAGE: i64 = 25;
+
+#[server(prefix = "/rpc", endpoint = "commission_entries")]
+pub async fn list_commission_entries(
+    #[server(default)] partner: Option<String>,
+    #[server(default)] customer: Option<String>,
+    #[server(default)] status: Option<String>,
+    #[server(default)] cursor: Option<String>,
+) -> Result<Page<CommissionEntry>, AppError> {
+    ctx::answer(async {
+        let (state, ctx) = ctx::user().await?;
+        let some = |s: &Option<String>| s.clone().filter(|s| !s.is_empty());
+        backend::service::commissions::entries(
+            &state,
+            &ctx.org,
+            some(&partner).as_deref(),
+            some(&customer).as_deref(),
+            some(&status).as_deref(),
+            some(&cursor).as_deref(),
+            ENTRY_PAGE,
+        )
+        .await
+    })
+    .await
+}
+
+#[server(prefix = "/rpc", endpoint = "payouts")]
+pub async fn list_payouts() -> Result<Vec<PayoutRun>, AppError> {
+    ctx::answer(async {
+        let (state, ctx) = ctx::user().await?;
+        backend::service::commissions::payouts(&state, &ctx.org).await
+    })
+    .await
+}
+
+#[server(prefix = "/rpc", endpoint = "payout")]
+pub async fn get_payout(id: String) -> Result<PayoutRun, AppError> {
+    ctx::answer(async {
+        let (state, ctx) = ctx::user().await?;
+        backend::service::commissions::payout(&state, &ctx.org, &id).await
+    })
+    .await
+}
+
+/// A run of everything approved up to the end of `up_to` (a date; empty: now).
+#[server(prefix = "/rpc", endpoint = "create_payout")]
+pub async fn create_payout(up_to: String) -> Result<PayoutRun, AppError> {
+    ctx::answer(async {
+        let (state, ctx) = ctx::writer().await?;
+        let up_to = match up_to.trim() {
+            "" => state.now(),
+            day => backend::service::terms_form::date_ms("up_to", day)?.saturating_add(86_399_999),
+        };
+        let run = backend::service::commissions::create_payout(&state, &ctx.org, up_to).await?;
+        leptos_axum::redirect(&format!("/payouts/{}", run.id));
+        Ok(run)
+    })
+    .await
+}
+
+#[server(prefix = "/rpc", endpoint = "mark_payout_paid")]
+pub async fn mark_payout_paid(id: String, reference: String) -> Result<PayoutRun, AppError> {
+    ctx::answer(async {
+        let (state, ctx) = ctx::writer().await?;
+        backend::service::commissions::mark_paid(&state, &ctx.org, &id, &reference).await
+    })
+    .await
+}
+
+#[server(prefix = "/rpc", endpoint = "cancel_payout")]
+pub async fn cancel_payout(id: String) -> Result<PayoutRun, AppError> {
+    ctx::answer(async {
+        let (state, ctx) = ctx::writer().await?;
+        backend::service::commissions::cancel_payout(&state, &ctx.org, &id).await
+    })
+    .await
+}
+
+// ---------------------------------------------------------------------------------------------
 // Webhook events
 // ---------------------------------------------------------------------------------------------
 

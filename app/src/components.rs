@@ -69,12 +69,14 @@ pub fn Shell(me: Me) -> impl IntoView {
                     {link("/", "Overview")}
                     {link("/customers", "Customers")}
                     {link("/partners", "Partners")}
+                    {link("/payouts", "Payouts")}
                     {link("/plans", "Plans")}
                     {link("/events", "Events")}
                 </ul>
                 <p class="nav-heading">"Settings"</p>
                 <ul>
                     {link("/settings/integrations/webhooks", "Integrations › Webhooks")}
+                    {link("/settings/commissions", "Commissions")}
                     {link("/settings/team", "Team")}
                     {link("/settings/api-keys", "API keys")}
                     {link("/settings/account", "Account")}

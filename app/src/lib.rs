@@ -53,6 +53,10 @@ pub fn App() -> impl IntoView {
                     <Route path=path!("/customers") view=customers::CustomersPage ssr=SsrMode::Async/>
                     <Route path=path!("/customers/:key") view=customers::CustomerPage ssr=SsrMode::Async/>
                     <Route path=path!("/partners") view=partners::PartnersPage ssr=SsrMode::Async/>
+                    <Route path=path!("/partners/:key") view=partner::PartnerPage ssr=SsrMode::Async/>
+                    <Route path=path!("/payouts") view=payouts::PayoutsPage ssr=SsrMode::Async/>
+                    <Route path=path!("/payouts/:id") view=payouts::PayoutPage ssr=SsrMode::Async/>
+                    <Route path=path!("/settings/commissions") view=commissions::CommissionSettingsPage ssr=SsrMode::Async/>
                     <Route path=path!("/plans") view=plans::PlansPage ssr=SsrMode::Async/>
                     <Route path=path!("/events") view=events::EventsPage ssr=SsrMode::Async/>
                     <Route path=path!("/events/:id") view=events::EventPage ssr=SsrMode::Async/>

@@ -422,6 +422,69 @@ pub struct ConvertedBalance {
     pub how: String,
 }
 
+/// Commission terms as the dashboard shows them: the organization's default, or a partner's
+/// override.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CommissionTerms {
+    /// The version in force now, in plain language; `None` when none is.
+    pub description: Option<String>,
+    /// The version in force now as the form's fields (to start an edit from).
+    pub form: Option<TermsFormValues>,
+    /// Every version, newest first.
+    pub versions: Vec<TermsVersion>,
+}
+
+/// One version of commission terms.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TermsVersion {
+    pub effective_from: i64,
+    pub created_at: i64,
+    /// In plain language; `None` for a partner's override removed from here on.
+    pub description: Option<String>,
+    /// `in force`, `scheduled` or `superseded`.
+    pub state: String,
+}
+
+/// The terms form's fields, as text.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct TermsFormValues {
+    /// `percent` or `flat`.
+    pub kind: String,
+    pub percent: String,
+    pub flat_amount: String,
+    pub currency: String,
+    /// `lifetime`, `months` or `payments`.
+    pub duration: String,
+    pub duration_count: String,
+    pub hold_days: String,
+    /// One `plan key = percent` per line.
+    pub plan_rates: String,
+}
+
+/// What other commission terms would have paid over a past period, next to what was earned.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TermsPreview {
+    pub from: i64,
+    pub to: i64,
+    /// The terms previewed, in plain language.
+    pub description: String,
+    /// Payments the terms were applied to.
+    pub payments: i64,
+    /// Payments left out: under a partner's own terms, which a change of the default does
+    /// not reach.
+    pub left_out: i64,
+    pub lines: Vec<PreviewLine>,
+}
+
+/// One currency of a preview: what the terms would have paid and what was earned.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PreviewLine {
+    pub currency: String,
+    pub payments: i64,
+    pub proposed: i128,
+    pub actual: i128,
+}
+
 /// A payout run's statement: one partner, one currency, a positive amount.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "sqlx", derive(sqlx::FromRow))]

@@ -140,22 +140,29 @@ pub fn CustomerPage() -> impl IntoView {
                                 <dt>"Key"</dt><dd><code>{c.key.clone()}</code></dd>
                                 <dt>"Email"</dt><dd>{c.email.clone().unwrap_or_else(|| "—".into())}</dd>
                                 <dt>"Partner"</dt><dd id="customer-partner">{match (c.partner_key.clone(), c.partner_name.clone()) {
-                                    (Some(k), Some(n)) => format!("{n} ({k})"),
-                                    (Some(k), None) => k,
-                                    _ => "Not attributed to a partner".into(),
+                                    (Some(k), n) => {
+                                        let href = format!("/partners/{}", urlencode(&k));
+                                        let label = match n { Some(n) => format!("{n} ({k})"), None => k };
+                                        view! { <a href=href>{label}</a> }.into_any()
+                                    }
+                                    _ => "Not attributed to a partner".into_any(),
                                 }}</dd>
                                 <dt>"Chargebee customer"</dt><dd>{c.chargebee_id.clone().unwrap_or_else(|| "—".into())}</dd>
                                 <dt>"Created"</dt><dd>{time(c.created_at)}</dd>
                             </dl>
                             <section class="card">
                                 <h2>"Transactions"</h2>
+                                <div class="toolbar">
+                                    <a class="button secondary small" id="transactions-csv" href=format!("/exports/transactions.csv?customer={}", urlencode(&c.key)) download>"Export transactions (CSV)"</a>
+                                    <a class="button secondary small" id="commissions-csv" href=format!("/exports/commissions.csv?customer={}", urlencode(&c.key)) download>"Export commissions (CSV)"</a>
+                                </div>
                                 {if d.transactions.is_empty() {
                                     view! { <p class="empty">"No transactions yet. They are recorded when Chargebee sends payment_succeeded for this customer."</p> }.into_any()
                                 } else {
                                     view! {
                                         <div class="table-wrap"><table class="table" id="transactions-table">
                                             <thead><tr><th scope="col">"Date"</th><th scope="col">"Chargebee id"</th><th scope="col" class="num">"Amount"</th>
-                                                <th scope="col" class="num">"Refunded"</th><th scope="col" class="num">"Net"</th><th scope="col">"Status"</th></tr></thead>
+                                                <th scope="col" class="num">"Refunded"</th><th scope="col" class="num">"Net"</th><th scope="col" class="num">"Commission"</th><th scope="col">"Status"</th></tr></thead>
                                             <tbody>
                                                 {d.transactions.into_iter().map(|t| {
                                                     let removed = t.removed_reason.clone();
@@ -167,6 +174,7 @@ pub fn CustomerPage() -> impl IntoView {
                                                             <td class="num">{money(t.amount, &t.currency)}</td>
                                                             <td class="num">{money(t.amount_refunded, &t.currency)}</td>
                                                             <td class="num">{money(t.net_amount(), &t.currency)}</td>
+                                                            <td class="num">{match t.commission { Some(c) => money(c, &t.currency), None => "—".into() }}</td>
                                                             <td>{match removed {
                                                                 Some(r) => format!("removed ({r})"),
                                                                 None if t.amount_refunded > 0 => "partially refunded".into(),

@@ -1,10 +1,13 @@
 //! One module per area of the dashboard.
 
 pub mod auth;
+pub mod commissions;
 pub mod customers;
 pub mod events;
 pub mod integrations;
 pub mod overview;
+pub mod partner;
 pub mod partners;
+pub mod payouts;
 pub mod plans;
 pub mod settings;

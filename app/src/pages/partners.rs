@@ -98,7 +98,7 @@ pub fn PartnersPage() -> impl IntoView {
                                     let partner = p.clone();
                                     view! {
                                         <tr>
-                                            <td><code>{p.key.clone()}</code>{p.auto_created.then(|| view! { " " <span class="badge" title="Created automatically from a partner_key (webhook or new customer); add a name">"auto-created"</span> })}</td>
+                                            <td><a href=format!("/partners/{}", crate::pages::customers::urlencode(&p.key))><code>{p.key.clone()}</code></a>{p.auto_created.then(|| view! { " " <span class="badge" title="Created automatically from a partner_key (webhook or new customer); add a name">"auto-created"</span> })}</td>
                                             <td>{p.name.clone().unwrap_or_else(|| "—".into())}<br/><span class="muted small">{p.email.clone().unwrap_or_default()}</span></td>
                                             <td class="num">{p.customers}</td>
                                             <td class="num">{format_totals(&p.revenue)}</td>

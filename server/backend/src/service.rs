@@ -10,9 +10,11 @@
 
 pub mod account;
 pub mod commissions;
+pub mod exports;
 pub mod invites;
 pub mod overview;
 pub mod team;
+pub mod terms_form;
 
 use super::auth::{basic_auth_mac, new_api_key, new_webhook_token, webhook_token};
 use super::domain::{Email, Key, Name, OrgId, Password, UserId, Validator};

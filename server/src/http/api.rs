@@ -3,18 +3,18 @@
 //! organization's resource answers 404 exactly like a missing one.
 
 use super::error::ApiError;
+use super::exports;
 use super::responses::{
     ChargebeeIntegrationResponse, CommissionEntryResponse, CommissionPageResponse,
     CommissionTermsResponse, CreatedCustomerResponse, CustomerResponse, DeletedPlanResponse,
     EventDetailResponse, EventPageResponse, EventSummaryResponse, ListResponse,
     PartnerBalanceResponse, PartnerResponse, PayoutResponse, PlanResponse, ReplayResponse,
-    SettingsResponse, SubscriptionResponse, TransactionResponse,
+    SettingsResponse, SubscriptionResponse, TermsPreviewResponse, TransactionResponse,
 };
 use axum::extract::rejection::{JsonRejection, QueryRejection};
 use axum::extract::{FromRequestParts, Path, Query, State};
 use axum::http::request::Parts;
 use axum::http::{header, Method, StatusCode};
-use axum::response::IntoResponse;
 use axum::routing::{get, post, put};
 use axum::{Json, Router};
 use backend::auth::sha256_hex;
@@ -122,7 +122,14 @@ pub fn router() -> Router<AppState> {
         )
         .route("/partners/{key}/balance", get(partner_balance))
         .route("/settings", get(get_settings).put(put_settings))
+        .route("/commission-terms/preview", post(preview_default_terms))
+        .route(
+            "/partners/{key}/commission-terms/preview",
+            post(preview_partner_terms),
+        )
         .route("/commissions", get(list_commissions))
+        .route("/commissions/csv", get(commissions_csv))
+        .route("/transactions/csv", get(transactions_csv))
         .route("/payouts", get(list_payouts).post(create_payout))
         .route("/payouts/{id}", get(get_payout))
         .route("/payouts/{id}/csv", get(payout_csv))
@@ -475,6 +482,36 @@ async fn put_default_terms(
     Ok(Json(view.into()))
 }
 
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PreviewIn {
+    terms: backend::commission::TermsSpec,
+    from: i64,
+    to: i64,
+}
+
+async fn preview_default_terms(
+    State(state): State<AppState>,
+    ApiOrg(org, _): ApiOrg,
+    body: std::result::Result<Json<PreviewIn>, JsonRejection>,
+) -> Result<Json<TermsPreviewResponse>> {
+    let Json(p) = body?;
+    let preview = service::commissions::preview(&state, &org, None, &p.terms, p.from, p.to).await?;
+    Ok(Json(preview.into()))
+}
+
+async fn preview_partner_terms(
+    State(state): State<AppState>,
+    ApiOrg(org, _): ApiOrg,
+    Path(key): Path<String>,
+    body: std::result::Result<Json<PreviewIn>, JsonRejection>,
+) -> Result<Json<TermsPreviewResponse>> {
+    let Json(p) = body?;
+    let preview =
+        service::commissions::preview(&state, &org, Some(&key), &p.terms, p.from, p.to).await?;
+    Ok(Json(preview.into()))
+}
+
 async fn get_partner_terms(
     State(state): State<AppState>,
     ApiOrg(org, _): ApiOrg,
@@ -629,18 +666,28 @@ async fn payout_csv(
     Path(id): Path<String>,
 ) -> Result<axum::response::Response> {
     let csv = service::commissions::payout_csv(&state, &org, &id).await?;
-    let disposition = format!(
-        "attachment; filename=\"payout-{}.csv\"",
-        id.replace(|c: char| !c.is_ascii_alphanumeric() && c != '_', "")
-    );
-    Ok((
-        [
-            (header::CONTENT_TYPE, "text/csv; charset=utf-8".to_string()),
-            (header::CONTENT_DISPOSITION, disposition),
-        ],
-        csv,
-    )
-        .into_response())
+    Ok(exports::csv_response(
+        &format!("payout-{id}.csv"),
+        axum::body::Body::from(csv),
+    ))
+}
+
+async fn commissions_csv(
+    State(state): State<AppState>,
+    ApiOrg(org, _): ApiOrg,
+    query: std::result::Result<Query<exports::ExportQuery>, QueryRejection>,
+) -> Result<axum::response::Response> {
+    let Query(q) = query?;
+    exports::commissions_csv(state, org, q)
+}
+
+async fn transactions_csv(
+    State(state): State<AppState>,
+    ApiOrg(org, _): ApiOrg,
+    query: std::result::Result<Query<exports::ExportQuery>, QueryRejection>,
+) -> Result<axum::response::Response> {
+    let Query(q) = query?;
+    Ok(exports::transactions_csv(state, org, q))
 }
 
 async fn mark_payout_paid(

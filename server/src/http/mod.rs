@@ -4,6 +4,7 @@
 mod api;
 mod csrf;
 mod error;
+mod exports;
 mod headers;
 mod responses;
 mod serve;
@@ -87,6 +88,7 @@ pub fn router(state: AppState, leptos_options: LeptosOptions, config: &Config) -
         .route("/readyz", get(readyz))
         .route("/webhooks/chargebee/{token}", post(webhooks::chargebee))
         .nest("/api/v1", api::router().with_state(state.clone()))
+        .merge(exports::router().with_state(state.clone()))
         .merge(pages)
         .layer(axum::middleware::from_fn_with_state(state.clone(), csrf::same_origin_only))
         .layer(sessions)

@@ -480,6 +480,54 @@ impl From<shared::model::PartnerBalance> for PartnerBalanceResponse {
     }
 }
 
+/// What other terms would have paid over a past period, next to what was earned (a preview:
+/// nothing is written).
+#[derive(Serialize)]
+pub struct TermsPreviewResponse {
+    /// The terms previewed, in plain language.
+    pub description: String,
+    pub from: i64,
+    /// Payments left out: under a partner's own terms, which the default does not reach.
+    pub left_out: i64,
+    pub lines: Vec<PreviewLineResponse>,
+    /// Payments the terms were applied to.
+    pub payments: i64,
+    pub to: i64,
+}
+
+/// One currency of a preview (minor units).
+#[derive(Serialize)]
+pub struct PreviewLineResponse {
+    /// What the entries of those payments sum to.
+    pub actual: i128,
+    pub currency: String,
+    pub payments: i64,
+    /// What the previewed terms would have paid.
+    pub proposed: i128,
+}
+
+impl From<shared::model::TermsPreview> for TermsPreviewResponse {
+    fn from(p: shared::model::TermsPreview) -> Self {
+        Self {
+            description: p.description,
+            from: p.from,
+            left_out: p.left_out,
+            lines: p
+                .lines
+                .into_iter()
+                .map(|l| PreviewLineResponse {
+                    actual: l.actual,
+                    currency: l.currency,
+                    payments: l.payments,
+                    proposed: l.proposed,
+                })
+                .collect(),
+            payments: p.payments,
+            to: p.to,
+        }
+    }
+}
+
 /// The organization's settings.
 #[derive(Serialize)]
 pub struct SettingsResponse {

@@ -706,3 +706,257 @@ both_backends!(
         assert_eq!(eur["commission"], 900);
     }
 );
+
+both_backends!(
+    a_preview_shows_what_other_terms_would_have_paid_and_writes_nothing,
+    |b| async move {
+        let app = TestApp::spawn(b).await;
+        let org = app.org("Acme").await;
+        let other = app.org("Other").await;
+        default_terms(&org, 1000).await;
+        pay(&org, "ev_1", "txn_1", 10_000, "c1", Some("p1")).await;
+        let second = payment_succeeded("ev_2", "txn_2", 5_000, Some("c2"), Some("p2"));
+        org.deliver_ok(&for_chargebee_customer(second, "cb_cus_2"))
+            .await;
+        let refund = payment_refunded("ev_r", "re_2", "txn_2", 2_500, "c2");
+        org.deliver_ok(&for_chargebee_customer(refund, "cb_cus_2"))
+            .await;
+        let before = entries(&org, "").await;
+        let period = |terms: Value| json!({"terms": terms, "from": 1_699_000_000_000i64, "to": 1_701_000_000_000i64});
+        let (s, p) = org
+            .send(
+                Method::POST,
+                "/commission-terms/preview",
+                Some(period(json!({"rate_bps": 2000}))),
+            )
+            .await;
+        assert_eq!(s, 200, "{p}");
+        // 20 %: 2,000 on txn_1, and 1,000 less a 500 clawback on txn_2; it earned 1,000 + 250.
+        assert_eq!(
+            p["lines"],
+            json!([{"currency": "USD", "payments": 2, "proposed": 2500, "actual": 1250}])
+        );
+        assert_eq!(
+            (p["payments"].as_i64(), p["left_out"].as_i64()),
+            (Some(2), Some(0))
+        );
+        assert!(p["description"].as_str().unwrap().contains("20"), "{p}");
+        assert_eq!(entries(&org, "").await, before, "a preview writes nothing");
+        // A partner with its own terms is left out of a change of the default …
+        put_terms(
+            &org,
+            "/partners/p2/commission-terms",
+            json!({"rate_bps": 500, "effective_from": 0}),
+        )
+        .await;
+        let (_, p) = org
+            .send(
+                Method::POST,
+                "/commission-terms/preview",
+                Some(period(json!({"rate_bps": 2000}))),
+            )
+            .await;
+        assert_eq!(
+            (p["payments"].as_i64(), p["left_out"].as_i64()),
+            (Some(1), Some(1))
+        );
+        // … and a preview of its own terms covers only its payments.
+        let (s, p) = org
+            .send(
+                Method::POST,
+                "/partners/p2/commission-terms/preview",
+                Some(period(json!({"flat_amount": 300, "currency": "USD"}))),
+            )
+            .await;
+        assert_eq!(s, 200, "{p}");
+        assert_eq!(
+            p["lines"],
+            json!([{"currency": "USD", "payments": 1, "proposed": 150, "actual": 250}])
+        );
+        // Bad periods and terms name their field; another tenant's partner is not found.
+        let (s, bad) = org
+            .send(
+                Method::POST,
+                "/commission-terms/preview",
+                Some(json!({"terms": {"rate_bps": 2000}, "from": 10, "to": 5})),
+            )
+            .await;
+        assert_eq!(
+            (s, bad["error"]["fields"][0]["field"].as_str()),
+            (422, Some("to"))
+        );
+        let (s, _) = org
+            .send(
+                Method::POST,
+                "/commission-terms/preview",
+                Some(period(json!({"rate_bps": 20000}))),
+            )
+            .await;
+        assert_eq!(s, 422);
+        let (s, _) = other
+            .send(
+                Method::POST,
+                "/partners/p2/commission-terms/preview",
+                Some(period(json!({"rate_bps": 2000}))),
+            )
+            .await;
+        assert_eq!(s, 404);
+        let (_, theirs) = other
+            .send(
+                Method::POST,
+                "/commission-terms/preview",
+                Some(period(json!({"rate_bps": 2000}))),
+            )
+            .await;
+        assert_eq!(theirs["payments"], 0, "{theirs}");
+    }
+);
+
+both_backends!(
+    commissions_and_transactions_export_as_streamed_csv_filtered_and_per_tenant,
+    |b| async move {
+        let app = TestApp::spawn(b).await;
+        let org = app.org("Acme").await;
+        let other = app.org("Other").await;
+        default_terms(&org, 2000).await;
+        // More than one page (500 rows) of each, so the stream really pages.
+        for n in 0..260 {
+            let txn = format!("txn_{n:03}");
+            pay(&org, &format!("ev_{n}"), &txn, 1_000 + n, "c1", Some("p1")).await;
+            org.deliver_ok(&payment_refunded(
+                &format!("ev_r{n}"),
+                &format!("re_{n:03}"),
+                &txn,
+                100,
+                "c1",
+            ))
+            .await;
+        }
+        let csv = |path: String, key: String| async move {
+            let r = reqwest::Client::new()
+                .get(path)
+                .bearer_auth(key)
+                .send()
+                .await
+                .unwrap();
+            let status = r.status().as_u16();
+            let kind = r
+                .headers()
+                .get("content-type")
+                .map(|v| v.to_str().unwrap().to_string());
+            (status, kind, r.text().await.unwrap())
+        };
+        let (s, kind, text) = csv(
+            format!("{}/api/v1/commissions/csv?partner=p1", app.address),
+            org.api_key.clone(),
+        )
+        .await;
+        assert_eq!(s, 200);
+        assert!(kind.unwrap().starts_with("text/csv"));
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(
+            lines[0],
+            "id,occurred_at,partner_key,customer_key,transaction_id,kind,currency,amount,status,payable_at,payout_id"
+        );
+        // 260 commissions and 260 clawbacks, each once.
+        assert_eq!(lines.len(), 1 + 520);
+        let ids: std::collections::HashSet<&str> = lines[1..]
+            .iter()
+            .map(|l| l.split(',').next().unwrap())
+            .collect();
+        assert_eq!(ids.len(), 520);
+        assert!(
+            lines.iter().any(|l| l.contains(",clawback,USD,-0.20,")),
+            "{}",
+            lines[1]
+        );
+        assert!(lines[1].contains("2023-11-14T22:15:00Z"), "{}", lines[1]);
+        // Filtered by status as on the page; a bad status is a 422 before any row.
+        let (s, _, pending) = csv(
+            format!("{}/api/v1/commissions/csv?status=pending", app.address),
+            org.api_key.clone(),
+        )
+        .await;
+        assert_eq!((s, pending.lines().count()), (200, 1));
+        let (s, _, _) = csv(
+            format!("{}/api/v1/commissions/csv?status=unpaid", app.address),
+            org.api_key.clone(),
+        )
+        .await;
+        assert_eq!(s, 422);
+        let (s, _, text) = csv(
+            format!("{}/api/v1/transactions/csv?customer=c1", app.address),
+            org.api_key.clone(),
+        )
+        .await;
+        assert_eq!(s, 200);
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(lines.len(), 1 + 260);
+        assert!(lines[0].starts_with("transaction_id,occurred_at,customer_key,partner_key,currency,amount,refunded,net,status,commission"));
+        assert!(
+            lines[1].starts_with(
+                "txn_000,2023-11-14T22:15:00Z,c1,p1,USD,10.00,1.00,9.00,partially refunded,1.80,"
+            ),
+            "{}",
+            lines[1]
+        );
+        // Another tenant sees none of it.
+        for path in [
+            "/api/v1/commissions/csv",
+            "/api/v1/transactions/csv?customer=c1",
+        ] {
+            let (s, _, text) = csv(format!("{}{path}", app.address), other.api_key.clone()).await;
+            assert_eq!((s, text.lines().count()), (200, 1), "{path}");
+        }
+        // The dashboard's downloads need a session, and send a visitor to sign in.
+        let r = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .unwrap()
+            .get(app.url("/exports/commissions.csv"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 303);
+        assert_eq!(r.headers()["location"], "/login?next=/partners");
+        let browser = app.signed_in(&org.email, PASSWORD).await;
+        let r = browser
+            .get(app.url("/exports/commissions.csv?customer=c1&status=approved"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200);
+        assert!(r.headers()["content-disposition"]
+            .to_str()
+            .unwrap()
+            .contains("commissions.csv"));
+        assert_eq!(r.text().await.unwrap().lines().count(), 1 + 520);
+        let run = run_payout(&org).await;
+        let id = run["id"].as_str().unwrap();
+        let r = browser
+            .get(app.url(&format!("/exports/payouts/{id}.csv")))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200);
+        let text = r.text().await.unwrap();
+        assert_eq!(
+            text.lines().nth(1).unwrap(),
+            format!(
+                "p1,,,USD,{},520,{id}",
+                run["statements"][0]["amount"]
+                    .as_i64()
+                    .map(|a| format!("{}.{:02}", a / 100, a % 100))
+                    .unwrap()
+            )
+        );
+        // Another tenant's member cannot download this run.
+        let theirs = app.signed_in(&other.email, PASSWORD).await;
+        let r = theirs
+            .get(app.url(&format!("/exports/payouts/{id}.csv")))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 404);
+    }
+);

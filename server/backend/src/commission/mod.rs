@@ -444,6 +444,9 @@ pub fn status(entry_payable_at: i64, paid: bool, now: i64) -> &'static str {
     }
 }
 
+mod preview;
+pub use preview::{preview, PreviewPayment, PreviewTotals};
+
 #[cfg(test)]
 mod tests;
 

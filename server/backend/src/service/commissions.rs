@@ -1,5 +1,6 @@
 //! Commission terms and the commission ledger, for the REST API and the dashboard.
 
+use super::exports::safe_cell;
 use super::Result;
 use crate::commission::TermsSpec;
 use crate::currency;
@@ -9,7 +10,10 @@ use crate::storage::{EntryFilter, TermsVersionRow};
 use crate::AppState;
 use shared::error::AppError;
 use shared::model::Page;
-use shared::model::{Balance, CommissionEntry, ConvertedBalance, PartnerBalance, PayoutRun};
+use shared::model::{
+    Balance, CommissionEntry, CommissionTerms, ConvertedBalance, PartnerBalance, PayoutRun,
+    TermsPreview, TermsVersion,
+};
 
 /// Terms as shown: the version in force now (if any), in plain language, and every version.
 #[derive(Debug, Clone)]
@@ -55,6 +59,55 @@ pub async fn terms(state: &AppState, org: &OrgId, partner: Option<&str>) -> Resu
     })
 }
 
+/// Terms as the dashboard shows them: in plain language, as form fields, every version
+/// (newest first) with whether it is in force.
+pub async fn terms_page(
+    state: &AppState,
+    org: &OrgId,
+    partner: Option<&str>,
+) -> Result<CommissionTerms> {
+    let view = terms(state, org, partner).await?;
+    Ok(terms_shown(&view, state.now()))
+}
+
+fn terms_shown(view: &TermsView, now: i64) -> CommissionTerms {
+    let current = view
+        .versions
+        .iter()
+        .enumerate()
+        .filter(|(_, v)| v.effective_from <= now)
+        .max_by_key(|(_, v)| (v.effective_from, v.created_at))
+        .map(|(i, _)| i);
+    let mut versions: Vec<TermsVersion> = view
+        .versions
+        .iter()
+        .enumerate()
+        .map(|(i, v)| TermsVersion {
+            effective_from: v.effective_from,
+            created_at: v.created_at,
+            description: v
+                .terms
+                .as_ref()
+                .and_then(|t| t.to_terms().ok())
+                .map(|t| t.describe()),
+            state: if Some(i) == current {
+                "in force"
+            } else if v.effective_from > now {
+                "scheduled"
+            } else {
+                "superseded"
+            }
+            .into(),
+        })
+        .collect();
+    versions.reverse();
+    CommissionTerms {
+        description: view.description.clone(),
+        form: view.terms.as_ref().map(super::terms_form::form_values),
+        versions,
+    }
+}
+
 /// Adds a version of the terms, in force for payments that occur from `effective_from` (now
 /// when absent; a date in the past applies to payments that occurred since, whenever they
 /// arrive). Payments already recorded keep their entries.
@@ -80,6 +133,49 @@ pub async fn set_terms(
         .add_terms_version(org, partner, Some(&spec), from, now)
         .await?;
     terms(state, org, partner).await
+}
+
+/// The most payments a preview reads (a longer period is refused with a clear message).
+pub const PREVIEW_LIMIT: usize = 50_000;
+
+/// What `spec` would have paid for the payments that occurred in `[from, to)`, next to what
+/// they earned; of one partner (its override) or of every partner (the default, which does not
+/// reach payments under a partner's own terms). Writes nothing.
+pub async fn preview(
+    state: &AppState,
+    org: &OrgId,
+    partner: Option<&str>,
+    spec: &TermsSpec,
+    from: i64,
+    to: i64,
+) -> Result<TermsPreview> {
+    let partner = partner_key(partner)?;
+    let terms = spec
+        .to_terms()
+        .map_err(|(field, message)| AppError::field(field, message))?;
+    if !(0..=253_402_300_799_000).contains(&from) {
+        return Err(AppError::field(
+            "from",
+            "must be a time in milliseconds since 1970",
+        ));
+    }
+    if to <= from || to > 253_402_300_799_000 {
+        return Err(AppError::field("to", "must be after from"));
+    }
+    let facts = state
+        .store
+        .preview_facts(org, partner, from, to, PREVIEW_LIMIT)
+        .await?
+        .ok_or(AppError::NotFound)?;
+    let totals = crate::commission::preview(&facts.payments, &terms, partner.is_none());
+    Ok(TermsPreview {
+        from,
+        to,
+        description: terms.describe(),
+        payments: totals.payments,
+        left_out: totals.left_out,
+        lines: totals.lines,
+    })
 }
 
 /// Ends a partner's override from now on: the organization's default applies again.
@@ -310,15 +406,6 @@ pub async fn payout_csv(state: &AppState, org: &OrgId, id: &str) -> Result<Strin
     }
     let bytes = w.into_inner().map_err(|e| fail(e.into_error().into()))?;
     String::from_utf8(bytes).map_err(|_| AppError::Internal)
-}
-
-/// A cell that cannot start a spreadsheet formula.
-fn safe_cell(s: &str) -> String {
-    if s.starts_with(['=', '+', '-', '@', '\t', '\r']) {
-        format!("'{s}")
-    } else {
-        s.to_string()
-    }
 }
 
 /// Minor units as a decimal in the currency's major unit: `12345, "USD"` → `123.45`.

@@ -122,25 +122,9 @@ where
             json.as_deref()
                 .is_some_and(|j| j.contains("\"months\"") || j.contains("\"payments\""))
         });
-        let history = if needs_history {
-            "(SELECT MIN(t2.occurred_at) FROM transactions t2 WHERE t2.org_id = t.org_id \
-               AND t2.customer_id = t.customer_id AND t2.recorded) AS first_at, \
-             (SELECT COUNT(*) FROM transactions t2 WHERE t2.org_id = t.org_id \
-               AND t2.customer_id = t.customer_id AND t2.recorded \
-               AND (t2.occurred_at < t.occurred_at \
-                 OR (t2.occurred_at = t.occurred_at AND t2.chargebee_id <= t.chargebee_id))) AS ordinal"
-        } else {
-            "t.occurred_at AS first_at, CAST(1 AS BIGINT) AS ordinal"
-        };
         let facts_sql = format!(
-            "SELECT t.chargebee_id, t.amount, t.currency, t.occurred_at, t.removed_reason, \
-               t.customer_id, c.partner_id, \
-               (SELECT COALESCE(s.plan_key, s.plan_item_id) FROM subscriptions s \
-                 WHERE s.org_id = t.org_id AND s.chargebee_id = t.subscription_id) AS plan_key, \
-               {history} \
-             FROM transactions t JOIN customers c ON c.id = t.customer_id \
-             WHERE t.org_id = $1 AND t.chargebee_id IN ({list}) AND t.recorded \
-               AND c.partner_id IS NOT NULL"
+            "{} AND t.chargebee_id IN ({list})",
+            facts_select(needs_history, false)
         );
         let mut q = sqlx::query_as::<_, PaymentRow>(&facts_sql).bind(org);
         for t in &txns {
@@ -154,7 +138,7 @@ where
             "SELECT original_txn_id, chargebee_id, amount, occurred_at, currency FROM refunds \
              WHERE org_id = $1 AND original_txn_id IN ({list})"
         );
-        let mut q = sqlx::query_as::<_, (String, String, i64, i64, String)>(&refunds_sql).bind(org);
+        let mut q = sqlx::query_as::<_, RefundRow>(&refunds_sql).bind(org);
         for t in &txns {
             q = q.bind(*t);
         }
@@ -168,15 +152,7 @@ where
         }
         let written: HashSet<String> = q.fetch_all(&mut *conn).await?.into_iter().collect();
         let mut rows: Vec<(commission::Entry, &PaymentRow)> = vec![];
-        for f in &facts {
-            // Refunded and failed payments are settled from their refunds and failure; one
-            // taken out for any other reason (an invalid amount) earns nothing.
-            if f.removed_reason
-                .as_deref()
-                .is_some_and(|r| r != "failed" && r != "refunded")
-            {
-                continue;
-            }
+        for f in facts.iter().filter(|f| f.earns()) {
             let overrides = parse_versions(
                 versions
                     .iter()
@@ -187,27 +163,7 @@ where
             let Some(terms) = commission::terms_for(&overrides, &defaults, f.occurred_at) else {
                 continue;
             };
-            let payment = Payment {
-                txn_id: f.chargebee_id.clone(),
-                amount: f.amount,
-                currency: f.currency.clone(),
-                occurred_at: f.occurred_at,
-                plan_key: f.plan_key.clone(),
-                refunds: refunds
-                    .iter()
-                    .filter(|(txn, _, _, _, cur)| *txn == f.chargebee_id && *cur == f.currency)
-                    .map(|(_, id, amount, occurred_at, _)| Refund {
-                        id: id.clone(),
-                        amount: *amount,
-                        occurred_at: *occurred_at,
-                    })
-                    .collect(),
-                failed: f.removed_reason.as_deref() == Some("failed"),
-            };
-            let history = History {
-                first_payment_at: f.first_at.unwrap_or(f.occurred_at),
-                ordinal: u32::try_from(f.ordinal.max(1)).unwrap_or(u32::MAX),
-            };
+            let (payment, history) = f.payment(&refunds);
             let amount = commission::commission_on(terms, &payment, history).ok();
             for e in commission::entries(&payment, amount, terms.hold_days, &written) {
                 rows.push((e, f));
@@ -277,6 +233,80 @@ struct PaymentRow {
     plan_key: Option<String>,
     first_at: Option<i64>,
     ordinal: i64,
+    /// The sum of its entries (read for previews only).
+    earned: Option<i64>,
+}
+
+/// A refund's row: (payment, refund id, amount, occurred at, currency).
+type RefundRow = (String, String, i64, i64, String);
+
+impl PaymentRow {
+    /// Whether it can earn at all: refunded and failed payments are settled from their
+    /// refunds and failure; one taken out for any other reason (an invalid amount) earns
+    /// nothing.
+    fn earns(&self) -> bool {
+        self.removed_reason
+            .as_deref()
+            .is_none_or(|r| r == "failed" || r == "refunded")
+    }
+
+    /// The payment as the calculator takes it, with its refunds in its own currency (`refunds`
+    /// may hold other payments' too).
+    fn payment(&self, refunds: &[RefundRow]) -> (Payment, History) {
+        let payment = Payment {
+            txn_id: self.chargebee_id.clone(),
+            amount: self.amount,
+            currency: self.currency.clone(),
+            occurred_at: self.occurred_at,
+            plan_key: self.plan_key.clone(),
+            refunds: refunds
+                .iter()
+                .filter(|(txn, _, _, _, cur)| *txn == self.chargebee_id && *cur == self.currency)
+                .map(|(_, id, amount, occurred_at, _)| Refund {
+                    id: id.clone(),
+                    amount: *amount,
+                    occurred_at: *occurred_at,
+                })
+                .collect(),
+            failed: self.removed_reason.as_deref() == Some("failed"),
+        };
+        let history = History {
+            first_payment_at: self.first_at.unwrap_or(self.occurred_at),
+            ordinal: u32::try_from(self.ordinal.max(1)).unwrap_or(u32::MAX),
+        };
+        (payment, history)
+    }
+}
+
+/// The facts of an organization's (`$1`) recorded, attributed payments, for [`PaymentRow`];
+/// the caller adds its own conditions. `history`: where each stands among its customer's
+/// payments (else every payment reads as the first). `earned`: the sum of its entries.
+fn facts_select(history: bool, earned: bool) -> String {
+    let history = if history {
+        "(SELECT MIN(t2.occurred_at) FROM transactions t2 WHERE t2.org_id = t.org_id \
+           AND t2.customer_id = t.customer_id AND t2.recorded) AS first_at, \
+         (SELECT COUNT(*) FROM transactions t2 WHERE t2.org_id = t.org_id \
+           AND t2.customer_id = t.customer_id AND t2.recorded \
+           AND (t2.occurred_at < t.occurred_at \
+             OR (t2.occurred_at = t.occurred_at AND t2.chargebee_id <= t.chargebee_id))) AS ordinal"
+    } else {
+        "t.occurred_at AS first_at, CAST(1 AS BIGINT) AS ordinal"
+    };
+    let earned = if earned {
+        "(SELECT CAST(SUM(e.amount) AS BIGINT) FROM commission_entries e \
+           WHERE e.org_id = t.org_id AND e.transaction_id = t.chargebee_id) AS earned"
+    } else {
+        "CAST(NULL AS BIGINT) AS earned"
+    };
+    format!(
+        "SELECT t.chargebee_id, t.amount, t.currency, t.occurred_at, t.removed_reason, \
+           t.customer_id, c.partner_id, \
+           (SELECT COALESCE(s.plan_key, s.plan_item_id) FROM subscriptions s \
+             WHERE s.org_id = t.org_id AND s.chargebee_id = t.subscription_id) AS plan_key, \
+           {history}, {earned} \
+         FROM transactions t JOIN customers c ON c.id = t.customer_id \
+         WHERE t.org_id = $1 AND t.recorded AND c.partner_id IS NOT NULL"
+    )
 }
 
 const ENTRY_COLUMNS: &str = "x.id, p.key AS partner_key, c.key AS customer_key, \
@@ -582,6 +612,89 @@ where
 
     async fn cancel_payout(&self, org: &OrgId, id: &str, now: i64) -> Result<PayoutRun> {
         self.close_payout(org, id, "cancelled", None, now).await
+    }
+
+    async fn preview_facts(
+        &self,
+        org: &OrgId,
+        partner_key: Option<&str>,
+        from: i64,
+        to: i64,
+        limit: usize,
+    ) -> Result<Option<PreviewFacts>> {
+        let partner_id = match partner_key {
+            None => String::new(),
+            Some(key) => match self.partner_id(org, key).await? {
+                Some(id) => id,
+                None => return Ok(None),
+            },
+        };
+        let mut conn = self.read.acquire().await?;
+        let versions: Vec<(Option<String>, i64, Option<String>)> = sqlx::query_as(
+            "SELECT partner_id, effective_from, terms FROM commission_terms WHERE org_id = $1",
+        )
+        .bind(org.as_str())
+        .fetch_all(&mut *conn)
+        .await?;
+        let period =
+            "AND t.occurred_at >= $2 AND t.occurred_at < $3 AND ($4 = '' OR c.partner_id = $4)";
+        let facts: Vec<PaymentRow> = sqlx::query_as(&format!(
+            "{} {period} ORDER BY t.occurred_at, t.chargebee_id LIMIT $5",
+            facts_select(true, true)
+        ))
+        .bind(org.as_str())
+        .bind(from)
+        .bind(to)
+        .bind(&partner_id)
+        .bind(i64::try_from(limit).unwrap_or(i64::MAX).saturating_add(1))
+        .fetch_all(&mut *conn)
+        .await?;
+        if facts.len() > limit {
+            return Err(StorageError::Conflict(format!(
+                "the period holds more than {limit} payments: choose a shorter one"
+            )));
+        }
+        let refunds: Vec<RefundRow> = sqlx::query_as(&format!(
+            "SELECT r.original_txn_id, r.chargebee_id, r.amount, r.occurred_at, r.currency \
+             FROM refunds r \
+             JOIN transactions t ON t.org_id = r.org_id AND t.chargebee_id = r.original_txn_id \
+             JOIN customers c ON c.id = t.customer_id \
+             WHERE r.org_id = $1 AND t.recorded AND c.partner_id IS NOT NULL {period}"
+        ))
+        .bind(org.as_str())
+        .bind(from)
+        .bind(to)
+        .bind(&partner_id)
+        .fetch_all(&mut *conn)
+        .await?;
+        let overrides_of = |partner: &str| {
+            parse_versions(
+                versions
+                    .iter()
+                    .filter(|(p, _, _)| p.as_deref() == Some(partner))
+                    .map(|(_, from, t)| (*from, t.clone()))
+                    .collect(),
+            )
+        };
+        let payments = facts
+            .iter()
+            .filter(|f| f.earns())
+            .map(|f| {
+                let (payment, history) = f.payment(&refunds);
+                // Whether the partner's own terms governed it (then a change of the default
+                // would not have reached it).
+                let overridden =
+                    commission::terms_for(&overrides_of(&f.partner_id), &[], f.occurred_at)
+                        .is_some();
+                commission::PreviewPayment {
+                    payment,
+                    history,
+                    earned: f.earned.unwrap_or(0),
+                    overridden,
+                }
+            })
+            .collect();
+        Ok(Some(PreviewFacts { payments }))
     }
 
     async fn reporting_currency(&self, org: &OrgId) -> Result<String> {

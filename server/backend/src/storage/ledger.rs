@@ -324,6 +324,37 @@ where
         .await?)
     }
 
+    async fn transactions_after(
+        &self,
+        org: &OrgId,
+        filter: &TransactionFilter,
+        after: Option<(i64, String)>,
+        limit: i64,
+    ) -> Result<Vec<TransactionExportRow>> {
+        let (at, id) = after.unwrap_or((i64::MIN, String::new()));
+        Ok(sqlx::query_as(
+            "SELECT t.chargebee_id, c.key AS customer_key, p.key AS partner_key, t.occurred_at, \
+               t.currency, t.amount, t.amount_refunded, t.removed_reason, \
+               (SELECT CAST(SUM(e.amount) AS BIGINT) FROM commission_entries e \
+                 WHERE e.org_id = t.org_id AND e.transaction_id = t.chargebee_id) AS commission, \
+               t.exchange_rate, t.base_currency_code, t.subscription_id, t.invoice_id \
+             FROM transactions t JOIN customers c ON c.id = t.customer_id \
+             LEFT JOIN partners p ON p.id = c.partner_id \
+             WHERE t.org_id = $1 AND t.recorded AND ($2 IS NULL OR c.key = $2) \
+               AND ($3 IS NULL OR p.key = $3) \
+               AND (t.occurred_at > $4 OR (t.occurred_at = $4 AND t.chargebee_id > $5)) \
+             ORDER BY t.occurred_at, t.chargebee_id LIMIT $6",
+        )
+        .bind(org.as_str())
+        .bind(filter.customer_key.as_deref())
+        .bind(filter.partner_key.as_deref())
+        .bind(at)
+        .bind(id)
+        .bind(limit)
+        .fetch_all(&self.read)
+        .await?)
+    }
+
     async fn subscriptions(&self, org: &OrgId, customer_id: &str) -> Result<Vec<Subscription>> {
         Ok(sqlx::query_as(
             "SELECT s.chargebee_id, s.plan_key, \

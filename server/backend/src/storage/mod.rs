@@ -457,6 +457,15 @@ pub trait Ledger: Send + Sync {
         limit: i64,
     ) -> Result<Page<CustomerListRow>>;
     async fn transactions(&self, org: &OrgId, customer_id: &str) -> Result<Vec<Transaction>>;
+    /// Recorded transactions, oldest first, after `after` ((occurred at, Chargebee id)), for
+    /// exports: of one customer and/or one partner's customers (by key).
+    async fn transactions_after(
+        &self,
+        org: &OrgId,
+        filter: &TransactionFilter,
+        after: Option<(i64, String)>,
+        limit: i64,
+    ) -> Result<Vec<TransactionExportRow>>;
     async fn subscriptions(&self, org: &OrgId, customer_id: &str) -> Result<Vec<Subscription>>;
     async fn create_partner(
         &self,
@@ -506,6 +515,31 @@ pub struct TermsVersionRow {
     pub created_at: i64,
 }
 
+/// Which transactions to export.
+#[derive(Debug, Clone, Default)]
+pub struct TransactionFilter {
+    pub customer_key: Option<String>,
+    pub partner_key: Option<String>,
+}
+
+/// A transaction with its customer and partner, for exports.
+#[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
+pub struct TransactionExportRow {
+    pub chargebee_id: String,
+    pub customer_key: String,
+    pub partner_key: Option<String>,
+    pub occurred_at: i64,
+    pub currency: String,
+    pub amount: i64,
+    pub amount_refunded: i64,
+    pub removed_reason: Option<String>,
+    pub commission: Option<i64>,
+    pub exchange_rate: Option<String>,
+    pub base_currency_code: Option<String>,
+    pub subscription_id: Option<String>,
+    pub invoice_id: Option<String>,
+}
+
 /// Which commission entries to list.
 #[derive(Debug, Clone, Default)]
 pub struct EntryFilter {
@@ -523,6 +557,12 @@ pub struct RatedBalance {
     pub balance: Balance,
     pub rate: Option<String>,
     pub base: Option<String>,
+}
+
+/// What a preview of terms works from.
+#[derive(Debug, Clone)]
+pub struct PreviewFacts {
+    pub payments: Vec<crate::commission::PreviewPayment>,
 }
 
 /// Commission terms and the commission ledger.
@@ -577,6 +617,17 @@ pub trait Commissions: Send + Sync {
         partner_key: &str,
         now: i64,
     ) -> Result<Option<Vec<RatedBalance>>>;
+    /// The recorded, attributed payments that occurred in `[from, to)` (of one partner, or of
+    /// all), with what they earned, for a preview of other terms. `None` for an unknown
+    /// partner; `Conflict` when there are more than `limit`.
+    async fn preview_facts(
+        &self,
+        org: &OrgId,
+        partner_key: Option<&str>,
+        from: i64,
+        to: i64,
+        limit: usize,
+    ) -> Result<Option<PreviewFacts>>;
     /// The currency reports convert into (`USD` until set).
     async fn reporting_currency(&self, org: &OrgId) -> Result<String>;
     async fn set_reporting_currency(&self, org: &OrgId, currency: &str) -> Result<()>;
