@@ -960,3 +960,57 @@ both_backends!(
         assert_eq!(r.status(), 404);
     }
 );
+
+both_backends!(
+    an_earlier_payment_arriving_late_takes_the_first_payment_commission_from_a_later_one,
+    |b| async move {
+        let app = TestApp::spawn(b).await;
+        let org = app.org("Acme").await;
+        put_terms(
+            &org,
+            "/commission-terms",
+            json!({"rate_bps": 1000, "duration": {"payments": 1}, "effective_from": 0}),
+        )
+        .await;
+        let on = |ev: &str, txn: &str, date: i64| {
+            let mut e = payment_succeeded(ev, txn, 10_000, Some("c1"), Some("p1"));
+            e["content"]["transaction"]["date"] = json!(date);
+            e
+        };
+        // The second payment arrives first: as far as anyone knows, it is the first.
+        org.deliver_ok(&on("ev_2", "txn_late", 1_700_100_000)).await;
+        assert_eq!(entries(&org, "").await.len(), 1);
+        // Then the real first payment: it earns, and the other one's commission is reversed.
+        org.deliver_ok(&on("ev_1", "txn_early", 1_700_000_000))
+            .await;
+        let (_, body) = org.get("/commissions").await;
+        let mut got: Vec<(String, String, i64)> = body["data"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| {
+                (
+                    e["transaction_id"].as_str().unwrap().to_string(),
+                    e["kind"].as_str().unwrap().to_string(),
+                    e["amount"].as_i64().unwrap(),
+                )
+            })
+            .collect();
+        got.sort();
+        assert_eq!(
+            got,
+            [
+                ("txn_early".into(), "commission".into(), 1000),
+                ("txn_late".into(), "commission".into(), 1000),
+                ("txn_late".into(), "reversal".into(), -1000),
+            ]
+        );
+        // Replays change nothing.
+        org.deliver_ok(&on("ev_1", "txn_early", 1_700_000_000))
+            .await;
+        org.deliver_ok(&on("ev_2", "txn_late", 1_700_100_000)).await;
+        assert_eq!(entries(&org, "").await.len(), 3);
+        let (_, balance) = org.get("/partners/p1/balance").await;
+        assert_eq!(balance["data"][0]["approved"], 1000, "{balance}");
+    }
+);

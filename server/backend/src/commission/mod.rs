@@ -407,6 +407,41 @@ pub fn entries(
         .collect()
 }
 
+/// What to append to a payment's entries, given the ones it has (`written`: key and amount)
+/// and what it earns now (`earned`, from [`commission_on`]).
+///
+/// Mostly the entries of [`target`] it lacks. One case more: a payment that already earned a
+/// commission but now falls outside the terms' span. That happens when a payment that
+/// occurred earlier arrives late and pushes it past "the first N payments", or moves the
+/// customer's first payment back past "N months". It gets one reversal of what its entries
+/// sum to, so its net is what the natural order of arrival gives. Entries are append-only, so
+/// the entries themselves differ from that order: a commission and its reversal.
+pub fn reconcile(
+    payment: &Payment,
+    earned: Result<i64, NoCommission>,
+    hold_days: u32,
+    written: &[(String, i64)],
+) -> Vec<Entry> {
+    let keys: HashSet<String> = written.iter().map(|(k, _)| k.clone()).collect();
+    if earned == Err(NoCommission::OutsideSpan) {
+        let net: i64 = written.iter().map(|(_, a)| *a).sum();
+        let key = format!("reversal:{}", payment.txn_id);
+        if net <= 0 || keys.contains(&key) {
+            return vec![];
+        }
+        let hold = i64::from(hold_days) * DAY_MS;
+        return vec![Entry {
+            key,
+            kind: Kind::Reversal,
+            amount: -net,
+            currency: payment.currency.clone(),
+            occurred_at: payment.occurred_at,
+            payable_at: payment.occurred_at.saturating_add(hold),
+        }];
+    }
+    entries(payment, earned.ok(), hold_days, &keys)
+}
+
 /// `at` (ms since the epoch, UTC) plus `months` calendar months; a day past the end of the
 /// target month becomes its last day (Jan 31 + 1 month = Feb 28 or 29).
 pub fn add_months(at: i64, months: u32) -> i64 {

@@ -501,3 +501,120 @@ proptest! {
         }
     }
 }
+
+#[test]
+fn a_payment_pushed_out_of_its_span_by_an_earlier_one_is_reversed_once() {
+    let p = payment(10_000);
+    let out = || Err(NoCommission::OutsideSpan);
+    let had = |list: &[(&str, i64)]| -> Vec<(String, i64)> {
+        list.iter().map(|(k, a)| (k.to_string(), *a)).collect()
+    };
+    // What it earned is reversed; with a clawback already, what remains.
+    let e = reconcile(&p, out(), 30, &had(&[("commission:txn_1", 2000)]));
+    assert_eq!(keys(&e), [("reversal:txn_1", -2000)]);
+    assert_eq!(e[0].payable_at, T0 + 30 * DAY);
+    let e = reconcile(
+        &p,
+        out(),
+        30,
+        &had(&[("commission:txn_1", 2000), ("clawback:re_1", -500)]),
+    );
+    assert_eq!(keys(&e), [("reversal:txn_1", -1500)]);
+    // Once only; nothing for a payment that never earned; in its span, as `entries`.
+    let reversed = had(&[("commission:txn_1", 2000), ("reversal:txn_1", -2000)]);
+    assert!(reconcile(&p, out(), 30, &reversed).is_empty());
+    assert!(reconcile(&p, out(), 30, &[]).is_empty());
+    assert_eq!(
+        keys(&reconcile(&p, Ok(2000), 30, &[])),
+        [("commission:txn_1", 2000)]
+    );
+}
+
+/// A customer's payments (distinct times, in natural order) and an arrival order with copies.
+#[derive(Debug, Clone)]
+struct Series {
+    amounts: Vec<i64>,
+    first_n: u32,
+    bps: u32,
+    arrival: Vec<usize>,
+}
+
+fn series() -> impl Strategy<Value = Series> {
+    (
+        prop::collection::vec(1i64..1_000_000, 1..6),
+        1u32..4,
+        1u32..=10_000,
+    )
+        .prop_flat_map(|(amounts, first_n, bps)| {
+            let n = amounts.len();
+            let order = Just((0..n).collect::<Vec<_>>()).prop_shuffle();
+            let copies = prop::collection::vec(0..n, 0..4);
+            (Just(amounts), Just(first_n), Just(bps), order, copies)
+        })
+        .prop_map(|(amounts, first_n, bps, mut arrival, copies)| {
+            arrival.extend(copies);
+            Series {
+                amounts,
+                first_n,
+                bps,
+                arrival,
+            }
+        })
+}
+
+/// Settles the series in `order` as the storage does: the arriving payment, then every later
+/// one of the customer (which may only lose its commission). Returns each payment's net.
+fn settle_series(s: &Series, order: &[usize]) -> Vec<i64> {
+    let mut terms = Terms::percent(s.bps);
+    terms.span = Span::Payments(s.first_n);
+    let pay = |i: usize| Payment {
+        txn_id: format!("txn_{i}"),
+        amount: s.amounts[i],
+        currency: "USD".into(),
+        occurred_at: T0 + i as i64 * DAY,
+        plan_key: None,
+        refunds: vec![],
+        failed: false,
+    };
+    let mut known: Vec<usize> = vec![];
+    let mut written: Vec<Vec<(String, i64)>> = vec![vec![]; s.amounts.len()];
+    for &arrived in order {
+        if !known.contains(&arrived) {
+            known.push(arrived);
+        }
+        let first = *known.iter().min().unwrap();
+        for &i in known.iter().filter(|&&i| i >= arrived) {
+            let history = History {
+                first_payment_at: T0 + first as i64 * DAY,
+                ordinal: known.iter().filter(|&&j| j <= i).count() as u32,
+            };
+            let earned = commission_on(&terms, &pay(i), history);
+            if i != arrived && earned != Err(NoCommission::OutsideSpan) {
+                continue;
+            }
+            for e in reconcile(&pay(i), earned, 30, &written[i]) {
+                written[i].push((e.key, e.amount));
+            }
+        }
+    }
+    written
+        .iter()
+        .map(|w| w.iter().map(|(_, a)| a).sum())
+        .collect()
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(1000))]
+
+    #[test]
+    fn first_n_payments_net_as_in_the_natural_order_whatever_arrives_first(s in series()) {
+        let natural: Vec<usize> = (0..s.amounts.len()).collect();
+        let expected = settle_series(&s, &natural);
+        let got = settle_series(&s, &s.arrival);
+        prop_assert_eq!(&got, &expected);
+        // In the natural order exactly the first N earn.
+        for (i, net) in expected.iter().enumerate() {
+            prop_assert_eq!(*net > 0, (i as u32) < s.first_n && share(s.amounts[i], s.bps) > 0);
+        }
+    }
+}

@@ -8,7 +8,7 @@ use super::*;
 use crate::commission::{self, History, Payment, Refund, Terms, TermsSpec};
 use crate::domain::random_id;
 use sqlx::{ColumnIndex, Decode, Encode, Executor, IntoArguments, Type};
-use std::collections::HashSet;
+use std::collections::HashMap;
 
 /// A payout run's row, without its statements.
 #[derive(sqlx::FromRow)]
@@ -110,25 +110,46 @@ where
                 .map(|(_, f, t)| (*f, t.clone()))
                 .collect(),
         );
-        let txns: Vec<&str> = payments
+        let mut txns: Vec<String> = payments
             .iter()
             .filter(|(o, _)| o == org)
-            .map(|(_, t)| t.as_str())
+            .map(|(_, t)| t.clone())
             .collect();
-        let list = placeholders(2, txns.len());
+        let changed: std::collections::HashSet<String> = txns.iter().cloned().collect();
         // Where a payment stands among the customer's payments matters only to terms limited
         // to N months or N payments.
         let needs_history = versions.iter().any(|(_, _, json)| {
             json.as_deref()
                 .is_some_and(|j| j.contains("\"months\"") || j.contains("\"payments\""))
         });
+        if needs_history {
+            // A payment that occurred before others of its customer moves them down the
+            // order: they are settled again (see `commission::reconcile`).
+            let later_sql = format!(
+                "SELECT DISTINCT t2.chargebee_id FROM transactions t \
+                 JOIN transactions t2 ON t2.org_id = t.org_id AND t2.customer_id = t.customer_id \
+                   AND t2.recorded AND (t2.occurred_at > t.occurred_at \
+                     OR (t2.occurred_at = t.occurred_at AND t2.chargebee_id > t.chargebee_id)) \
+                 WHERE t.org_id = $1 AND t.recorded AND t.chargebee_id IN ({})",
+                placeholders(2, txns.len())
+            );
+            let mut q = sqlx::query_scalar::<_, String>(&later_sql).bind(org);
+            for t in &txns {
+                q = q.bind(t.as_str());
+            }
+            let later = q.fetch_all(&mut *conn).await?;
+            txns.extend(later);
+            txns.sort_unstable();
+            txns.dedup();
+        }
+        let list = placeholders(2, txns.len());
         let facts_sql = format!(
             "{} AND t.chargebee_id IN ({list})",
             facts_select(needs_history, false)
         );
         let mut q = sqlx::query_as::<_, PaymentRow>(&facts_sql).bind(org);
         for t in &txns {
-            q = q.bind(*t);
+            q = q.bind(t.as_str());
         }
         let facts = q.fetch_all(&mut *conn).await?;
         if facts.is_empty() {
@@ -140,17 +161,21 @@ where
         );
         let mut q = sqlx::query_as::<_, RefundRow>(&refunds_sql).bind(org);
         for t in &txns {
-            q = q.bind(*t);
+            q = q.bind(t.as_str());
         }
         let refunds = q.fetch_all(&mut *conn).await?;
         let keys_sql = format!(
-            "SELECT key FROM commission_entries WHERE org_id = $1 AND transaction_id IN ({list})"
+            "SELECT transaction_id, key, amount FROM commission_entries \
+             WHERE org_id = $1 AND transaction_id IN ({list})"
         );
-        let mut q = sqlx::query_scalar::<_, String>(&keys_sql).bind(org);
+        let mut q = sqlx::query_as::<_, (String, String, i64)>(&keys_sql).bind(org);
         for t in &txns {
-            q = q.bind(*t);
+            q = q.bind(t.as_str());
         }
-        let written: HashSet<String> = q.fetch_all(&mut *conn).await?.into_iter().collect();
+        let mut written: HashMap<String, Vec<(String, i64)>> = HashMap::new();
+        for (txn, key, amount) in q.fetch_all(&mut *conn).await? {
+            written.entry(txn).or_default().push((key, amount));
+        }
         let mut rows: Vec<(commission::Entry, &PaymentRow)> = vec![];
         for f in facts.iter().filter(|f| f.earns()) {
             let overrides = parse_versions(
@@ -164,8 +189,16 @@ where
                 continue;
             };
             let (payment, history) = f.payment(&refunds);
-            let amount = commission::commission_on(terms, &payment, history).ok();
-            for e in commission::entries(&payment, amount, terms.hold_days, &written) {
+            let earned = commission::commission_on(terms, &payment, history);
+            // A later payment of the customer is only moved down the order: it may lose its
+            // commission, never gain one it was not settled with.
+            if !changed.contains(&f.chargebee_id)
+                && earned != Err(commission::NoCommission::OutsideSpan)
+            {
+                continue;
+            }
+            let has = written.get(&f.chargebee_id).map_or(&[][..], Vec::as_slice);
+            for e in commission::reconcile(&payment, earned, terms.hold_days, has) {
                 rows.push((e, f));
             }
         }
