@@ -924,6 +924,7 @@ pub async fn replay_event(id: String) -> Result<ReplayResult, AppError> {
 pub struct Overview {
     pub since: i64,
     pub revenue: Vec<RevenuePoint>,
+    pub converted: Option<ConvertedTotal>,
     pub top_partners: Vec<Partner>,
     pub needs_action: Vec<EventSummary>,
     pub unmatched: i64,
@@ -936,6 +937,7 @@ impl From<backend::service::overview::Overview> for Overview {
         Self {
             since: o.since,
             revenue: o.revenue,
+            converted: o.converted,
             top_partners: o.top_partners,
             needs_action: o.needs_action,
             unmatched: o.unmatched,

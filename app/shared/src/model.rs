@@ -403,6 +403,15 @@ pub struct Balance {
     pub clawed_back: i128,
 }
 
+/// A total converted into one currency at the exchange rates Chargebee sent, and how.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ConvertedTotal {
+    pub currency: String,
+    pub amount: i128,
+    /// Plain words, e.g. "EUR converted to USD at Chargebee's exchange rate of each payment".
+    pub how: String,
+}
+
 /// A partner's balance: per currency, and, where every figure can be converted at the
 /// exchange rates Chargebee sent, the same figures in the organization's reporting currency.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -89,6 +89,9 @@ fn RevenueChart(overview: Overview) -> impl IntoView {
     let since = overview.since;
     view! {
         <p class="headline" id="revenue-headline">{format_totals(&totals)}</p>
+        {overview.converted.map(|c| view! {
+            <p class="muted" id="revenue-converted">{format!("≈ {} in total ({}).", money(c.amount, &c.currency), c.how)}</p>
+        })}
         {series.into_iter().zip(totals.iter().map(|t| t.amount)).map(|((currency, days), total)| view! { <CurrencyChart currency days total since/> }).collect_view()}
     }
     .into_any()

@@ -9,6 +9,7 @@
 //! integers only.
 
 use shared::model::currency_decimals;
+pub use shared::model::ConvertedTotal as Converted;
 
 /// A positive exchange rate: `digits / 10^scale`, at most 18 significant digits.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -110,15 +111,6 @@ pub struct RatedSum {
     pub amount: i128,
     pub rate: Option<String>,
     pub base: Option<String>,
-}
-
-/// A converted total: every figure in the reporting currency, and how it was converted.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Converted {
-    pub currency: String,
-    pub amount: i128,
-    /// Plain words, e.g. "EUR converted to USD at Chargebee's exchange rate of each payment".
-    pub how: String,
 }
 
 /// The total of `sums` in `reporting`, converting each sum in another currency at its own

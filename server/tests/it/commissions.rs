@@ -637,10 +637,15 @@ both_backends!(
         let org = app.org("Acme").await;
         let other = app.org("Other").await;
         default_terms(&org, 1000).await;
-        pay(&org, "ev_1", "txn_usd", 10_000, "c1", Some("p1")).await;
+        // 40 days ago: past the hold, inside the Overview's 90 days.
+        let when = json!(app.state.now() / 1000 - 40 * 86_400);
+        let mut usd = payment_succeeded("ev_1", "txn_usd", 10_000, Some("c1"), Some("p1"));
+        usd["content"]["transaction"]["date"] = when.clone();
+        org.deliver_ok(&usd).await;
         // 90.00 EUR on a USD site where 1 USD buys 0.9 EUR: 100.00 USD.
         let mut eur = payment_succeeded("ev_2", "txn_eur", 9_000, Some("c1"), Some("p1"));
         let t = &mut eur["content"]["transaction"];
+        t["date"] = when;
         t["currency_code"] = json!("EUR");
         t["exchange_rate"] = json!(0.9);
         t["base_currency_code"] = json!("USD");
@@ -662,6 +667,12 @@ both_backends!(
             .as_str()
             .unwrap()
             .contains("EUR converted to USD"));
+        // The Overview's revenue also carries its converted total: 100.00 + 90.00 EUR → 200.00.
+        let browser = app.signed_in(&org.email, PASSWORD).await;
+        let (s, overview) = app.rpc(&browser, "overview", &[]).await;
+        assert_eq!(s, 200, "{overview}");
+        assert_eq!(overview["converted"]["amount"], 20_000, "{overview}");
+        assert_eq!(overview["converted"]["currency"], "USD");
         // A reporting currency no rate converts to: no converted total at all.
         let (s, settings) = org
             .send(

@@ -11,6 +11,8 @@ pub struct Overview {
     /// Start of the revenue chart: midnight (UTC) 89 days before today's.
     pub since: i64,
     pub revenue: Vec<RevenuePoint>,
+    /// The window's revenue in the reporting currency, when every payment's rate converts.
+    pub converted: Option<shared::model::ConvertedTotal>,
     pub top_partners: Vec<Partner>,
     pub needs_action: Vec<EventSummary>,
     pub unmatched: i64,
@@ -44,9 +46,18 @@ pub async fn overview(state: &AppState, org: &OrgId) -> Result<Overview> {
         };
         needs_action.extend(state.store.events(org, &f, None, 5).await?.items);
     }
+    let rated = state.store.revenue_by_rate(org, since).await?;
+    let reporting = state.store.reporting_currency(org).await?;
+    // Worth showing only when something is in another currency.
+    let converted = if rated.iter().any(|r| r.currency != reporting) {
+        crate::currency::converted_total(&rated, &reporting)
+    } else {
+        None
+    };
     Ok(Overview {
         since,
         revenue: state.store.revenue_by_day(org, since).await?,
+        converted,
         top_partners: partners,
         needs_action,
         unmatched: count("unmatched"),

@@ -532,6 +532,36 @@ where
         Ok(affected)
     }
 
+    async fn revenue_by_rate(
+        &self,
+        org: &OrgId,
+        since: i64,
+    ) -> Result<Vec<crate::currency::RatedSum>> {
+        let sql = format!(
+            "SELECT t.exchange_rate, t.base_currency_code, {NET_REVENUE_SPLIT} \
+             FROM transactions t JOIN customers c ON c.id = t.customer_id \
+             WHERE t.org_id = $1 AND t.occurred_at >= $2 AND t.recorded \
+               AND t.removed_reason IS NULL AND c.partner_id IS NOT NULL \
+             GROUP BY t.currency, t.exchange_rate, t.base_currency_code"
+        );
+        let rows: Vec<(Option<String>, Option<String>, String, i64, i64)> = sqlx::query_as(&sql)
+            .bind(org.as_str())
+            .bind(since)
+            .fetch_all(&self.read)
+            .await?;
+        Ok(rows
+            .into_iter()
+            .map(
+                |(rate, base, currency, millions, units)| crate::currency::RatedSum {
+                    currency,
+                    amount: joined_sum(millions, units),
+                    rate,
+                    base,
+                },
+            )
+            .collect())
+    }
+
     async fn revenue_by_day(&self, org: &OrgId, since: i64) -> Result<Vec<RevenuePoint>> {
         let sql = format!(
             "SELECT CAST(t.occurred_at / 86400000 AS BIGINT) AS day, {NET_REVENUE_SPLIT} \

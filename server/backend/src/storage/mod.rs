@@ -492,6 +492,12 @@ pub trait Ledger: Send + Sync {
     /// Deletes a plan; returns how many subscriptions lose their plan name.
     async fn delete_plan(&self, org: &OrgId, key: &str) -> Result<i64>;
     async fn revenue_by_day(&self, org: &OrgId, since: i64) -> Result<Vec<RevenuePoint>>;
+    /// Attributed net revenue since `since`, per currency and exchange rate.
+    async fn revenue_by_rate(
+        &self,
+        org: &OrgId,
+        since: i64,
+    ) -> Result<Vec<crate::currency::RatedSum>>;
 }
 
 /// All of storage: what the services hold (`Arc<dyn Storage>`). Bring the area traits into
