@@ -743,6 +743,9 @@ pub async fn get_partner(key: String) -> Result<PartnerDetail, AppError> {
     ctx::answer(async {
         let (state, ctx) = ctx::user().await?;
         use backend::service::commissions as c;
+        if backend::domain::identifier_problem(&key).is_some() {
+            return Err(AppError::NotFound);
+        }
         let partner = state
             .store
             .partner(&ctx.org, &key)

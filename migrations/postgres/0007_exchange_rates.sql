@@ -5,3 +5,5 @@
 ALTER TABLE transactions ADD COLUMN exchange_rate TEXT;
 ALTER TABLE transactions ADD COLUMN base_currency_code TEXT;
 ALTER TABLE organizations ADD COLUMN reporting_currency TEXT NOT NULL DEFAULT 'USD';
+-- Exports page through transactions in the order they were stored.
+CREATE INDEX transactions_stored ON transactions(org_id, created_at, id);

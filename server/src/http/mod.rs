@@ -8,6 +8,7 @@ mod exports;
 mod headers;
 mod responses;
 mod serve;
+mod signed_in;
 mod webhooks;
 
 pub use headers::redacted_path;
@@ -81,7 +82,11 @@ pub fn router(state: AppState, leptos_options: LeptosOptions, config: &Config) -
                 move || shell(options.clone())
             },
         )
-        .fallback(leptos_axum::file_and_error_handler::<HttpState, _>(shell));
+        .fallback(leptos_axum::file_and_error_handler::<HttpState, _>(shell))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            signed_in::require_member,
+        ));
 
     Router::new()
         .route("/healthz", get(|| async { "ok" }))

@@ -164,7 +164,14 @@ pub async fn preview(
     }
     let facts = state
         .store
-        .preview_facts(org, partner, from, to, PREVIEW_LIMIT)
+        .preview_facts(
+            org,
+            partner,
+            from,
+            to,
+            PREVIEW_LIMIT,
+            terms.span != crate::commission::Span::Lifetime,
+        )
         .await?
         .ok_or(AppError::NotFound)?;
     let totals = crate::commission::preview(&facts.payments, &terms, partner.is_none());
@@ -196,7 +203,7 @@ pub async fn remove_partner_terms(
     terms(state, org, Some(partner)).await
 }
 
-/// Commission entries, newest first, filtered by partner, customer and status.
+/// Commission entries, newest first, filtered by partner, customer and status (as of now).
 pub async fn entries(
     state: &AppState,
     org: &OrgId,
@@ -205,6 +212,19 @@ pub async fn entries(
     status: Option<&str>,
     cursor: Option<&str>,
     limit: i64,
+) -> Result<Page<CommissionEntry>> {
+    let now = state.now();
+    entries_at(state, org, (partner, customer, status), cursor, limit, now).await
+}
+
+/// [`entries`] with statuses as of `now` (an export reads every page as of one moment).
+pub async fn entries_at(
+    state: &AppState,
+    org: &OrgId,
+    (partner, customer, status): (Option<&str>, Option<&str>, Option<&str>),
+    cursor: Option<&str>,
+    limit: i64,
+    now: i64,
 ) -> Result<Page<CommissionEntry>> {
     if let Some(s) = status {
         if !STATUSES.contains(&s) {
@@ -232,7 +252,7 @@ pub async fn entries(
         partner_key: partner.map(str::to_string),
         customer_key: customer.map(str::to_string),
         status: status.map(str::to_string),
-        now: state.now(),
+        now,
     };
     let cursor = cursor.filter(|c| !c.chars().any(char::is_control));
     Ok(state

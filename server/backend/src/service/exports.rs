@@ -1,7 +1,7 @@
 //! CSV exports of commission entries and transactions, streamed a page at a time: any size,
 //! in bounded memory. Amounts are in the currency's major unit (`12.34`); dates in UTC.
 
-use super::commissions::{entries, major_units};
+use super::commissions::{entries_at, major_units};
 use super::Result;
 use crate::domain::{identifier_problem, OrgId};
 use crate::storage::TransactionFilter;
@@ -67,6 +67,8 @@ pub fn commissions_csv(
         key_filter(customer),
         key_filter(status),
     );
+    // Every page's statuses as of when the export started.
+    let now = state.now();
     stream::unfold(Next::<String>::Header, move |next| {
         let (state, org) = (state.clone(), org.clone());
         let (partner, customer, status) = (partner.clone(), customer.clone(), status.clone());
@@ -92,14 +94,13 @@ pub fn commissions_csv(
                 }
                 Next::After(c) => c,
             };
-            let page = match entries(
+            let page = match entries_at(
                 &state,
                 &org,
-                partner.as_deref(),
-                customer.as_deref(),
-                status.as_deref(),
+                (partner.as_deref(), customer.as_deref(), status.as_deref()),
                 cursor.as_deref(),
                 PAGE.min(200),
+                now,
             )
             .await
             {
@@ -135,7 +136,8 @@ pub fn commissions_csv(
     .filter(|chunk| futures::future::ready(!matches!(chunk, Ok(b) if b.is_empty())))
 }
 
-/// Recorded transactions of one customer and/or one partner's customers, oldest first.
+/// Recorded transactions of one customer and/or one partner's customers, in the order they
+/// were first stored (an immutable order: a page boundary never skips or repeats a row).
 pub fn transactions_csv(
     state: AppState,
     org: OrgId,
@@ -193,7 +195,7 @@ pub fn transactions_csv(
             };
             let next = match rows.last() {
                 Some(last) if rows.len() as i64 == PAGE => {
-                    Next::After(Some((last.occurred_at, last.chargebee_id.clone())))
+                    Next::After(Some((last.created_at, last.id.clone())))
                 }
                 _ => Next::Done,
             };

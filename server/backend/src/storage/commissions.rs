@@ -163,7 +163,7 @@ where
         for t in &txns {
             q = q.bind(t.as_str());
         }
-        let refunds = q.fetch_all(&mut *conn).await?;
+        let refunds = by_payment(q.fetch_all(&mut *conn).await?);
         let keys_sql = format!(
             "SELECT transaction_id, key, amount FROM commission_entries \
              WHERE org_id = $1 AND transaction_id IN ({list})"
@@ -188,7 +188,7 @@ where
             let Some(terms) = commission::terms_for(&overrides, &defaults, f.occurred_at) else {
                 continue;
             };
-            let (payment, history) = f.payment(&refunds);
+            let (payment, history) = f.payment(refunds_of(&refunds, &f.chargebee_id));
             let earned = commission::commission_on(terms, &payment, history);
             // A later payment of the customer is only moved down the order: it may lose its
             // commission, never gain one it was not settled with.
@@ -273,6 +273,19 @@ struct PaymentRow {
 /// A refund's row: (payment, refund id, amount, occurred at, currency).
 type RefundRow = (String, String, i64, i64, String);
 
+/// Refunds by the payment they refund.
+fn by_payment(rows: Vec<RefundRow>) -> HashMap<String, Vec<RefundRow>> {
+    let mut map: HashMap<String, Vec<RefundRow>> = HashMap::new();
+    for r in rows {
+        map.entry(r.0.clone()).or_default().push(r);
+    }
+    map
+}
+
+fn refunds_of<'a>(map: &'a HashMap<String, Vec<RefundRow>>, txn: &str) -> &'a [RefundRow] {
+    map.get(txn).map_or(&[], Vec::as_slice)
+}
+
 impl PaymentRow {
     /// Whether it can earn at all: refunded and failed payments are settled from their
     /// refunds and failure; one taken out for any other reason (an invalid amount) earns
@@ -341,10 +354,6 @@ fn facts_select(history: bool, earned: bool) -> String {
          WHERE t.org_id = $1 AND t.recorded AND c.partner_id IS NOT NULL"
     )
 }
-
-const ENTRY_COLUMNS: &str = "x.id, p.key AS partner_key, c.key AS customer_key, \
-     x.transaction_id, x.kind, x.amount, x.currency, x.occurred_at, x.payable_at, x.payout_id, \
-     y.closed_at AS paid_at";
 
 /// Rows per multi-row insert of statements.
 const STATEMENT_ROWS: usize = 100;
@@ -654,6 +663,7 @@ where
         from: i64,
         to: i64,
         limit: usize,
+        history: bool,
     ) -> Result<Option<PreviewFacts>> {
         let partner_id = match partner_key {
             None => String::new(),
@@ -673,7 +683,7 @@ where
             "AND t.occurred_at >= $2 AND t.occurred_at < $3 AND ($4 = '' OR c.partner_id = $4)";
         let facts: Vec<PaymentRow> = sqlx::query_as(&format!(
             "{} {period} ORDER BY t.occurred_at, t.chargebee_id LIMIT $5",
-            facts_select(true, true)
+            facts_select(history, true)
         ))
         .bind(org.as_str())
         .bind(from)
@@ -700,33 +710,30 @@ where
         .bind(&partner_id)
         .fetch_all(&mut *conn)
         .await?;
-        let overrides_of = |partner: &str| {
-            parse_versions(
-                versions
-                    .iter()
-                    .filter(|(p, _, _)| p.as_deref() == Some(partner))
-                    .map(|(_, from, t)| (*from, t.clone()))
-                    .collect(),
-            )
-        };
-        let payments = facts
-            .iter()
-            .filter(|f| f.earns())
-            .map(|f| {
-                let (payment, history) = f.payment(&refunds);
-                // Whether the partner's own terms governed it (then a change of the default
-                // would not have reached it).
-                let overridden =
-                    commission::terms_for(&overrides_of(&f.partner_id), &[], f.occurred_at)
-                        .is_some();
-                commission::PreviewPayment {
-                    payment,
-                    history,
-                    earned: f.earned.unwrap_or(0),
-                    overridden,
-                }
-            })
-            .collect();
+        let refunds = by_payment(refunds);
+        // Each partner's own terms, parsed once.
+        let mut overrides: HashMap<&str, Versions> = HashMap::new();
+        let mut payments = Vec::with_capacity(facts.len());
+        for f in facts.iter().filter(|f| f.earns()) {
+            let own = overrides.entry(f.partner_id.as_str()).or_insert_with(|| {
+                parse_versions(
+                    versions
+                        .iter()
+                        .filter(|(p, _, _)| p.as_deref() == Some(f.partner_id.as_str()))
+                        .map(|(_, from, t)| (*from, t.clone()))
+                        .collect(),
+                )
+            });
+            let (payment, history) = f.payment(refunds_of(&refunds, &f.chargebee_id));
+            payments.push(commission::PreviewPayment {
+                payment,
+                history,
+                earned: f.earned.unwrap_or(0),
+                // Whether the partner's own terms governed it (a change of the default would
+                // not have reached it).
+                overridden: commission::terms_for(own, &[], f.occurred_at).is_some(),
+            });
+        }
         Ok(Some(PreviewFacts { payments }))
     }
 
@@ -825,18 +832,20 @@ where
             .and_then(|(t, id)| Some((t.parse::<i64>().ok()?, id.to_string())))
             .unwrap_or((i64::MAX, String::new()));
         let sql = format!(
-            "SELECT {ENTRY_COLUMNS} FROM \
-               (SELECT e.id, e.partner_id, e.customer_id, e.transaction_id, e.kind, e.amount, \
-                  e.currency, e.occurred_at, e.payable_at, {COVERING_RUN} AS payout_id \
-                FROM commission_entries e WHERE e.org_id = $1 \
-                  AND ($5 = '' OR e.occurred_at < $4 OR (e.occurred_at = $4 AND e.id < $5))) x \
-             JOIN partners p ON p.id = x.partner_id JOIN customers c ON c.id = x.customer_id \
-             LEFT JOIN payouts y ON y.id = x.payout_id AND y.status = 'paid' \
-             WHERE ($2 IS NULL OR p.key = $2) AND ($3 IS NULL OR c.key = $3) \
+            // One level, in the order of the (org_id, occurred_at, id) index, so a page stops
+            // after its rows: each row's run is looked up only for the rows scanned.
+            "SELECT e.id, p.key AS partner_key, c.key AS customer_key, e.transaction_id, e.kind, \
+               e.amount, e.currency, e.occurred_at, e.payable_at, {COVERING_RUN} AS payout_id, \
+               y.closed_at AS paid_at \
+             FROM commission_entries e \
+             JOIN partners p ON p.id = e.partner_id JOIN customers c ON c.id = e.customer_id \
+             LEFT JOIN payouts y ON y.status = 'paid' AND y.id = {COVERING_RUN} \
+             WHERE e.org_id = $1 AND ($2 IS NULL OR p.key = $2) AND ($3 IS NULL OR c.key = $3) \
+               AND ($5 = '' OR e.occurred_at < $4 OR (e.occurred_at = $4 AND e.id < $5)) \
                AND ($7 = '' OR ($7 = 'paid' AND y.id IS NOT NULL) \
-                 OR ($7 = 'pending' AND y.id IS NULL AND x.payable_at > $8) \
-                 OR ($7 = 'approved' AND y.id IS NULL AND x.payable_at <= $8)) \
-             ORDER BY x.occurred_at DESC, x.id DESC LIMIT $6"
+                 OR ($7 = 'pending' AND y.id IS NULL AND e.payable_at > $8) \
+                 OR ($7 = 'approved' AND y.id IS NULL AND e.payable_at <= $8)) \
+             ORDER BY e.occurred_at DESC, e.id DESC LIMIT $6"
         );
         let rows: Vec<CommissionEntry> = sqlx::query_as(&sql)
             .bind(org.as_str())

@@ -333,7 +333,8 @@ where
     ) -> Result<Vec<TransactionExportRow>> {
         let (at, id) = after.unwrap_or((i64::MIN, String::new()));
         Ok(sqlx::query_as(
-            "SELECT t.chargebee_id, c.key AS customer_key, p.key AS partner_key, t.occurred_at, \
+            "SELECT t.id, t.created_at, t.chargebee_id, c.key AS customer_key, \
+               p.key AS partner_key, t.occurred_at, \
                t.currency, t.amount, t.amount_refunded, t.removed_reason, \
                (SELECT CAST(SUM(e.amount) AS BIGINT) FROM commission_entries e \
                  WHERE e.org_id = t.org_id AND e.transaction_id = t.chargebee_id) AS commission, \
@@ -342,8 +343,8 @@ where
              LEFT JOIN partners p ON p.id = c.partner_id \
              WHERE t.org_id = $1 AND t.recorded AND ($2 IS NULL OR c.key = $2) \
                AND ($3 IS NULL OR p.key = $3) \
-               AND (t.occurred_at > $4 OR (t.occurred_at = $4 AND t.chargebee_id > $5)) \
-             ORDER BY t.occurred_at, t.chargebee_id LIMIT $6",
+               AND (t.created_at > $4 OR (t.created_at = $4 AND t.id > $5)) \
+             ORDER BY t.created_at, t.id LIMIT $6",
         )
         .bind(org.as_str())
         .bind(filter.customer_key.as_deref())

@@ -457,8 +457,8 @@ pub trait Ledger: Send + Sync {
         limit: i64,
     ) -> Result<Page<CustomerListRow>>;
     async fn transactions(&self, org: &OrgId, customer_id: &str) -> Result<Vec<Transaction>>;
-    /// Recorded transactions, oldest first, after `after` ((occurred at, Chargebee id)), for
-    /// exports: of one customer and/or one partner's customers (by key).
+    /// Recorded transactions in the order they were stored, after `after` ((created at, our
+    /// id)), for exports: of one customer and/or one partner's customers (by key).
     async fn transactions_after(
         &self,
         org: &OrgId,
@@ -531,6 +531,9 @@ pub struct TransactionFilter {
 /// A transaction with its customer and partner, for exports.
 #[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
 pub struct TransactionExportRow {
+    /// Our id.
+    pub id: String,
+    pub created_at: i64,
     pub chargebee_id: String,
     pub customer_key: String,
     pub partner_key: Option<String>,
@@ -625,7 +628,8 @@ pub trait Commissions: Send + Sync {
     ) -> Result<Option<Vec<RatedBalance>>>;
     /// The recorded, attributed payments that occurred in `[from, to)` (of one partner, or of
     /// all), with what they earned, for a preview of other terms. `None` for an unknown
-    /// partner; `Conflict` when there are more than `limit`.
+    /// partner; `Conflict` when there are more than `limit`. `history`: where each payment
+    /// stands among its customer's (for terms limited to N months or payments).
     async fn preview_facts(
         &self,
         org: &OrgId,
@@ -633,6 +637,7 @@ pub trait Commissions: Send + Sync {
         from: i64,
         to: i64,
         limit: usize,
+        history: bool,
     ) -> Result<Option<PreviewFacts>>;
     /// The currency reports convert into (`USD` until set).
     async fn reporting_currency(&self, org: &OrgId) -> Result<String>;

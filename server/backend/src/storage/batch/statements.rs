@@ -200,8 +200,9 @@ pub(crate) const TRANSACTIONS: Stmt = Stmt {
        amount = excluded.amount, amount_refunded = excluded.amount_refunded, \
        currency = excluded.currency, occurred_at = excluded.occurred_at, \
        subscription_id = excluded.subscription_id, invoice_id = excluded.invoice_id, \
-       removed_reason = excluded.removed_reason, exchange_rate = excluded.exchange_rate, \
-       base_currency_code = excluded.base_currency_code",
+       removed_reason = excluded.removed_reason, \
+       exchange_rate = COALESCE(excluded.exchange_rate, transactions.exchange_rate), \
+       base_currency_code = COALESCE(excluded.base_currency_code, transactions.base_currency_code)",
     all_rows: None,
 };
 

@@ -1,0 +1,95 @@
+//! Dashboard pages need a signed-in member. A visitor who is not signed in gets a real HTTP
+//! redirect (303) to `/login?next=<the page>`, before any page is rendered, so the sign-in
+//! page appears at once, with or without JavaScript. (The pages' own client-side redirect
+//! still covers a session that ends while a page is open.)
+
+use axum::extract::{Request, State};
+use axum::http::{Method, Uri};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Redirect, Response};
+use backend::AppState;
+use shared::error::AppError;
+use tower_sessions::Session;
+
+/// The dashboard's page paths: `/` and everything under these.
+const PAGES: [&str; 6] = [
+    "/customers",
+    "/partners",
+    "/payouts",
+    "/plans",
+    "/events",
+    "/settings",
+];
+
+fn is_dashboard_page(path: &str) -> bool {
+    path == "/"
+        || PAGES
+            .iter()
+            .any(|p| path == *p || path.strip_prefix(p).is_some_and(|r| r.starts_with('/')))
+}
+
+/// `/login?next=…` back to `uri` (path and query, percent-encoded as a query value).
+pub fn login_url(uri: &Uri) -> String {
+    let target = uri.path_and_query().map_or("/", |p| p.as_str());
+    let next = backend::session::local_path(Some(target));
+    let encoded: String = next
+        .bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' | b'/' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect();
+    format!("/login?next={encoded}")
+}
+
+pub async fn require_member(State(state): State<AppState>, req: Request, next: Next) -> Response {
+    if !matches!(*req.method(), Method::GET | Method::HEAD) || !is_dashboard_page(req.uri().path())
+    {
+        return next.run(req).await;
+    }
+    let Some(session) = req.extensions().get::<Session>().cloned() else {
+        return next.run(req).await;
+    };
+    match backend::session::current(&session, &state).await {
+        Ok(_) => next.run(req).await,
+        Err(AppError::Unauthorized) => Redirect::to(&login_url(req.uri())).into_response(),
+        // The database away: let the page say so (it renders its own error).
+        Err(_) => next.run(req).await,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dashboard_pages_are_known_and_next_is_encoded() {
+        for p in [
+            "/",
+            "/customers",
+            "/customers/c%201",
+            "/settings/team",
+            "/payouts/pay_1",
+        ] {
+            assert!(is_dashboard_page(p), "{p}");
+        }
+        for p in [
+            "/login",
+            "/signup",
+            "/invite/abc",
+            "/pkg/app.js",
+            "/partnersx",
+            "/rpc/me",
+            "/api/v1/partners",
+        ] {
+            assert!(!is_dashboard_page(p), "{p}");
+        }
+        let uri: Uri = "/customers?q=a%20b&after=1".parse().unwrap();
+        assert_eq!(
+            login_url(&uri),
+            "/login?next=/customers%3Fq%3Da%2520b%26after%3D1"
+        );
+    }
+}
