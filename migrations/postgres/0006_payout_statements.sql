@@ -30,7 +30,6 @@ FROM (SELECT e.id, ROW_NUMBER() OVER (PARTITION BY e.org_id
       FROM commission_entries e LEFT JOIN payouts y ON y.id = e.payout_id) AS n
 WHERE n.id = commission_entries.id;
 CREATE INDEX commission_entries_seq ON commission_entries(org_id, seq);
-CREATE INDEX commission_entries_group ON commission_entries(org_id, partner_id, currency);
 CREATE INDEX commission_entries_time ON commission_entries(org_id, occurred_at, id);
 
 -- cutoff: min(up_to, the time it was created); through_seq: the last entry number it counts.

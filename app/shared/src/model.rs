@@ -305,6 +305,10 @@ pub struct EventSummary {
     pub detail: Option<String>,
     pub customer_key: Option<String>,
     pub attempts: i32,
+    /// Our customer, when the event is matched to one (an unmatched event names a key that
+    /// has no customer yet).
+    #[serde(default)]
+    pub customer_id: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -322,6 +326,24 @@ pub struct EventDetail {
     pub customer_id: Option<String>,
     pub attempts: i32,
     pub payload: String,
+    /// The outcome of the first attempt, when a later one changed it (else `outcome`).
+    #[serde(default)]
+    pub first_outcome: Option<String>,
+    #[serde(default)]
+    pub first_detail: Option<String>,
+    /// Every attempt, oldest first: the first (when it was received), then each replay,
+    /// retry or release.
+    #[cfg_attr(feature = "sqlx", sqlx(skip))]
+    #[serde(default)]
+    pub history: Vec<Attempt>,
+}
+
+/// One processing attempt of a stored event.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Attempt {
+    pub at: i64,
+    pub outcome: String,
+    pub detail: Option<String>,
 }
 
 impl From<EventDetail> for EventSummary {
@@ -335,6 +357,7 @@ impl From<EventDetail> for EventSummary {
             outcome: e.outcome,
             detail: e.detail,
             customer_key: e.customer_key,
+            customer_id: e.customer_id,
             attempts: e.attempts,
         }
     }

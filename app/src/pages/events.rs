@@ -67,7 +67,11 @@ pub fn EventsPage() -> impl IntoView {
                                             <td>{e.event_type.clone().unwrap_or_else(|| "—".into())}</td>
                                             <td><code>{e.event_id.clone().unwrap_or_else(|| "—".into())}</code></td>
                                             <td><span class=format!("badge outcome-{}", e.outcome)>{e.outcome.to_string()}</span></td>
-                                            <td>{e.customer_key.clone().map(|k| { let href = format!("/customers/{}", urlencode(&k)); view! { <a href=href>{k}</a> } })}</td>
+                                            <td>{match (e.customer_key.clone(), e.customer_id.is_some()) {
+                                                (Some(k), true) => { let href = format!("/customers/{}", urlencode(&k)); view! { <a href=href>{k}</a> }.into_any() }
+                                                (Some(k), false) => view! { <span title="No customer has this key yet">{k}</span> }.into_any(),
+                                                (None, _) => "".into_any(),
+                                            }}</td>
                                             <td class="small">{e.detail.clone().unwrap_or_default()}</td>
                                         </tr>
                                     }).collect_view()}
@@ -112,9 +116,29 @@ pub fn EventPage() -> impl IntoView {
                                 <dt>"Chargebee event id"</dt><dd><code>{e.event_id.clone().unwrap_or_else(|| "—".into())}</code></dd>
                                 <dt>"Received"</dt><dd>{time(e.received_at)}</dd>
                                 <dt>"Occurred"</dt><dd>{e.occurred_at.map(time).unwrap_or_else(|| "—".into())}</dd>
-                                <dt>"Customer"</dt><dd>{e.customer_key.clone().map(|k| { let href = format!("/customers/{}", urlencode(&k)); view! { <a href=href>{k}</a> } })}</dd>
+                                <dt>"Customer"</dt><dd>{match (e.customer_key.clone(), e.customer_id.is_some()) {
+                                    (Some(k), true) => { let href = format!("/customers/{}", urlencode(&k)); view! { <a href=href>{k}</a> }.into_any() }
+                                    (Some(k), false) => view! { <span>{k}" "<span class="muted">"(no customer with this key yet)"</span></span> }.into_any(),
+                                    (None, _) => "—".into_any(),
+                                }}</dd>
                                 <dt>"Attempts"</dt><dd>{e.attempts}</dd>
                             </dl>
+                            <section class="card" aria-labelledby="history">
+                                <h2 id="history">"Processing history"</h2>
+                                <div class="table-wrap"><table class="table" id="attempts-table">
+                                    <thead><tr><th scope="col">"#"</th><th scope="col">"When"</th><th scope="col">"Outcome"</th><th scope="col">"Detail"</th></tr></thead>
+                                    <tbody>
+                                        {e.history.iter().enumerate().map(|(i, a)| view! {
+                                            <tr>
+                                                <td>{if i == 0 { "1 (received)".to_string() } else { (i + 1).to_string() }}</td>
+                                                <td>{time(a.at)}</td>
+                                                <td><span class=format!("badge outcome-{}", a.outcome)>{a.outcome.clone()}</span></td>
+                                                <td class="small">{a.detail.clone().unwrap_or_default()}</td>
+                                            </tr>
+                                        }).collect_view()}
+                                    </tbody>
+                                </table></div>
+                            </section>
                             {(writer && replayable).then(|| view! {
                                 <button type="button" class="button" id="replay" on:click=move |_| { replay.dispatch(ReplayEvent { id: row_id.clone() }); }
                                     disabled=move || replay.pending().get()>"Replay"</button>

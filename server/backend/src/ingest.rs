@@ -12,7 +12,7 @@ use super::chargebee::{
     classify, envelope_from_value, peek_id_and_type, scrub_text, strip_card_data, BillingEvent,
 };
 use super::domain::{random_id, OrgId};
-use super::storage::{EventOutcome, IngestItem, NewEvent, StorageError};
+use super::storage::{EventOutcome, IngestItem, NewEvent, Retry, StorageError};
 use super::{AppState, IngestFailure};
 use serde_json::Value;
 use shared::model::Outcome;
@@ -384,7 +384,10 @@ pub async fn replay(state: &AppState, org: &OrgId, id: &str) -> Result<EventOutc
         Err(e) => {
             tracing::error!(org = %org, id, error = ?e, "replay failed");
             let why = format!("processing failed: {e}");
-            state.store.mark_failed(org, id, &why, None).await?;
+            state
+                .store
+                .mark_failed(org, id, &why, Retry::Keep, now)
+                .await?;
             Ok(EventOutcome {
                 outcome: Outcome::Failed,
                 detail: Some(why),
@@ -411,7 +414,13 @@ pub async fn retry_due(state: &AppState) -> Result<usize, StorageError> {
                 let why = format!("processing failed: {e}");
                 state
                     .store
-                    .mark_failed(&org, &event.id, &why, retry_at(now, event.attempts + 1))
+                    .mark_failed(
+                        &org,
+                        &event.id,
+                        &why,
+                        Retry::At(retry_at(now, event.attempts + 1)),
+                        now,
+                    )
                     .await?;
             }
         }

@@ -271,6 +271,10 @@ pub struct EventDetailResponse {
     pub detail: Option<String>,
     pub event_id: Option<String>,
     pub event_type: Option<String>,
+    /// The outcome of its first attempt (`outcome` is the latest).
+    pub first_outcome: String,
+    /// Every attempt, oldest first: when, outcome, detail.
+    pub history: Vec<AttemptResponse>,
     pub id: String,
     pub occurred_at: Option<i64>,
     pub outcome: Outcome,
@@ -289,6 +293,19 @@ impl From<EventDetail> for EventDetailResponse {
             detail: e.detail,
             event_id: e.event_id,
             event_type: e.event_type,
+            first_outcome: e
+                .history
+                .first()
+                .map_or_else(|| e.outcome.to_string(), |a| a.outcome.clone()),
+            history: e
+                .history
+                .into_iter()
+                .map(|a| AttemptResponse {
+                    at: a.at,
+                    detail: a.detail,
+                    outcome: a.outcome,
+                })
+                .collect(),
             id: e.id,
             occurred_at: e.occurred_at,
             outcome: e.outcome,
@@ -296,6 +313,14 @@ impl From<EventDetail> for EventDetailResponse {
             received_at: e.received_at,
         }
     }
+}
+
+/// One processing attempt of an event.
+#[derive(Serialize)]
+pub struct AttemptResponse {
+    pub at: i64,
+    pub detail: Option<String>,
+    pub outcome: String,
 }
 
 /// What replaying an event did.

@@ -6,6 +6,7 @@ mod helpers;
 mod accounts;
 mod api;
 mod commissions;
+mod event_history;
 mod migrations;
 mod multi_instance;
 mod pages;

@@ -54,9 +54,6 @@ fn parse_versions(rows: Vec<(i64, Option<String>)>) -> Versions {
         .collect()
 }
 
-/// Rows per multi-row insert of entries.
-const ENTRY_ROWS: usize = 64;
-
 /// The lock key that numbering entries holds shared and a payout run exclusively.
 fn entries_lock_key(org: &str) -> String {
     format!("{org}:commission-entries")
@@ -122,7 +119,15 @@ where
             json.as_deref()
                 .is_some_and(|j| j.contains("\"months\"") || j.contains("\"payments\""))
         });
+        // Lists padded to a power of two (repeating the last id) keep the number of distinct
+        // statement texts small, so they stay prepared (as the batch path's do).
+        let pad = |txns: &mut Vec<String>| {
+            if let Some(last) = txns.last().cloned() {
+                txns.resize(super::batch::padded(txns.len()), last);
+            }
+        };
         if needs_history {
+            pad(&mut txns);
             // A payment that occurred before others of its customer moves them down the
             // order: they are settled again (see `commission::reconcile`).
             let later_sql = format!(
@@ -142,6 +147,7 @@ where
             txns.sort_unstable();
             txns.dedup();
         }
+        pad(&mut txns);
         let list = placeholders(2, txns.len());
         let facts_sql = format!(
             "{} AND t.chargebee_id IN ({list})",
@@ -219,7 +225,11 @@ where
         .bind(org)
         .fetch_one(&mut *conn)
         .await?;
-        for (n, chunk) in rows.chunks(ENTRY_ROWS).enumerate() {
+        let mut start = 0;
+        for size in super::batch::chunks(rows.len()) {
+            let chunk = &rows[start..start + size];
+            let first = start;
+            start += size;
             let values: Vec<String> = (0..chunk.len())
                 .map(|r| format!("({})", placeholders(r * 13 + 1, 13)))
                 .collect();
@@ -231,8 +241,7 @@ where
             );
             let mut q = sqlx::query(&sql);
             for (r, (e, f)) in chunk.iter().enumerate() {
-                let seq =
-                    last.saturating_add(i64::try_from(n * ENTRY_ROWS + r + 1).unwrap_or(i64::MAX));
+                let seq = last.saturating_add(i64::try_from(first + r + 1).unwrap_or(i64::MAX));
                 q = q
                     .bind(random_id("com"))
                     .bind(org)

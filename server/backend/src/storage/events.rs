@@ -1,17 +1,17 @@
 //! Webhook events: storing and applying deliveries, replays, releases of parked events, retries, and the event log.
 
 use super::backend::Backend;
-use super::batch::{perform, Budget, Item, Row, SqlxWaves, WaveOp};
+use super::batch::{perform, Budget, Item, Row, SqlxWaves, WaveOp, ATTEMPT_SQL, KEEP_FIRST};
 use super::commissions::settle;
 use super::store::*;
 use super::*;
 use crate::chargebee::BillingEvent;
-use crate::domain::identifier_problem;
+use crate::domain::{identifier_problem, random_id};
 use sqlx::{ColumnIndex, Decode, Encode, Executor, IntoArguments, Type};
 use std::borrow::Cow;
 
 const EVENT_SUMMARY_COLUMNS: &str = "id, event_id, event_type, occurred_at, received_at, outcome, \
-     detail, customer_key, attempts";
+     detail, customer_key, attempts, customer_id";
 
 impl<DB> SqlStore<DB>
 where
@@ -243,18 +243,39 @@ where
         org: &OrgId,
         id: &str,
         error: &str,
-        retry_at: Option<i64>,
+        retry: Retry,
+        now: i64,
     ) -> Result<()> {
-        sqlx::query(
-            "UPDATE webhook_events SET outcome = 'failed', detail = $3, next_attempt_at = $4, \
-               attempts = attempts + 1 WHERE org_id = $1 AND id = $2",
-        )
-        .bind(org.as_str())
-        .bind(id)
-        .bind(error)
-        .bind(retry_at)
-        .execute(&self.write)
-        .await?;
+        let (keep, at) = match retry {
+            Retry::At(at) => (false, at),
+            Retry::Keep => (true, None),
+        };
+        let mut tx = self.write.begin().await?;
+        let sql = format!(
+            "UPDATE webhook_events SET {KEEP_FIRST}, outcome = 'failed', detail = $3, \
+               next_attempt_at = CASE WHEN $5 THEN next_attempt_at ELSE $4 END, \
+               attempts = attempts + 1 WHERE org_id = $1 AND id = $2"
+        );
+        let changed = sqlx::query(&sql)
+            .bind(org.as_str())
+            .bind(id)
+            .bind(error)
+            .bind(at)
+            .bind(keep)
+            .execute(&mut *tx)
+            .await?;
+        if DB::rows_affected(&changed) == 1 {
+            sqlx::query(ATTEMPT_SQL)
+                .bind(random_id("att"))
+                .bind(org.as_str())
+                .bind(id)
+                .bind(now)
+                .bind("failed")
+                .bind(error)
+                .execute(&mut *tx)
+                .await?;
+        }
+        tx.commit().await?;
         Ok(())
     }
 
@@ -325,15 +346,51 @@ where
         if identifier_problem(id).is_some() {
             return Ok(None);
         }
-        Ok(sqlx::query_as(
+        let found: Option<EventDetail> = sqlx::query_as(
             "SELECT id, event_id, event_type, occurred_at, received_at, outcome, detail, \
-               customer_key, customer_id, attempts, payload FROM webhook_events \
+               customer_key, customer_id, attempts, payload, first_outcome, first_detail \
+             FROM webhook_events \
              WHERE org_id = $1 AND (id = $2 OR event_id = $2) \
              ORDER BY CASE WHEN id = $2 THEN 0 ELSE 1 END LIMIT 1",
         )
         .bind(org.as_str())
         .bind(id)
         .fetch_optional(&self.read)
+        .await?;
+        let Some(mut e) = found else {
+            return Ok(None);
+        };
+        let later = self.event_attempts(org, &e.id).await?;
+        let first = Attempt {
+            at: e.received_at,
+            outcome: e
+                .first_outcome
+                .clone()
+                .unwrap_or_else(|| e.outcome.to_string()),
+            detail: if e.first_outcome.is_some() {
+                e.first_detail.clone()
+            } else {
+                e.detail.clone()
+            },
+        };
+        e.history = std::iter::once(first)
+            .chain(later.into_iter().map(|a| Attempt {
+                at: a.at,
+                outcome: a.outcome,
+                detail: a.detail,
+            }))
+            .collect();
+        Ok(Some(e))
+    }
+
+    async fn event_attempts(&self, org: &OrgId, id: &str) -> Result<Vec<AttemptRow>> {
+        Ok(sqlx::query_as(
+            "SELECT at, outcome, detail FROM event_attempts WHERE org_id = $1 AND event_row = $2 \
+             ORDER BY at, id LIMIT 1000",
+        )
+        .bind(org.as_str())
+        .bind(id)
+        .fetch_all(&self.read)
         .await?)
     }
 

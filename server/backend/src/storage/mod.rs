@@ -409,13 +409,15 @@ pub trait Events: Send + Sync {
     async fn continue_releases(&self, now: i64) -> Result<Option<usize>>;
     /// Notified when a transaction leaves parked events for [`continue_releases`](Self::continue_releases).
     fn release_signal(&self) -> Arc<tokio::sync::Notify>;
-    /// Marks a stored event failed after a processing error and schedules a retry.
+    /// Marks a stored event failed after a processing error at `now`, keeps the attempt, and
+    /// schedules what `retry` says.
     async fn mark_failed(
         &self,
         org: &OrgId,
         id: &str,
         error: &str,
-        retry_at: Option<i64>,
+        retry: Retry,
+        now: i64,
     ) -> Result<()>;
     /// Failed events due for a retry (claimed so that other instances skip them).
     async fn claim_due_events(
@@ -433,6 +435,8 @@ pub trait Events: Send + Sync {
     ) -> Result<Page<EventSummary>>;
     /// By our id or by Chargebee's event id.
     async fn event(&self, org: &OrgId, id: &str) -> Result<Option<EventDetail>>;
+    /// Every attempt after the first of a stored event (by our id), oldest first.
+    async fn event_attempts(&self, org: &OrgId, id: &str) -> Result<Vec<AttemptRow>>;
     async fn event_counts_since(&self, org: &OrgId, since: i64) -> Result<Vec<(String, i64)>>;
     async fn last_event_at(&self, org: &OrgId) -> Result<Option<i64>>;
     async fn event_types(&self, org: &OrgId) -> Result<Vec<String>>;
@@ -519,6 +523,23 @@ pub struct TermsVersionRow {
     /// `None`: a partner's override removed from here on.
     pub terms: Option<crate::commission::TermsSpec>,
     pub created_at: i64,
+}
+
+/// What a failed attempt does to an event's scheduled retry.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Retry {
+    /// Retry at this time, or never again (`None`): the background retries decide.
+    At(Option<i64>),
+    /// Leave the schedule as it is: a failed replay never cancels a retry.
+    Keep,
+}
+
+/// One processing attempt of a stored event.
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct AttemptRow {
+    pub at: i64,
+    pub outcome: String,
+    pub detail: Option<String>,
 }
 
 /// Which transactions to export.

@@ -30,6 +30,7 @@ pub(crate) struct Writes<'a> {
     pub(crate) tombstones: Vec<Arg<'a>>,
     pub(crate) new_events: Vec<Arg<'a>>,
     pub(crate) event_updates: Vec<Arg<'a>>,
+    pub(crate) attempts: Vec<Arg<'a>>,
     pub(crate) written: HashSet<String>,
 }
 
@@ -67,13 +68,14 @@ impl<'a> Writes<'a> {
             tombstones: vec![],
             new_events: vec![],
             event_updates: vec![],
+            attempts: vec![],
             written: HashSet::new(),
         }
     }
 
     /// Statements with their rows, in the order they must run (partners before the customers
     /// that name them, customers before their transactions and subscriptions).
-    pub fn in_order(&self) -> [(&'static Stmt, &[Arg<'a>]); 12] {
+    pub fn in_order(&self) -> [(&'static Stmt, &[Arg<'a>]); 13] {
         [
             (&PARTNERS, &self.partners),
             (&NEW_CUSTOMERS, &self.new_customers),
@@ -86,6 +88,7 @@ impl<'a> Writes<'a> {
             (&TOMBSTONES, &self.tombstones),
             (&NEW_EVENTS, &self.new_events),
             (&EVENT_UPDATES, &self.event_updates),
+            (&ATTEMPTS, &self.attempts),
             // After the events are written: a refund's event may be new in an earlier wave.
             (&REJECTED_REFUNDS, &self.rejected_refunds),
         ]
@@ -300,7 +303,9 @@ impl<'a> Writes<'a> {
         })
     }
 
-    /// Records an applied event's outcome: a new row for a delivery, an update for a stored one.
+    /// Records an applied event's outcome: a new row for a delivery; for a stored one, an
+    /// update and the attempt (at `now`).
+    #[allow(clippy::too_many_arguments)]
     pub fn record(
         &mut self,
         org: &'a OrgId,
@@ -309,6 +314,7 @@ impl<'a> Writes<'a> {
         outcome: Outcome,
         detail: Option<String>,
         customer_id: Option<String>,
+        now: i64,
     ) {
         let (key, cb_id) = customer_ref(billing);
         match *row {
@@ -330,15 +336,25 @@ impl<'a> Writes<'a> {
                     Arg::Int(None),
                 ]);
             }
-            Row::Stored(ref id) => self.event_updates.extend([
-                text(org.as_str()),
-                owned(id.clone()),
-                text(outcome.as_str()),
-                opt(detail),
-                opt(key),
-                opt(cb_id),
-                opt(customer_id),
-            ]),
+            Row::Stored(ref id) => {
+                self.attempts.extend([
+                    owned((self.new_id)("att")),
+                    text(org.as_str()),
+                    owned(id.clone()),
+                    Arg::Int(Some(now)),
+                    text(outcome.as_str()),
+                    opt(detail.clone()),
+                ]);
+                self.event_updates.extend([
+                    text(org.as_str()),
+                    owned(id.clone()),
+                    text(outcome.as_str()),
+                    opt(detail),
+                    opt(key),
+                    opt(cb_id),
+                    opt(customer_id),
+                ]);
+            }
         }
     }
 

@@ -409,6 +409,16 @@ async fn load_stored<'a, D: WaveDb>(
         Err(why) => {
             let args = [text(&why), text(org.as_str()), text(row_id)];
             db.execute(REJECT_SQL, &args).await?;
+            let attempt = crate::domain::random_id("att");
+            let args = [
+                text(&attempt),
+                text(org.as_str()),
+                text(row_id),
+                Arg::Int(Some(now)),
+                text("rejected"),
+                text(&why),
+            ];
+            db.execute(ATTEMPT_SQL, &args).await?;
             Ok(Err(why))
         }
     }
@@ -493,6 +503,7 @@ async fn run_items<'a, D: WaveDb>(
                 outcome,
                 detail.clone(),
                 customer_id,
+                now,
             );
             releases.extend(applied.releases.into_iter().map(|p| Release {
                 org,

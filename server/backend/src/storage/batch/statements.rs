@@ -285,10 +285,27 @@ pub(crate) const EVENT_UPDATES: Stmt = Stmt {
     tail: ") UPDATE webhook_events SET outcome = v.outcome, detail = v.detail, \
        customer_key = v.customer_key, chargebee_customer = v.chargebee_customer, \
        customer_id = v.customer_id, next_attempt_at = NULL, \
-       attempts = webhook_events.attempts + 1 \
+       attempts = webhook_events.attempts + 1, \
+       first_outcome = COALESCE(webhook_events.first_outcome, webhook_events.outcome), \
+       first_detail = CASE WHEN webhook_events.first_outcome IS NULL \
+         THEN webhook_events.detail ELSE webhook_events.first_detail END \
      FROM v WHERE webhook_events.org_id = v.org_id AND webhook_events.id = v.id",
     all_rows: None,
 };
+
+/// A later attempt of a stored event (see [`EVENT_UPDATES`]): (id, org, event row, at,
+/// outcome, detail).
+pub(crate) const ATTEMPTS: Stmt = Stmt {
+    head: "INSERT INTO event_attempts (id, org_id, event_row, at, outcome, detail) VALUES ",
+    row: "(?, ?, ?, ?, ?, ?)",
+    tail: "",
+    all_rows: None,
+};
+
+/// Keeps an event's first outcome before a later attempt changes it (the SET of the same
+/// statement reads the values from before it).
+pub(crate) const KEEP_FIRST: &str = "first_outcome = COALESCE(first_outcome, outcome), \
+   first_detail = CASE WHEN first_outcome IS NULL THEN detail ELSE first_detail END";
 
 /// A sum read as millions and remainders (`SUM(x / 1000000)`, `SUM(x % 1000000)`), which
 /// cannot overflow in SQL, put back together exactly.
@@ -402,8 +419,14 @@ impl StateRow {
 }
 
 /// Marks a stored event whose payload no longer parses as rejected.
-pub(crate) const REJECT_SQL: &str = "UPDATE webhook_events SET outcome = 'rejected', detail = $1, \
-   next_attempt_at = NULL, attempts = attempts + 1 WHERE org_id = $2 AND id = $3";
+pub(crate) const REJECT_SQL: &str = "UPDATE webhook_events SET \
+   first_outcome = COALESCE(first_outcome, outcome), \
+   first_detail = CASE WHEN first_outcome IS NULL THEN detail ELSE first_detail END, \
+   outcome = 'rejected', detail = $1, attempts = attempts + 1 WHERE org_id = $2 AND id = $3";
+
+/// Records a later attempt: ($1 id, $2 org, $3 event row, $4 at, $5 outcome, $6 detail).
+pub(crate) const ATTEMPT_SQL: &str = "INSERT INTO event_attempts (id, org_id, event_row, at, \
+   outcome, detail) VALUES ($1, $2, $3, $4, $5, $6)";
 
 /// Asks that parked events still waiting after a transaction's share be released later, in
 /// the background.

@@ -265,6 +265,7 @@ pub(crate) fn every_change_makes_whole_rows_of_its_statement() {
         Outcome::Processed,
         None,
         customer,
+        1,
     );
     w.record(
         &org,
@@ -273,6 +274,7 @@ pub(crate) fn every_change_makes_whole_rows_of_its_statement() {
         Outcome::Ignored,
         Some("why".into()),
         None,
+        1,
     );
     w.duplicate(&org, &e, "evt_0", "processed");
     for (stmt, args) in w.in_order() {
