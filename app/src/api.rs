@@ -66,6 +66,12 @@ mod ctx {
         )
     }
 
+    /// Who is acting, for the audit log: the signed-in user, from their address.
+    pub async fn actor(state: &AppState, ctx: &Ctx) -> backend::audit::Actor {
+        let ip = client_ip(state).await;
+        backend::audit::Actor::user(ctx.user.as_str(), &ctx.email, &ip)
+    }
+
     /// Runs a server function's body and sets the HTTP status of its failure (see [`status`]).
     pub async fn answer<T>(
         body: impl std::future::Future<Output = Result<T, AppError>>,
@@ -248,7 +254,8 @@ pub async fn get_team() -> Result<Team, AppError> {
 pub async fn invite_member(email: String, role: String) -> Result<String, AppError> {
     ctx::answer(async {
         let (state, ctx) = ctx::writer().await?;
-        backend::service::team::invite(&state, &ctx, &email, &role).await
+        let who = ctx::actor(&state, &ctx).await;
+        backend::service::team::invite(&state, &ctx, &email, &role, &who).await
     })
     .await
 }
@@ -257,7 +264,8 @@ pub async fn invite_member(email: String, role: String) -> Result<String, AppErr
 pub async fn revoke_invite(id: String) -> Result<(), AppError> {
     ctx::answer(async {
         let (state, ctx) = ctx::writer().await?;
-        backend::service::team::revoke_invite(&state, &ctx.org, &id).await
+        let who = ctx::actor(&state, &ctx).await;
+        backend::service::team::revoke_invite(&state, &ctx.org, &id, &who).await
     })
     .await
 }
@@ -266,7 +274,8 @@ pub async fn revoke_invite(id: String) -> Result<(), AppError> {
 pub async fn set_role(user_id: String, role: String) -> Result<(), AppError> {
     ctx::answer(async {
         let (state, ctx) = ctx::writer().await?;
-        backend::service::team::set_role(&state, &ctx, &user_id, &role).await
+        let who = ctx::actor(&state, &ctx).await;
+        backend::service::team::set_role(&state, &ctx, &user_id, &role, &who).await
     })
     .await
 }
@@ -275,7 +284,8 @@ pub async fn set_role(user_id: String, role: String) -> Result<(), AppError> {
 pub async fn remove_member(user_id: String) -> Result<(), AppError> {
     ctx::answer(async {
         let (state, ctx) = ctx::writer().await?;
-        backend::service::team::remove_member(&state, &ctx, &user_id).await
+        let who = ctx::actor(&state, &ctx).await;
+        backend::service::team::remove_member(&state, &ctx, &user_id, &who).await
     })
     .await
 }
@@ -359,9 +369,15 @@ pub async fn create_api_key(
                 .parse::<ApiScope>()
                 .map_err(|m| AppError::field("scope", m))?,
         };
-        let (_, secret) =
-            backend::service::create_api_key(&state, &ctx.org, &name, scope, Some(&ctx.user))
-                .await?;
+        let (_, secret) = backend::service::create_api_key(
+            &state,
+            &ctx.org,
+            &name,
+            scope,
+            Some(&ctx.user),
+            &ctx::actor(&state, &ctx).await,
+        )
+        .await?;
         Ok(secret)
     })
     .await
@@ -371,10 +387,8 @@ pub async fn create_api_key(
 pub async fn revoke_api_key(id: String) -> Result<(), AppError> {
     ctx::answer(async {
         let (state, ctx) = ctx::writer().await?;
-        Ok(state
-            .store
-            .revoke_api_key(&ctx.org, &id, state.now())
-            .await?)
+        let who = ctx::actor(&state, &ctx).await;
+        backend::service::revoke_api_key(&state, &ctx.org, &id, &who).await
     })
     .await
 }
@@ -400,7 +414,8 @@ pub async fn rotate_chargebee(
 ) -> Result<ChargebeeIntegration, AppError> {
     ctx::answer(async {
         let (state, ctx) = ctx::writer().await?;
-        backend::service::rotate_webhook_url(&state, &ctx.org, revoke_previous).await
+        let who = ctx::actor(&state, &ctx).await;
+        backend::service::rotate_webhook_url(&state, &ctx.org, revoke_previous, &who).await
     })
     .await
 }
@@ -418,7 +433,8 @@ pub async fn set_basic_auth(
         } else {
             Some((username.as_str(), password.as_str()))
         };
-        backend::service::set_basic_auth(&state, &ctx.org, creds).await
+        let who = ctx::actor(&state, &ctx).await;
+        backend::service::set_basic_auth(&state, &ctx.org, creds, &who).await
     })
     .await
 }
@@ -475,7 +491,8 @@ pub async fn get_plans() -> Result<Plans, AppError> {
 pub async fn create_plan(key: String, name: String) -> Result<Plan, AppError> {
     ctx::answer(async {
         let (state, ctx) = ctx::writer().await?;
-        backend::service::create_plan(&state, &ctx.org, &key, &name).await
+        let who = ctx::actor(&state, &ctx).await;
+        backend::service::create_plan(&state, &ctx.org, &key, &name, &who).await
     })
     .await
 }
@@ -484,7 +501,8 @@ pub async fn create_plan(key: String, name: String) -> Result<Plan, AppError> {
 pub async fn update_plan(key: String, new_key: String, name: String) -> Result<Plan, AppError> {
     ctx::answer(async {
         let (state, ctx) = ctx::writer().await?;
-        backend::service::update_plan(&state, &ctx.org, &key, &new_key, &name).await
+        let who = ctx::actor(&state, &ctx).await;
+        backend::service::update_plan(&state, &ctx.org, &key, &new_key, &name, &who).await
     })
     .await
 }
@@ -494,7 +512,8 @@ pub async fn update_plan(key: String, new_key: String, name: String) -> Result<P
 pub async fn delete_plan(key: String) -> Result<i64, AppError> {
     ctx::answer(async {
         let (state, ctx) = ctx::writer().await?;
-        Ok(state.store.delete_plan(&ctx.org, &key).await?)
+        let who = ctx::actor(&state, &ctx).await;
+        backend::service::delete_plan(&state, &ctx.org, &key, &who).await
     })
     .await
 }
@@ -569,6 +588,7 @@ pub async fn create_customer(
             opt(&email).as_deref(),
             opt(&name).as_deref(),
             opt(&partner_key).as_deref(),
+            &ctx::actor(&state, &ctx).await,
         )
         .await?;
         Ok(c)
@@ -602,6 +622,7 @@ pub async fn save_partner(
             opt(&name).as_deref(),
             opt(&email).as_deref(),
             create,
+            &ctx::actor(&state, &ctx).await,
         )
         .await
     })
@@ -674,7 +695,8 @@ pub async fn save_terms(
         let (state, ctx) = ctx::writer().await?;
         let spec = spec_of(&input)?;
         let partner = partner_of(&partner);
-        backend::service::commissions::set_terms(&state, &ctx.org, partner, spec).await?;
+        let who = ctx::actor(&state, &ctx).await;
+        backend::service::commissions::set_terms(&state, &ctx.org, partner, spec, &who).await?;
         backend::service::commissions::terms_page(&state, &ctx.org, partner).await
     })
     .await
@@ -684,7 +706,9 @@ pub async fn save_terms(
 pub async fn remove_partner_terms(partner: String) -> Result<CommissionTerms, AppError> {
     ctx::answer(async {
         let (state, ctx) = ctx::writer().await?;
-        backend::service::commissions::remove_partner_terms(&state, &ctx.org, &partner).await?;
+        let who = ctx::actor(&state, &ctx).await;
+        backend::service::commissions::remove_partner_terms(&state, &ctx.org, &partner, &who)
+            .await?;
         backend::service::commissions::terms_page(&state, &ctx.org, Some(&partner)).await
     })
     .await
@@ -721,7 +745,9 @@ pub async fn preview_terms(
 pub async fn set_reporting_currency(currency: String) -> Result<String, AppError> {
     ctx::answer(async {
         let (state, ctx) = ctx::writer().await?;
-        backend::service::commissions::set_reporting_currency(&state, &ctx.org, &currency).await
+        let who = ctx::actor(&state, &ctx).await;
+        backend::service::commissions::set_reporting_currency(&state, &ctx.org, &currency, &who)
+            .await
     })
     .await
 }
@@ -817,7 +843,9 @@ pub async fn create_payout(up_to: String) -> Result<PayoutRun, AppError> {
             "" => state.now(),
             day => backend::service::terms_form::date_ms("up_to", day)?.saturating_add(86_399_999),
         };
-        let run = backend::service::commissions::create_payout(&state, &ctx.org, up_to).await?;
+        let who = ctx::actor(&state, &ctx).await;
+        let run =
+            backend::service::commissions::create_payout(&state, &ctx.org, up_to, &who).await?;
         leptos_axum::redirect(&format!("/payouts/{}", run.id));
         Ok(run)
     })
@@ -828,7 +856,8 @@ pub async fn create_payout(up_to: String) -> Result<PayoutRun, AppError> {
 pub async fn mark_payout_paid(id: String, reference: String) -> Result<PayoutRun, AppError> {
     ctx::answer(async {
         let (state, ctx) = ctx::writer().await?;
-        backend::service::commissions::mark_paid(&state, &ctx.org, &id, &reference).await
+        let who = ctx::actor(&state, &ctx).await;
+        backend::service::commissions::mark_paid(&state, &ctx.org, &id, &reference, &who).await
     })
     .await
 }
@@ -837,7 +866,38 @@ pub async fn mark_payout_paid(id: String, reference: String) -> Result<PayoutRun
 pub async fn cancel_payout(id: String) -> Result<PayoutRun, AppError> {
     ctx::answer(async {
         let (state, ctx) = ctx::writer().await?;
-        backend::service::commissions::cancel_payout(&state, &ctx.org, &id).await
+        let who = ctx::actor(&state, &ctx).await;
+        backend::service::commissions::cancel_payout(&state, &ctx.org, &id, &who).await
+    })
+    .await
+}
+
+// ---------------------------------------------------------------------------------------------
+// Audit log
+// ---------------------------------------------------------------------------------------------
+
+/// The audit log, newest first (owners and admins): filtered by action prefix and actor.
+#[server(prefix = "/rpc", endpoint = "audit_log")]
+pub async fn list_audit(
+    #[server(default)] action: Option<String>,
+    #[server(default)] actor: Option<String>,
+    #[server(default)] cursor: Option<String>,
+) -> Result<Page<AuditEntry>, AppError> {
+    ctx::answer(async {
+        let (state, ctx) = ctx::writer().await?;
+        let filter = backend::storage::AuditFilter {
+            action,
+            actor,
+            ..Default::default()
+        };
+        backend::audit::list(
+            &state,
+            &ctx.org,
+            filter,
+            cursor.as_deref().filter(|c| !c.is_empty()),
+            50,
+        )
+        .await
     })
     .await
 }
@@ -909,7 +969,8 @@ pub struct ReplayResult {
 pub async fn replay_event(id: String) -> Result<ReplayResult, AppError> {
     ctx::answer(async {
         let (state, ctx) = ctx::writer().await?;
-        let o = backend::ingest::replay(&state, &ctx.org, &id).await?;
+        let who = ctx::actor(&state, &ctx).await;
+        let o = backend::ingest::replay(&state, &ctx.org, &id, &who).await?;
         Ok(ReplayResult {
             outcome: o.outcome.to_string(),
             detail: o.detail,

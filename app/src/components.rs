@@ -80,6 +80,7 @@ pub fn Shell(me: Me) -> impl IntoView {
                     {link("/settings/team", "Team")}
                     {link("/settings/api-keys", "API keys")}
                     {link("/settings/account", "Account")}
+                    {me.role.can_write().then(|| link("/settings/audit-log", "Audit log"))}
                 </ul>
             </nav>
             <main id="content" class="content" tabindex="-1">

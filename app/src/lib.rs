@@ -57,6 +57,7 @@ pub fn App() -> impl IntoView {
                     <Route path=path!("/payouts") view=payouts::PayoutsPage ssr=SsrMode::Async/>
                     <Route path=path!("/payouts/:id") view=payouts::PayoutPage ssr=SsrMode::Async/>
                     <Route path=path!("/settings/commissions") view=commissions::CommissionSettingsPage ssr=SsrMode::Async/>
+                    <Route path=path!("/settings/audit-log") view=audit::AuditLogPage ssr=SsrMode::Async/>
                     <Route path=path!("/plans") view=plans::PlansPage ssr=SsrMode::Async/>
                     <Route path=path!("/events") view=events::EventsPage ssr=SsrMode::Async/>
                     <Route path=path!("/events/:id") view=events::EventPage ssr=SsrMode::Async/>

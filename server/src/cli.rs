@@ -110,6 +110,7 @@ async fn create_org(config: Config, name: &str, email: &str) -> anyhow::Result<(
         "created by admin create-org",
         shared::model::ApiScope::Full,
         None,
+        &backend::audit::Actor::system("partner-ledger admin create-org"),
     )
     .await
     .map_err(|e| anyhow::anyhow!("{e}"))?;

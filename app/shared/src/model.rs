@@ -517,6 +517,32 @@ pub struct PreviewLine {
     pub actual: i128,
 }
 
+/// One row of the audit log: who changed what, when and from where.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AuditEntry {
+    pub id: String,
+    pub at: i64,
+    /// `user`, `api_key` or `system`.
+    pub actor_kind: String,
+    pub actor_id: Option<String>,
+    /// The user's email or the key's name.
+    pub actor_label: String,
+    pub ip: Option<String>,
+    /// What was done, e.g. `plan.updated`.
+    pub action: String,
+    /// What it was done to, e.g. a plan's key.
+    pub target: Option<String>,
+    pub changes: Vec<AuditChange>,
+}
+
+/// A changed field: its value before and after, as shown to people (never a secret).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AuditChange {
+    pub field: String,
+    pub before: Option<String>,
+    pub after: Option<String>,
+}
+
 /// A payout run's statement: one partner, one currency, a positive amount.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "sqlx", derive(sqlx::FromRow))]

@@ -1,5 +1,6 @@
 //! One module per area of the dashboard.
 
+pub mod audit;
 pub mod auth;
 pub mod commissions;
 pub mod customers;

@@ -374,8 +374,32 @@ pub async fn continue_releases(state: &AppState) -> Result<usize, StorageError> 
 }
 
 /// Applies a stored event again (the admin's Replay). Failures are recorded on the event.
-pub async fn replay(state: &AppState, org: &OrgId, id: &str) -> Result<EventOutcome, StorageError> {
+pub async fn replay(
+    state: &AppState,
+    org: &OrgId,
+    id: &str,
+    who: &crate::audit::Actor,
+) -> Result<EventOutcome, StorageError> {
     let now = state.now();
+    let before = state
+        .store
+        .event(org, id)
+        .await?
+        .map(|e| e.outcome.to_string());
+    let outcome = replay_once(state, org, id, now).await?;
+    let changes = crate::audit::changed("outcome", before, Some(outcome.outcome.to_string()))
+        .into_iter()
+        .collect();
+    crate::audit::record(state, org, who, "event.replayed", Some(id), changes).await?;
+    Ok(outcome)
+}
+
+async fn replay_once(
+    state: &AppState,
+    org: &OrgId,
+    id: &str,
+    now: i64,
+) -> Result<EventOutcome, StorageError> {
     match state.store.reprocess(org, id, now).await {
         Ok(o) => Ok(o),
         Err(

@@ -5,6 +5,7 @@
 
 mod app_error;
 
+pub mod audit;
 pub mod auth;
 pub mod batch;
 pub mod chargebee;

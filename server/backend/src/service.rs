@@ -16,6 +16,7 @@ pub mod overview;
 pub mod team;
 pub mod terms_form;
 
+use super::audit::{self, changed, set, Actor};
 use super::auth::{basic_auth_mac, new_api_key, new_webhook_token, webhook_token};
 use super::domain::{Email, Key, Name, OrgId, Password, UserId, Validator};
 use super::storage::{NewApiKey, NewCustomer, NewOrgRow};
@@ -119,6 +120,7 @@ pub async fn create_api_key(
     name: &str,
     scope: ApiScope,
     created_by: Option<&UserId>,
+    who: &Actor,
 ) -> Result<(ApiKey, String)> {
     let name = Name::parse("name", name)?;
     let (key, prefix, hash) = new_api_key();
@@ -136,7 +138,24 @@ pub async fn create_api_key(
             },
         )
         .await?;
+    let changes = vec![set("name", &row.name), set("scope", scope.as_str())];
+    audit::record(
+        state,
+        org,
+        who,
+        "api_key.created",
+        Some(&row.prefix),
+        changes,
+    )
+    .await?;
     Ok((row, key))
+}
+
+/// Revokes one of the organization's API keys at once.
+pub async fn revoke_api_key(state: &AppState, org: &OrgId, id: &str, who: &Actor) -> Result<()> {
+    state.store.revoke_api_key(org, id, state.now()).await?;
+    audit::record(state, org, who, "api_key.revoked", Some(id), vec![]).await?;
+    Ok(())
 }
 
 pub async fn create_customer(
@@ -146,6 +165,7 @@ pub async fn create_customer(
     email: Option<&str>,
     name: Option<&str>,
     partner_key: Option<&str>,
+    who: &Actor,
 ) -> Result<(Customer, usize)> {
     let mut v = Validator::default();
     let key = v.check(Key::parse("key", key));
@@ -159,7 +179,17 @@ pub async fn create_customer(
         name: name.map(Name::into_string),
         partner_key: partner_key.map(Key::into_string),
     };
-    Ok(state.store.create_customer(org, &c, state.now()).await?)
+    let created = state.store.create_customer(org, &c, state.now()).await?;
+    let changes = [
+        ("email", &c.email),
+        ("name", &c.name),
+        ("partner", &c.partner_key),
+    ]
+    .into_iter()
+    .filter_map(|(f, v)| changed(f, None, v.clone()))
+    .collect();
+    audit::record(state, org, who, "customer.created", Some(&c.key), changes).await?;
+    Ok(created)
 }
 
 pub async fn customer(state: &AppState, org: &OrgId, key: &str) -> Result<Customer> {
@@ -177,6 +207,7 @@ pub async fn save_partner(
     name: Option<&str>,
     email: Option<&str>,
     create: bool,
+    who: &Actor,
 ) -> Result<Partner> {
     let mut v = Validator::default();
     let key = v.check(Key::parse("key", key));
@@ -186,7 +217,12 @@ pub async fn save_partner(
     let key = key.unwrap();
     let name = name.as_ref().map(Name::as_str);
     let email = email.as_ref().map(Email::as_str);
-    Ok(if create {
+    let before = if create {
+        None
+    } else {
+        state.store.partner(org, key.as_str()).await?
+    };
+    let saved = if create {
         state
             .store
             .create_partner(org, key.as_str(), name, email, state.now())
@@ -196,7 +232,29 @@ pub async fn save_partner(
             .store
             .update_partner(org, key.as_str(), name, email)
             .await?
-    })
+    };
+    let changes = [
+        (
+            "name",
+            before.as_ref().and_then(|p| p.name.clone()),
+            saved.name.clone(),
+        ),
+        (
+            "email",
+            before.as_ref().and_then(|p| p.email.clone()),
+            saved.email.clone(),
+        ),
+    ]
+    .into_iter()
+    .filter_map(|(f, b, a)| changed(f, b, a))
+    .collect();
+    let action = if create {
+        "partner.created"
+    } else {
+        "partner.updated"
+    };
+    audit::record(state, org, who, action, Some(key.as_str()), changes).await?;
+    Ok(saved)
 }
 
 fn parse_plan(key: &str, name: &str) -> Result<(Key, Name)> {
@@ -207,13 +265,22 @@ fn parse_plan(key: &str, name: &str) -> Result<(Key, Name)> {
     Ok((key.unwrap(), name.unwrap()))
 }
 
-pub async fn create_plan(state: &AppState, org: &OrgId, key: &str, name: &str) -> Result<Plan> {
+pub async fn create_plan(
+    state: &AppState,
+    org: &OrgId,
+    key: &str,
+    name: &str,
+    who: &Actor,
+) -> Result<Plan> {
     let (key, name) = parse_plan(key, name)?;
-    state
+    let plan = state
         .store
         .create_plan(org, key.as_str(), name.as_str(), state.now())
         .await
-        .map_err(|e| conflict_on_field(e.into(), "key"))
+        .map_err(|e| conflict_on_field(e.into(), "key"))?;
+    let changes = vec![set("name", &plan.name)];
+    audit::record(state, org, who, "plan.created", Some(&plan.key), changes).await?;
+    Ok(plan)
 }
 
 pub async fn update_plan(
@@ -222,13 +289,36 @@ pub async fn update_plan(
     key: &str,
     new_key: &str,
     name: &str,
+    who: &Actor,
 ) -> Result<Plan> {
     let (new_key, name) = parse_plan(new_key, name)?;
-    state
+    let before = state
+        .store
+        .plans(org)
+        .await?
+        .into_iter()
+        .find(|p| p.key == key);
+    let plan = state
         .store
         .update_plan(org, key, new_key.as_str(), name.as_str())
         .await
-        .map_err(|e| conflict_on_field(e.into(), "key"))
+        .map_err(|e| conflict_on_field(e.into(), "key"))?;
+    let changes = [
+        changed("key", Some(key.to_string()), Some(plan.key.clone())),
+        changed("name", before.map(|p| p.name), Some(plan.name.clone())),
+    ]
+    .into_iter()
+    .flatten()
+    .collect();
+    audit::record(state, org, who, "plan.updated", Some(key), changes).await?;
+    Ok(plan)
+}
+
+/// Deletes a plan; returns how many subscriptions named it.
+pub async fn delete_plan(state: &AppState, org: &OrgId, key: &str, who: &Actor) -> Result<i64> {
+    let affected = state.store.delete_plan(org, key).await?;
+    audit::record(state, org, who, "plan.deleted", Some(key), vec![]).await?;
+    Ok(affected)
 }
 
 /// A uniqueness conflict shown as a message on the form field it concerns.
@@ -275,6 +365,7 @@ pub async fn rotate_webhook_url(
     state: &AppState,
     org: &OrgId,
     revoke_previous: bool,
+    who: &Actor,
 ) -> Result<ChargebeeIntegration> {
     let (nonce, _, hash) = new_webhook_token(&state.settings.secret_key, org);
     let now = state.now();
@@ -284,6 +375,20 @@ pub async fn rotate_webhook_url(
         .store
         .rotate_token(org, &nonce, &hash, previous_valid_until, now)
         .await?;
+    let previous = match previous_valid_until {
+        Some(until) => format!("works until {}", shared::model::format_time(until)),
+        None => "stopped at once".into(),
+    };
+    let changes = vec![set("webhook URL", "new"), set("previous URL", previous)];
+    audit::record(
+        state,
+        org,
+        who,
+        "integration.url_rotated",
+        Some("chargebee"),
+        changes,
+    )
+    .await?;
     integration(state, org, Role::Owner).await
 }
 
@@ -291,7 +396,9 @@ pub async fn set_basic_auth(
     state: &AppState,
     org: &OrgId,
     creds: Option<(&str, &str)>,
+    who: &Actor,
 ) -> Result<ChargebeeIntegration> {
+    let before = state.store.integration(org).await?.basic_auth_username;
     match creds {
         None => state.store.set_basic_auth(org, None, None).await?,
         Some((user, password)) => {
@@ -320,5 +427,27 @@ pub async fn set_basic_auth(
                 .await?
         }
     }
+    let on = |u: &Option<String>| Some(if u.is_some() { "on" } else { "off" }.to_string());
+    let after = creds.map(|(u, _)| u.to_string());
+    let mut changes: Vec<_> = [
+        changed("basic auth", on(&before), on(&after)),
+        changed("username", before.clone(), after.clone()),
+    ]
+    .into_iter()
+    .flatten()
+    .collect();
+    if creds.is_some() {
+        // The password itself is never recorded.
+        changes.push(set("password", "changed"));
+    }
+    audit::record(
+        state,
+        org,
+        who,
+        "integration.basic_auth",
+        Some("chargebee"),
+        changes,
+    )
+    .await?;
     integration(state, org, Role::Owner).await
 }

@@ -5,11 +5,12 @@
 use super::error::ApiError;
 use super::exports;
 use super::responses::{
-    ChargebeeIntegrationResponse, CommissionEntryResponse, CommissionPageResponse,
-    CommissionTermsResponse, CreatedCustomerResponse, CustomerResponse, DeletedPlanResponse,
-    EventDetailResponse, EventPageResponse, EventSummaryResponse, ListResponse,
-    PartnerBalanceResponse, PartnerResponse, PayoutResponse, PlanResponse, ReplayResponse,
-    SettingsResponse, SubscriptionResponse, TermsPreviewResponse, TransactionResponse,
+    AuditPageResponse, ChargebeeIntegrationResponse, CommissionEntryResponse,
+    CommissionPageResponse, CommissionTermsResponse, CreatedCustomerResponse, CustomerResponse,
+    DeletedPlanResponse, EventDetailResponse, EventPageResponse, EventSummaryResponse,
+    ListResponse, PartnerBalanceResponse, PartnerResponse, PayoutResponse, PlanResponse,
+    ReplayResponse, SettingsResponse, SubscriptionResponse, TermsPreviewResponse,
+    TransactionResponse,
 };
 use axum::extract::rejection::{JsonRejection, QueryRejection};
 use axum::extract::{FromRequestParts, Path, Query, State};
@@ -17,6 +18,7 @@ use axum::http::request::Parts;
 use axum::http::{header, Method, StatusCode};
 use axum::routing::{get, post, put};
 use axum::{Json, Router};
+use backend::audit::Actor;
 use backend::auth::sha256_hex;
 use backend::domain::OrgId;
 use backend::storage::EventFilter;
@@ -85,7 +87,47 @@ impl FromRequestParts<AppState> for ApiOrg {
         if found.scope == ApiScope::Read && !reads {
             return Err(read_only());
         }
+        let ip = client_ip(parts, state);
+        parts
+            .extensions
+            .insert(Actor::api_key(&found.id, &found.label, Some(ip)));
         Ok(ApiOrg(OrgId::from_trusted(found.org_id), found.scope))
+    }
+}
+
+/// The client's address, as [`backend::session::client_ip`] reads it.
+fn client_ip(parts: &Parts, state: &AppState) -> String {
+    let peer = parts
+        .extensions
+        .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+        .map(|c| c.0);
+    let forwarded: Vec<&str> = parts
+        .headers
+        .get_all("x-forwarded-for")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .collect();
+    let forwarded = forwarded.join(",");
+    backend::session::client_ip(
+        peer,
+        Some(forwarded.as_str()).filter(|f| !f.is_empty()),
+        state.settings.trusted_proxies,
+    )
+}
+
+/// Who is acting: the API key [`ApiOrg`] found (list it after `ApiOrg` or `FullAccess`).
+pub struct Who(pub Actor);
+
+impl FromRequestParts<AppState> for Who {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _: &AppState) -> Result<Self> {
+        parts
+            .extensions
+            .get::<Actor>()
+            .cloned()
+            .map(Who)
+            .ok_or_else(|| ApiError::from(shared::error::AppError::Unauthorized))
     }
 }
 
@@ -122,6 +164,7 @@ pub fn router() -> Router<AppState> {
         )
         .route("/partners/{key}/balance", get(partner_balance))
         .route("/settings", get(get_settings).put(put_settings))
+        .route("/audit-log", get(audit_log))
         .route("/commission-terms/preview", post(preview_default_terms))
         .route(
             "/partners/{key}/commission-terms/preview",
@@ -149,6 +192,7 @@ struct CustomerIn {
 async fn create_customer(
     State(state): State<AppState>,
     ApiOrg(org, _): ApiOrg,
+    Who(who): Who,
     body: std::result::Result<Json<CustomerIn>, JsonRejection>,
 ) -> Result<(StatusCode, Json<CreatedCustomerResponse>)> {
     let Json(c) = body?;
@@ -159,6 +203,7 @@ async fn create_customer(
         c.email.as_deref(),
         c.name.as_deref(),
         c.partner_key.as_deref(),
+        &who,
     )
     .await?;
     let body = CreatedCustomerResponse {
@@ -236,6 +281,7 @@ async fn get_partner(
 async fn create_partner(
     State(state): State<AppState>,
     ApiOrg(org, _): ApiOrg,
+    Who(who): Who,
     body: std::result::Result<Json<PartnerIn>, JsonRejection>,
 ) -> Result<(StatusCode, Json<PartnerResponse>)> {
     let Json(p) = body?;
@@ -246,6 +292,7 @@ async fn create_partner(
         p.name.as_deref(),
         p.email.as_deref(),
         true,
+        &who,
     )
     .await?;
     Ok((StatusCode::CREATED, Json(PartnerResponse::from(&partner))))
@@ -260,6 +307,7 @@ struct PartnerUpdate {
 async fn update_partner(
     State(state): State<AppState>,
     ApiOrg(org, _): ApiOrg,
+    Who(who): Who,
     Path(key): Path<String>,
     body: std::result::Result<Json<PartnerUpdate>, JsonRejection>,
 ) -> Result<Json<PartnerResponse>> {
@@ -271,6 +319,7 @@ async fn update_partner(
         p.name.as_deref(),
         p.email.as_deref(),
         false,
+        &who,
     )
     .await?;
     Ok(Json(PartnerResponse::from(&partner)))
@@ -295,30 +344,33 @@ async fn list_plans(
 async fn create_plan(
     State(state): State<AppState>,
     ApiOrg(org, _): ApiOrg,
+    Who(who): Who,
     body: std::result::Result<Json<PlanIn>, JsonRejection>,
 ) -> Result<(StatusCode, Json<PlanResponse>)> {
     let Json(p) = body?;
-    let plan = service::create_plan(&state, &org, &p.key, &p.name).await?;
+    let plan = service::create_plan(&state, &org, &p.key, &p.name, &who).await?;
     Ok((StatusCode::CREATED, Json(PlanResponse::from(&plan))))
 }
 
 async fn update_plan(
     State(state): State<AppState>,
     ApiOrg(org, _): ApiOrg,
+    Who(who): Who,
     Path(key): Path<String>,
     body: std::result::Result<Json<PlanIn>, JsonRejection>,
 ) -> Result<Json<PlanResponse>> {
     let Json(p) = body?;
-    let plan = service::update_plan(&state, &org, &key, &p.key, &p.name).await?;
+    let plan = service::update_plan(&state, &org, &key, &p.key, &p.name, &who).await?;
     Ok(Json(PlanResponse::from(&plan)))
 }
 
 async fn delete_plan(
     State(state): State<AppState>,
     ApiOrg(org, _): ApiOrg,
+    Who(who): Who,
     Path(key): Path<String>,
 ) -> Result<Json<DeletedPlanResponse>> {
-    let affected = state.store.delete_plan(&org, &key).await?;
+    let affected = service::delete_plan(&state, &org, &key, &who).await?;
     Ok(Json(DeletedPlanResponse {
         deleted: key,
         subscriptions_without_plan_name: affected,
@@ -348,6 +400,7 @@ struct ChargebeeIn {
 async fn put_chargebee(
     State(state): State<AppState>,
     FullAccess(org): FullAccess,
+    Who(who): Who,
     body: std::result::Result<Json<ChargebeeIn>, JsonRejection>,
 ) -> Result<Json<ChargebeeIntegrationResponse>> {
     let Json(c) = body?;
@@ -356,7 +409,7 @@ async fn put_chargebee(
         .as_ref()
         .map(|b| (b.username.as_str(), b.password.as_str()));
     Ok(Json(ChargebeeIntegrationResponse::from(
-        &service::set_basic_auth(&state, &org, creds).await?,
+        &service::set_basic_auth(&state, &org, creds, &who).await?,
     )))
 }
 
@@ -370,11 +423,12 @@ struct RotateIn {
 async fn rotate_chargebee(
     State(state): State<AppState>,
     FullAccess(org): FullAccess,
+    Who(who): Who,
     body: Option<Json<RotateIn>>,
 ) -> Result<Json<ChargebeeIntegrationResponse>> {
     let revoke = body.is_some_and(|Json(b)| b.revoke_previous);
     Ok(Json(ChargebeeIntegrationResponse::from(
-        &service::rotate_webhook_url(&state, &org, revoke).await?,
+        &service::rotate_webhook_url(&state, &org, revoke, &who).await?,
     )))
 }
 
@@ -451,6 +505,7 @@ async fn get_event(
 async fn replay_event(
     State(state): State<AppState>,
     ApiOrg(org, _): ApiOrg,
+    Who(who): Who,
     Path(event_id): Path<String>,
 ) -> Result<Json<ReplayResponse>> {
     let e = state
@@ -458,7 +513,7 @@ async fn replay_event(
         .event(&org, &event_id)
         .await?
         .ok_or_else(ApiError::not_found)?;
-    let outcome = ingest::replay(&state, &org, &e.id).await?;
+    let outcome = ingest::replay(&state, &org, &e.id, &who).await?;
     Ok(Json(ReplayResponse::from(outcome)))
 }
 
@@ -475,10 +530,11 @@ async fn get_default_terms(
 async fn put_default_terms(
     State(state): State<AppState>,
     ApiOrg(org, _): ApiOrg,
+    Who(who): Who,
     body: TermsBody,
 ) -> Result<Json<CommissionTermsResponse>> {
     let Json(spec) = body?;
-    let view = service::commissions::set_terms(&state, &org, None, spec).await?;
+    let view = service::commissions::set_terms(&state, &org, None, spec, &who).await?;
     Ok(Json(view.into()))
 }
 
@@ -524,20 +580,22 @@ async fn get_partner_terms(
 async fn put_partner_terms(
     State(state): State<AppState>,
     ApiOrg(org, _): ApiOrg,
+    Who(who): Who,
     Path(key): Path<String>,
     body: TermsBody,
 ) -> Result<Json<CommissionTermsResponse>> {
     let Json(spec) = body?;
-    let view = service::commissions::set_terms(&state, &org, Some(&key), spec).await?;
+    let view = service::commissions::set_terms(&state, &org, Some(&key), spec, &who).await?;
     Ok(Json(view.into()))
 }
 
 async fn delete_partner_terms(
     State(state): State<AppState>,
     ApiOrg(org, _): ApiOrg,
+    Who(who): Who,
     Path(key): Path<String>,
 ) -> Result<Json<CommissionTermsResponse>> {
-    let view = service::commissions::remove_partner_terms(&state, &org, &key).await?;
+    let view = service::commissions::remove_partner_terms(&state, &org, &key, &who).await?;
     Ok(Json(view.into()))
 }
 
@@ -548,6 +606,40 @@ async fn partner_balance(
 ) -> Result<Json<PartnerBalanceResponse>> {
     let balance = service::commissions::balance(&state, &org, &key).await?;
     Ok(Json(balance.into()))
+}
+
+#[derive(Deserialize)]
+struct AuditQuery {
+    action: Option<String>,
+    actor: Option<String>,
+    since: Option<i64>,
+    until: Option<i64>,
+    limit: Option<i64>,
+    cursor: Option<String>,
+}
+
+/// The audit log (a full-access key: it names people and their addresses).
+async fn audit_log(
+    State(state): State<AppState>,
+    FullAccess(org): FullAccess,
+    query: std::result::Result<Query<AuditQuery>, QueryRejection>,
+) -> Result<Json<AuditPageResponse>> {
+    let Query(q) = query?;
+    let filter = backend::storage::AuditFilter {
+        action: q.action,
+        actor: q.actor,
+        since: q.since,
+        until: q.until,
+    };
+    let page = backend::audit::list(
+        &state,
+        &org,
+        filter,
+        q.cursor.as_deref().filter(|c| !c.is_empty()),
+        q.limit.unwrap_or(50),
+    )
+    .await?;
+    Ok(Json(page.into()))
 }
 
 async fn get_settings(
@@ -567,6 +659,7 @@ struct SettingsIn {
 async fn put_settings(
     State(state): State<AppState>,
     ApiOrg(org, _): ApiOrg,
+    Who(who): Who,
     body: std::result::Result<Json<SettingsIn>, JsonRejection>,
 ) -> Result<Json<SettingsResponse>> {
     let Json(s) = body?;
@@ -575,6 +668,7 @@ async fn put_settings(
             &state,
             &org,
             &s.reporting_currency,
+            &who,
         )
         .await?,
     }))
@@ -641,10 +735,11 @@ async fn list_payouts(
 async fn create_payout(
     State(state): State<AppState>,
     ApiOrg(org, _): ApiOrg,
+    Who(who): Who,
     body: std::result::Result<Json<PayoutIn>, JsonRejection>,
 ) -> Result<(StatusCode, Json<PayoutResponse>)> {
     let Json(p) = body?;
-    let run = service::commissions::create_payout(&state, &org, p.up_to).await?;
+    let run = service::commissions::create_payout(&state, &org, p.up_to, &who).await?;
     Ok((StatusCode::CREATED, Json(run.into())))
 }
 
@@ -693,21 +788,23 @@ async fn transactions_csv(
 async fn mark_payout_paid(
     State(state): State<AppState>,
     ApiOrg(org, _): ApiOrg,
+    Who(who): Who,
     Path(id): Path<String>,
     body: std::result::Result<Json<PaidIn>, JsonRejection>,
 ) -> Result<Json<PayoutResponse>> {
     let Json(p) = body?;
-    let run = service::commissions::mark_paid(&state, &org, &id, &p.reference).await?;
+    let run = service::commissions::mark_paid(&state, &org, &id, &p.reference, &who).await?;
     Ok(Json(run.into()))
 }
 
 async fn cancel_payout(
     State(state): State<AppState>,
     ApiOrg(org, _): ApiOrg,
+    Who(who): Who,
     Path(id): Path<String>,
 ) -> Result<Json<PayoutResponse>> {
     Ok(Json(
-        service::commissions::cancel_payout(&state, &org, &id)
+        service::commissions::cancel_payout(&state, &org, &id, &who)
             .await?
             .into(),
     ))

@@ -625,3 +625,72 @@ impl From<shared::model::PayoutRun> for PayoutResponse {
         }
     }
 }
+
+/// One row of the audit log.
+#[derive(Serialize)]
+pub struct AuditEntryResponse {
+    pub action: String,
+    pub actor: AuditActorResponse,
+    pub at: i64,
+    /// The changed fields, before and after (never a secret).
+    pub changes: Vec<AuditChangeResponse>,
+    pub id: String,
+    pub ip: Option<String>,
+    pub target: Option<String>,
+}
+
+#[derive(Serialize)]
+pub struct AuditActorResponse {
+    pub id: Option<String>,
+    /// `user`, `api_key` or `system`.
+    pub kind: String,
+    /// The user's email, or the key's name and prefix.
+    pub label: String,
+}
+
+#[derive(Serialize)]
+pub struct AuditChangeResponse {
+    pub after: Option<String>,
+    pub before: Option<String>,
+    pub field: String,
+}
+
+/// A page of the audit log, newest first; `next_cursor` is `null` on the last page.
+#[derive(Serialize)]
+pub struct AuditPageResponse {
+    pub data: Vec<AuditEntryResponse>,
+    pub next_cursor: Option<String>,
+}
+
+impl From<shared::model::Page<shared::model::AuditEntry>> for AuditPageResponse {
+    fn from(p: shared::model::Page<shared::model::AuditEntry>) -> Self {
+        Self {
+            data: p
+                .items
+                .into_iter()
+                .map(|e| AuditEntryResponse {
+                    action: e.action,
+                    actor: AuditActorResponse {
+                        id: e.actor_id,
+                        kind: e.actor_kind,
+                        label: e.actor_label,
+                    },
+                    at: e.at,
+                    changes: e
+                        .changes
+                        .into_iter()
+                        .map(|c| AuditChangeResponse {
+                            after: c.after,
+                            before: c.before,
+                            field: c.field,
+                        })
+                        .collect(),
+                    id: e.id,
+                    ip: e.ip,
+                    target: e.target,
+                })
+                .collect(),
+            next_cursor: p.next_cursor,
+        }
+    }
+}

@@ -279,6 +279,7 @@ impl TestApp {
             "tests",
             shared::model::ApiScope::Full,
             None,
+            &backend::audit::Actor::system("tests"),
         )
         .await
         .expect("create key");
@@ -364,6 +365,27 @@ pub struct TestOrg {
 }
 
 impl TestOrg {
+    /// The organization of a full-access `api_key` whose owner is `email` (signed up through
+    /// the dashboard).
+    pub async fn for_key(app: &TestApp, api_key: &str, email: &str) -> TestOrg {
+        let api = api_client(api_key);
+        let integration: Value = api
+            .get(app.url("/api/v1/integrations/chargebee"))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        TestOrg {
+            email: email.to_string(),
+            webhook_url: integration["webhook_url"].as_str().unwrap().to_string(),
+            api_key: api_key.to_string(),
+            api,
+            base: app.address.clone(),
+        }
+    }
+
     pub async fn deliver(&self, event: &Value) -> reqwest::Response {
         deliver_to(&self.webhook_url, event).await
     }

@@ -2,6 +2,7 @@
 
 use super::exports::safe_cell;
 use super::Result;
+use crate::audit::{self, changed, set, Actor};
 use crate::commission::TermsSpec;
 use crate::currency;
 use crate::domain::{identifier_problem, OrgId};
@@ -116,8 +117,10 @@ pub async fn set_terms(
     org: &OrgId,
     partner: Option<&str>,
     spec: TermsSpec,
+    who: &Actor,
 ) -> Result<TermsView> {
     let partner = partner_key(partner)?;
+    let before = terms(state, org, partner).await?.description;
     spec.to_terms()
         .map_err(|(field, message)| AppError::field(field, message))?;
     let now = state.now();
@@ -132,6 +135,25 @@ pub async fn set_terms(
         .store
         .add_terms_version(org, partner, Some(&spec), from, now)
         .await?;
+    let described = spec.to_terms().ok().map(|t| t.describe());
+    let changes = vec![
+        shared::model::AuditChange {
+            field: "terms".into(),
+            before,
+            after: described,
+        },
+        set("for payments from", shared::model::format_date(from)),
+    ];
+    let target = partner.unwrap_or("default");
+    audit::record(
+        state,
+        org,
+        who,
+        "commission_terms.changed",
+        Some(target),
+        changes,
+    )
+    .await?;
     terms(state, org, partner).await
 }
 
@@ -190,6 +212,7 @@ pub async fn remove_partner_terms(
     state: &AppState,
     org: &OrgId,
     partner: &str,
+    who: &Actor,
 ) -> Result<TermsView> {
     let view = terms(state, org, Some(partner)).await?;
     if view.versions.is_empty() {
@@ -200,6 +223,22 @@ pub async fn remove_partner_terms(
         .store
         .add_terms_version(org, Some(partner), None, now, now)
         .await?;
+    let changes = changed(
+        "terms",
+        view.description.clone(),
+        Some("the organization's default".into()),
+    )
+    .into_iter()
+    .collect();
+    audit::record(
+        state,
+        org,
+        who,
+        "commission_terms.override_removed",
+        Some(partner),
+        changes,
+    )
+    .await?;
     terms(state, org, Some(partner)).await
 }
 
@@ -333,7 +372,12 @@ pub async fn reporting_currency(state: &AppState, org: &OrgId) -> Result<String>
 }
 
 /// Sets the reporting currency: a three-letter ISO 4217 code.
-pub async fn set_reporting_currency(state: &AppState, org: &OrgId, code: &str) -> Result<String> {
+pub async fn set_reporting_currency(
+    state: &AppState,
+    org: &OrgId,
+    code: &str,
+    who: &Actor,
+) -> Result<String> {
     let code = code.trim().to_ascii_uppercase();
     if code.len() != 3 || !code.bytes().all(|b| b.is_ascii_uppercase()) {
         return Err(AppError::field(
@@ -341,19 +385,42 @@ pub async fn set_reporting_currency(state: &AppState, org: &OrgId, code: &str) -
             "must be a three-letter ISO 4217 currency code, e.g. USD",
         ));
     }
+    let before = state.store.reporting_currency(org).await?;
     state.store.set_reporting_currency(org, &code).await?;
+    let changes = changed("reporting currency", Some(before), Some(code.clone()))
+        .into_iter()
+        .collect();
+    audit::record(state, org, who, "settings.changed", None, changes).await?;
     Ok(code)
 }
 
 /// Creates a payout run of every approved entry payable up to `up_to` (ms).
-pub async fn create_payout(state: &AppState, org: &OrgId, up_to: i64) -> Result<PayoutRun> {
+pub async fn create_payout(
+    state: &AppState,
+    org: &OrgId,
+    up_to: i64,
+    who: &Actor,
+) -> Result<PayoutRun> {
     if !(0..=253_402_300_799_000).contains(&up_to) {
         return Err(AppError::field(
             "up_to",
             "must be a time in milliseconds since 1970",
         ));
     }
-    Ok(state.store.create_payout(org, up_to, state.now()).await?)
+    let run = state.store.create_payout(org, up_to, state.now()).await?;
+    let totals = run
+        .totals
+        .iter()
+        .map(|t| shared::model::format_money(t.amount, &t.currency))
+        .collect::<Vec<_>>()
+        .join(", ");
+    let changes = vec![
+        set("up to", shared::model::format_time(up_to)),
+        set("pays", totals),
+        set("statements", run.statements.len()),
+    ];
+    audit::record(state, org, who, "payout.created", Some(&run.id), changes).await?;
+    Ok(run)
 }
 
 pub async fn payout(state: &AppState, org: &OrgId, id: &str) -> Result<PayoutRun> {
@@ -370,6 +437,7 @@ pub async fn mark_paid(
     org: &OrgId,
     id: &str,
     reference: &str,
+    who: &Actor,
 ) -> Result<PayoutRun> {
     let reference = reference.trim();
     if reference.is_empty()
@@ -381,15 +449,34 @@ pub async fn mark_paid(
             "give the payment's reference (1 to 200 characters, no control characters)",
         ));
     }
-    Ok(state
+    let run = state
         .store
         .mark_payout_paid(org, id, reference, state.now())
-        .await?)
+        .await?;
+    let changes = vec![
+        changed("status", Some("draft".into()), Some("paid".into())),
+        Some(set("reference", reference)),
+    ]
+    .into_iter()
+    .flatten()
+    .collect();
+    audit::record(state, org, who, "payout.paid", Some(id), changes).await?;
+    Ok(run)
 }
 
 /// Cancels a draft run; its entries go back to the next run.
-pub async fn cancel_payout(state: &AppState, org: &OrgId, id: &str) -> Result<PayoutRun> {
-    Ok(state.store.cancel_payout(org, id, state.now()).await?)
+pub async fn cancel_payout(
+    state: &AppState,
+    org: &OrgId,
+    id: &str,
+    who: &Actor,
+) -> Result<PayoutRun> {
+    let run = state.store.cancel_payout(org, id, state.now()).await?;
+    let changes = changed("status", Some("draft".into()), Some("cancelled".into()))
+        .into_iter()
+        .collect();
+    audit::record(state, org, who, "payout.cancelled", Some(id), changes).await?;
+    Ok(run)
 }
 
 /// A run as CSV: one row per statement (partner key, name, email, currency, amount in the

@@ -3,6 +3,7 @@
 //! checked here.
 
 use super::{Result, DAY_MS};
+use crate::audit::{self, changed, set, Actor};
 use crate::auth;
 use crate::domain::{Email, FieldError, OrgId, UserId, Validator};
 use crate::session::Ctx;
@@ -32,7 +33,13 @@ pub async fn team(state: &AppState, org: &OrgId) -> Result<Team> {
 /// (an owner is made by changing a member's role); both fields are checked and reported
 /// together. The invite can be used for 7 days. Returns the one-time link to hand over
 /// (`<public URL>/invite/<token>`): only the token's hash is stored.
-pub async fn invite(state: &AppState, ctx: &Ctx, email: &str, role: &str) -> Result<String> {
+pub async fn invite(
+    state: &AppState,
+    ctx: &Ctx,
+    email: &str,
+    role: &str,
+    who: &Actor,
+) -> Result<String> {
     let mut v = Validator::default();
     let email = v.check(Email::parse("email", email));
     let role = v.check(
@@ -54,19 +61,37 @@ pub async fn invite(state: &AppState, ctx: &Ctx, email: &str, role: &str) -> Res
         now,
         expires_at: now + INVITE_VALID_MS,
     };
-    state.store.create_invite(&ctx.org, &invite).await?;
+    let row = state.store.create_invite(&ctx.org, &invite).await?;
+    let changes = vec![set("email", email.as_str()), set("role", role.as_str())];
+    audit::record(
+        state,
+        &ctx.org,
+        who,
+        "invite.created",
+        Some(&row.id),
+        changes,
+    )
+    .await?;
     Ok(format!("{}/invite/{token}", state.settings.public_url))
 }
 
 /// Revokes one of the organization's pending invites.
-pub async fn revoke_invite(state: &AppState, org: &OrgId, id: &str) -> Result<()> {
-    Ok(state.store.revoke_invite(org, id).await?)
+pub async fn revoke_invite(state: &AppState, org: &OrgId, id: &str, who: &Actor) -> Result<()> {
+    state.store.revoke_invite(org, id).await?;
+    audit::record(state, org, who, "invite.revoked", Some(id), vec![]).await?;
+    Ok(())
 }
 
 /// Gives a member of the session's organization another role. `NotFound` when `user_id` is
 /// not a member; only an owner may change an owner's role or make someone an owner. Storage
 /// keeps at least one owner and revokes the invites of a member who becomes a viewer.
-pub async fn set_role(state: &AppState, ctx: &Ctx, user_id: &str, role: &str) -> Result<()> {
+pub async fn set_role(
+    state: &AppState,
+    ctx: &Ctx,
+    user_id: &str,
+    role: &str,
+    who: &Actor,
+) -> Result<()> {
     let role: Role = role
         .parse()
         .map_err(|m: String| AppError::field("role", m))?;
@@ -83,12 +108,39 @@ pub async fn set_role(state: &AppState, ctx: &Ctx, user_id: &str, role: &str) ->
     }
     // Storage keeps at least one owner, atomically (two owners stepping down at once
     // cannot both succeed), and revokes the invites of a member who becomes a viewer.
-    Ok(state.store.set_member_role(&ctx.org, &target, role).await?)
+    state.store.set_member_role(&ctx.org, &target, role).await?;
+    let changes: Vec<_> = changed(
+        "role",
+        Some(current.as_str().to_string()),
+        Some(role.as_str().to_string()),
+    )
+    .into_iter()
+    .collect();
+    let label = member_label(state, &target).await?;
+    audit::record(
+        state,
+        &ctx.org,
+        who,
+        "member.role_changed",
+        Some(&label),
+        changes,
+    )
+    .await?;
+    Ok(())
+}
+
+/// A member as the audit log names them: their email (else their id).
+async fn member_label(state: &AppState, user: &UserId) -> Result<String> {
+    Ok(state
+        .store
+        .user_by_id(user)
+        .await?
+        .map_or_else(|| user.as_str().to_string(), |u| u.email))
 }
 
 /// Removes a member from the session's organization. `NotFound` when `user_id` is not a
 /// member; only an owner may remove an owner, and the last owner stays (storage refuses).
-pub async fn remove_member(state: &AppState, ctx: &Ctx, user_id: &str) -> Result<()> {
+pub async fn remove_member(state: &AppState, ctx: &Ctx, user_id: &str, who: &Actor) -> Result<()> {
     let target = UserId::from_trusted(user_id);
     let current = state
         .store
@@ -100,6 +152,22 @@ pub async fn remove_member(state: &AppState, ctx: &Ctx, user_id: &str) -> Result
             "Only an owner can remove an owner.".into(),
         ));
     }
+    let label = member_label(state, &target).await?;
     // Atomic: the last owner stays; the member's pending invites are revoked with them.
-    Ok(state.store.remove_member(&ctx.org, &target).await?)
+    state.store.remove_member(&ctx.org, &target).await?;
+    let changes = vec![shared::model::AuditChange {
+        field: "role".into(),
+        before: Some(current.as_str().into()),
+        after: None,
+    }];
+    audit::record(
+        state,
+        &ctx.org,
+        who,
+        "member.removed",
+        Some(&label),
+        changes,
+    )
+    .await?;
+    Ok(())
 }

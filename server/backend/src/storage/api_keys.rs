@@ -80,16 +80,18 @@ where
     }
 
     async fn api_key_by_hash(&self, key_hash: &str) -> Result<Option<ApiKeyMatch>> {
-        let row: Option<(String, String, String)> = sqlx::query_as(
-            "SELECT id, org_id, scope FROM api_keys WHERE key_hash = $1 AND revoked_at IS NULL",
+        let row: Option<(String, String, String, String, String)> = sqlx::query_as(
+            "SELECT id, org_id, scope, name, prefix FROM api_keys \
+             WHERE key_hash = $1 AND revoked_at IS NULL",
         )
         .bind(key_hash)
         .fetch_optional(&self.read)
         .await?;
-        Ok(row.map(|(id, org_id, scope)| ApiKeyMatch {
+        Ok(row.map(|(id, org_id, scope, name, prefix)| ApiKeyMatch {
             id,
             org_id,
             scope: scope.parse().unwrap_or(ApiScope::Read),
+            label: format!("{name} ({prefix}…)"),
         }))
     }
 

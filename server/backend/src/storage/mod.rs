@@ -9,6 +9,7 @@
 
 mod accounts;
 mod api_keys;
+mod audit;
 mod backend;
 mod batch;
 mod commissions;
@@ -26,7 +27,9 @@ pub use store::{PgStorage, SqlStore, SqliteStorage};
 
 /// The storage traits, for callers of `DynStorage` methods.
 pub mod prelude {
-    pub use super::{Accounts, ApiKeys, Commissions, Events, Integrations, Ledger, Storage, Team};
+    pub use super::{
+        Accounts, ApiKeys, Audit, Commissions, Events, Integrations, Ledger, Storage, Team,
+    };
 }
 
 use crate::chargebee::BillingEvent;
@@ -147,6 +150,8 @@ pub struct ApiKeyMatch {
     pub id: String,
     pub org_id: String,
     pub scope: ApiScope,
+    /// The key's name and public prefix, for the audit log.
+    pub label: String,
 }
 
 #[derive(Debug, Clone)]
@@ -508,7 +513,17 @@ pub trait Ledger: Send + Sync {
 /// scope with `use backend::storage::prelude::*`.
 #[async_trait]
 pub trait Storage:
-    Accounts + Team + ApiKeys + Integrations + Events + Ledger + Commissions + Send + Sync + 'static
+    Accounts
+    + Team
+    + ApiKeys
+    + Integrations
+    + Events
+    + Ledger
+    + Commissions
+    + Audit
+    + Send
+    + Sync
+    + 'static
 {
     fn backend_name(&self) -> &'static str;
     async fn migrate(&self) -> Result<()>;
@@ -523,6 +538,30 @@ pub struct TermsVersionRow {
     /// `None`: a partner's override removed from here on.
     pub terms: Option<crate::commission::TermsSpec>,
     pub created_at: i64,
+}
+
+/// Which audit rows to list: by action (prefix, e.g. `plan.`), by actor label, and time.
+#[derive(Debug, Clone, Default)]
+pub struct AuditFilter {
+    pub action: Option<String>,
+    pub actor: Option<String>,
+    pub since: Option<i64>,
+    pub until: Option<i64>,
+}
+
+/// The audit log.
+#[async_trait]
+pub trait Audit: Send + Sync {
+    /// Appends a row (`entry.id` is new).
+    async fn append_audit(&self, org: &OrgId, entry: &AuditEntry) -> Result<()>;
+    /// Newest first.
+    async fn audit_log(
+        &self,
+        org: &OrgId,
+        filter: &AuditFilter,
+        cursor: Option<&str>,
+        limit: i64,
+    ) -> Result<Page<AuditEntry>>;
 }
 
 /// What a failed attempt does to an event's scheduled retry.
