@@ -872,6 +872,35 @@ pub async fn cancel_payout(id: String) -> Result<PayoutRun, AppError> {
     .await
 }
 
+/// How many days webhook payloads are kept.
+#[server(prefix = "/rpc", endpoint = "retention")]
+pub async fn get_retention() -> Result<i64, AppError> {
+    ctx::answer(async {
+        let (state, ctx) = ctx::user().await?;
+        Ok(backend::service::settings::get(&state, &ctx.org)
+            .await?
+            .payload_retention_days)
+    })
+    .await
+}
+
+#[server(prefix = "/rpc", endpoint = "set_retention")]
+pub async fn set_retention(days: String) -> Result<i64, AppError> {
+    ctx::answer(async {
+        let (state, ctx) = ctx::writer().await?;
+        let days: i64 = days.trim().parse().map_err(|_| {
+            AppError::field("payload_retention_days", "give a whole number of days")
+        })?;
+        let who = ctx::actor(&state, &ctx).await;
+        Ok(
+            backend::service::settings::set_retention(&state, &ctx.org, days, &who)
+                .await?
+                .payload_retention_days,
+        )
+    })
+    .await
+}
+
 // ---------------------------------------------------------------------------------------------
 // Audit log
 // ---------------------------------------------------------------------------------------------

@@ -331,6 +331,9 @@ pub struct EventDetail {
     pub first_outcome: Option<String>,
     #[serde(default)]
     pub first_detail: Option<String>,
+    /// When its payload was pruned (past the organization's retention).
+    #[serde(default)]
+    pub payload_pruned_at: Option<i64>,
     /// Every attempt, oldest first: the first (when it was received), then each replay,
     /// retry or release.
     #[cfg_attr(feature = "sqlx", sqlx(skip))]

@@ -150,7 +150,10 @@ pub fn EventPage() -> impl IntoView {
                             <section class="card">
                                 <h2>"Stored payload"</h2>
                                 <p class="muted small">"Card data is removed before storing."</p>
-                                <pre class="code payload" id="event-payload" tabindex="0">{if e.payload.is_empty() { "(not stored)".to_string() } else { e.payload.clone() }}</pre>
+                                {match e.payload_pruned_at {
+                                    Some(at) => view! { <p class="empty" id="event-payload-pruned">{format!("The payload was removed on {}, after the organization's retention period (Settings › Account). The outcome, the history and the ledger rows it wrote are kept.", time(at))}</p> }.into_any(),
+                                    None => view! { <pre class="code payload" id="event-payload" tabindex="0">{if e.payload.is_empty() { "(not stored)".to_string() } else { e.payload.clone() }}</pre> }.into_any(),
+                                }}
                             </section>
                         }.into_any()
                     }

@@ -1,8 +1,8 @@
 //! Settings: team (members, roles, invites), API keys, and the user's account.
 
 use crate::api::{
-    get_team, list_api_keys, ChangePassword, CreateApiKey, CreateOrg, DeleteOrg, InviteMember,
-    RemoveMember, RevokeApiKey, RevokeInvite, SetRole,
+    get_retention, get_team, list_api_keys, ChangePassword, CreateApiKey, CreateOrg, DeleteOrg,
+    InviteMember, RemoveMember, RevokeApiKey, RevokeInvite, SetRetention, SetRole,
 };
 use crate::components::{
     can_write, loading, time, use_me, ActionError, ConfirmButton, FieldError, LoadError,
@@ -238,6 +238,7 @@ pub fn AccountPage() -> impl IntoView {
                 <span role="status" aria-live="polite">{move || matches!(value.get(), Some(Ok(()))).then_some("Password changed. Your other sessions were signed out.")}</span>
             </ActionForm>
         </section>
+        <RetentionCard/>
         <section class="card">
             <h2>"Create another organization"</h2>
             <ActionForm action=create_org attr:class="form inline-form">
@@ -261,5 +262,38 @@ pub fn AccountPage() -> impl IntoView {
                 </ActionForm>
             </section>
         })}
+    }
+}
+
+/// How long webhook payloads are kept (admins and owners change it).
+#[component]
+fn RetentionCard() -> impl IntoView {
+    let save = ServerAction::<SetRetention>::new();
+    let data = Resource::new(move || save.version().get(), |_| get_retention());
+    let writer = can_write();
+    let value = save.value();
+    view! {
+        <section class="card" aria-labelledby="retention">
+            <h2 id="retention">"Webhook payload retention"</h2>
+            <Transition fallback=loading>
+                {move || Suspend::new(async move {
+                    match data.await {
+                        Err(e) => view! { <LoadError error=e/> }.into_any(),
+                        Ok(days) => view! {
+                            <p>"Chargebee's event bodies are kept for "<strong id="retention-days">{days}" days"</strong>", then removed in the background. Outcomes, processing history and the ledger rows they wrote are kept for good."</p>
+                            {writer.then(|| view! {
+                                <ActionForm action=save attr:class="form inline-form">
+                                    <label for="retention-input">"Days"</label>
+                                    <input id="retention-input" name="days" type="number" min="30" max="3650" value=days required/>
+                                    <FieldError value field="payload_retention_days"/>
+                                    <ActionError value/>
+                                    <button type="submit" class="button secondary">"Save"</button>
+                                </ActionForm>
+                            })}
+                        }.into_any(),
+                    }
+                })}
+            </Transition>
+        </section>
     }
 }

@@ -13,6 +13,7 @@ pub mod commissions;
 pub mod exports;
 pub mod invites;
 pub mod overview;
+pub mod settings;
 pub mod team;
 pub mod terms_form;
 

@@ -646,14 +646,15 @@ async fn get_settings(
     State(state): State<AppState>,
     ApiOrg(org, _): ApiOrg,
 ) -> Result<Json<SettingsResponse>> {
-    Ok(Json(SettingsResponse {
-        reporting_currency: service::commissions::reporting_currency(&state, &org).await?,
-    }))
+    Ok(Json(service::settings::get(&state, &org).await?.into()))
 }
 
+/// Any of the settings; the others stay as they are.
 #[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
 struct SettingsIn {
-    reporting_currency: String,
+    reporting_currency: Option<String>,
+    payload_retention_days: Option<i64>,
 }
 
 async fn put_settings(
@@ -663,15 +664,13 @@ async fn put_settings(
     body: std::result::Result<Json<SettingsIn>, JsonRejection>,
 ) -> Result<Json<SettingsResponse>> {
     let Json(s) = body?;
-    Ok(Json(SettingsResponse {
-        reporting_currency: service::commissions::set_reporting_currency(
-            &state,
-            &org,
-            &s.reporting_currency,
-            &who,
-        )
-        .await?,
-    }))
+    if let Some(code) = &s.reporting_currency {
+        service::commissions::set_reporting_currency(&state, &org, code, &who).await?;
+    }
+    if let Some(days) = s.payload_retention_days {
+        service::settings::set_retention(&state, &org, days, &who).await?;
+    }
+    Ok(Json(service::settings::get(&state, &org).await?.into()))
 }
 
 #[derive(Deserialize)]

@@ -154,6 +154,12 @@ pub fn spawn_background(state: &AppState, config: &Config) -> tokio::task::JoinH
             if let Err(e) = ingest::retry_due(&state).await {
                 tracing::warn!(error = %e, "retrying failed events");
             }
+            // Small batches, a bounded number per pass: pruning never holds the writer long.
+            match backend::service::settings::prune_payloads(&state, 500, 20).await {
+                Ok(0) => {}
+                Ok(n) => tracing::info!(events = n, "pruned webhook payloads past their retention"),
+                Err(e) => tracing::warn!(error = %e, "pruning webhook payloads"),
+            }
             let now = state.now();
             if let Err(e) = state
                 .store

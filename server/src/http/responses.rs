@@ -278,8 +278,10 @@ pub struct EventDetailResponse {
     pub id: String,
     pub occurred_at: Option<i64>,
     pub outcome: Outcome,
-    /// The stored payload as JSON; as a string when it is not JSON.
+    /// The stored payload as JSON; as a string when it is not JSON (empty once pruned).
     pub payload: Value,
+    /// When the payload was pruned, past the organization's retention.
+    pub payload_pruned_at: Option<i64>,
     pub received_at: i64,
 }
 
@@ -310,6 +312,7 @@ impl From<EventDetail> for EventDetailResponse {
             occurred_at: e.occurred_at,
             outcome: e.outcome,
             payload,
+            payload_pruned_at: e.payload_pruned_at,
             received_at: e.received_at,
         }
     }
@@ -556,8 +559,19 @@ impl From<shared::model::TermsPreview> for TermsPreviewResponse {
 /// The organization's settings.
 #[derive(Serialize)]
 pub struct SettingsResponse {
+    /// How many days webhook payloads are kept (the ledger, outcomes and attempts stay).
+    pub payload_retention_days: i64,
     /// The currency reports convert into (ISO 4217).
     pub reporting_currency: String,
+}
+
+impl From<backend::service::settings::OrgSettings> for SettingsResponse {
+    fn from(s: backend::service::settings::OrgSettings) -> Self {
+        Self {
+            payload_retention_days: s.payload_retention_days,
+            reporting_currency: s.reporting_currency,
+        }
+    }
 }
 
 /// A payout run's statement: one partner, one currency (minor units).

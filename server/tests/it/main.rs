@@ -12,6 +12,7 @@ mod migrations;
 mod multi_instance;
 mod pages;
 mod real_payloads;
+mod retention;
 mod security_accounts;
 mod security_http;
 mod security_webhooks;

@@ -348,7 +348,8 @@ where
         }
         let found: Option<EventDetail> = sqlx::query_as(
             "SELECT id, event_id, event_type, occurred_at, received_at, outcome, detail, \
-               customer_key, customer_id, attempts, payload, first_outcome, first_detail \
+               customer_key, customer_id, attempts, payload, first_outcome, first_detail, \
+               payload_pruned_at \
              FROM webhook_events \
              WHERE org_id = $1 AND (id = $2 OR event_id = $2) \
              ORDER BY CASE WHEN id = $2 THEN 0 ELSE 1 END LIMIT 1",

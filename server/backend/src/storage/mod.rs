@@ -699,6 +699,13 @@ pub trait Commissions: Send + Sync {
         limit: usize,
         history: bool,
     ) -> Result<Option<PreviewFacts>>;
+    /// How many days webhook payloads are kept (400 until set).
+    async fn payload_retention_days(&self, org: &OrgId) -> Result<i64>;
+    async fn set_payload_retention_days(&self, org: &OrgId, days: i64) -> Result<()>;
+    /// Empties the payloads of up to `limit` events received before their organization's
+    /// retention (never an event still waiting: unmatched, or failed with a retry to come).
+    /// Returns how many were pruned.
+    async fn prune_payloads(&self, now: i64, limit: i64) -> Result<u64>;
     /// The currency reports convert into (`USD` until set).
     async fn reporting_currency(&self, org: &OrgId) -> Result<String>;
     async fn set_reporting_currency(&self, org: &OrgId, currency: &str) -> Result<()>;

@@ -389,7 +389,7 @@ async fn load_stored<'a, D: WaveDb>(
     }
     if payload.is_empty() {
         return Err(StorageError::Conflict(
-            "nothing was stored for this delivery (it was refused before reading it), so it cannot be replayed".into(),
+            "this delivery has no payload to replay: it was refused before it was read, or its payload was pruned after the organization's retention period".into(),
         ));
     }
     let parsed = parse_envelope(payload.as_bytes())
