@@ -872,14 +872,30 @@ pub async fn cancel_payout(id: String) -> Result<PayoutRun, AppError> {
     .await
 }
 
-/// How many days webhook payloads are kept.
+/// (days webhook payloads are kept, days an unmatched event waits for its customer).
 #[server(prefix = "/rpc", endpoint = "retention")]
-pub async fn get_retention() -> Result<i64, AppError> {
+pub async fn get_retention() -> Result<(i64, i64), AppError> {
     ctx::answer(async {
         let (state, ctx) = ctx::user().await?;
-        Ok(backend::service::settings::get(&state, &ctx.org)
-            .await?
-            .payload_retention_days)
+        let s = backend::service::settings::get(&state, &ctx.org).await?;
+        Ok((s.payload_retention_days, s.attribution_window_days))
+    })
+    .await
+}
+
+#[server(prefix = "/rpc", endpoint = "set_attribution_window")]
+pub async fn set_attribution_window(days: String) -> Result<i64, AppError> {
+    ctx::answer(async {
+        let (state, ctx) = ctx::writer().await?;
+        let days: i64 = days.trim().parse().map_err(|_| {
+            AppError::field("attribution_window_days", "give a whole number of days")
+        })?;
+        let who = ctx::actor(&state, &ctx).await;
+        Ok(
+            backend::service::settings::set_attribution_window(&state, &ctx.org, days, &who)
+                .await?
+                .attribution_window_days,
+        )
     })
     .await
 }
@@ -1022,6 +1038,10 @@ pub struct Overview {
     pub needs_action: Vec<EventSummary>,
     pub unmatched: i64,
     pub failed: i64,
+    pub rejected: i64,
+    pub not_attributed_this_month: i64,
+    pub waiting_this_month: i64,
+    pub attribution_window_days: i64,
 }
 
 #[cfg(feature = "ssr")]
@@ -1035,6 +1055,10 @@ impl From<backend::service::overview::Overview> for Overview {
             needs_action: o.needs_action,
             unmatched: o.unmatched,
             failed: o.failed,
+            rejected: o.rejected,
+            not_attributed_this_month: o.not_attributed_this_month,
+            waiting_this_month: o.waiting_this_month,
+            attribution_window_days: o.attribution_window_days,
         }
     }
 }

@@ -25,13 +25,24 @@ test('an owner signs out, is sent to the sign-in page while signed out, and sign
     await page.locator('#login-form').waitFor();
     assert.equal(await page.locator('#logout').count(), 0, 'no sign-out button once signed out');
 
-    // Every protected page sends a signed-out visitor to /login.
+    // Every protected page sends a signed-out visitor to /login, and back afterwards.
     for (const path of ['/', '/customers', '/settings/team']) {
-      await page.goto(`${base}${path}`);
-      await page.waitForURL(`${base}/login`);
+      const response = await page.goto(`${base}${path}`);
+      const url = new URL(page.url());
+      assert.equal(url.pathname, '/login', path);
+      assert.equal(url.searchParams.get('next'), path, path);
+      assert.equal(response.status(), 200, 'the sign-in page itself, after a real redirect');
       await page.locator('#login-form').waitFor();
     }
+    await waitForHydration(page);
+    await page.fill('#email', email);
+    await page.fill('#password', password);
+    await page.click('#login-form button[type=submit]');
+    await page.waitForURL(`${base}/settings/team`);
+    await page.locator('h1', { hasText: 'Team' }).waitFor();
 
+    await page.click('#logout');
+    await page.waitForURL(`${base}/login`);
     await signIn(page, base, email, password);
     await page.waitForURL(`${base}/`);
     await page.locator('h1', { hasText: 'Overview' }).waitFor();

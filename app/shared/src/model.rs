@@ -612,13 +612,18 @@ pub enum Outcome {
     Rejected,
     /// Processing failed; retried.
     Failed,
+    /// Was unmatched for the whole attribution window: its customer was never referred by a
+    /// partner. Final, and nothing to act on.
+    #[serde(rename = "not_attributed")]
+    NotAttributed,
 }
 
 impl Outcome {
-    pub const ALL: [Outcome; 6] = [
+    pub const ALL: [Outcome; 7] = [
         Outcome::Processed,
         Outcome::Duplicate,
         Outcome::Unmatched,
+        Outcome::NotAttributed,
         Outcome::Ignored,
         Outcome::Rejected,
         Outcome::Failed,
@@ -632,6 +637,7 @@ impl Outcome {
             Outcome::Ignored => "ignored",
             Outcome::Rejected => "rejected",
             Outcome::Failed => "failed",
+            Outcome::NotAttributed => "not_attributed",
         }
     }
 

@@ -109,7 +109,8 @@ pub fn OverviewPage() -> impl IntoView {
                     Ok(o) => {
                         let attention = o.needs_action.clone();
                         let partners = o.top_partners.clone();
-                        let (unmatched, failed) = (o.unmatched, o.failed);
+                        let (rejected, failed) = (o.rejected, o.failed);
+                        let (not_attributed, waiting, window) = (o.not_attributed_this_month, o.waiting_this_month, o.attribution_window_days);
                         view! {
                             <section class="card">
                                 <h2>"Attributed revenue, last 90 days"</h2>
@@ -136,13 +137,13 @@ pub fn OverviewPage() -> impl IntoView {
                                 <section class="card">
                                     <h2>"Needs action"</h2>
                                     {if attention.is_empty() {
-                                        view! { <p class="empty ok">"Nothing needs action: no unmatched or failed events."</p> }.into_any()
+                                        view! { <p class="empty ok" id="needs-action-empty">"Nothing needs action: no failed or refused events, and no payment that looks like an integration mistake."</p> }.into_any()
                                     } else {
                                         view! {
                                             <p>
-                                                <a href="/events?outcome=unmatched">{format!("{unmatched} unmatched")}</a>
-                                                " · "
                                                 <a href="/events?outcome=failed">{format!("{failed} failed")}</a>
+                                                " · "
+                                                <a href="/events?outcome=rejected">{format!("{rejected} refused")}</a>
                                             </p>
                                             <ul class="list">
                                                 {attention.into_iter().map(|e| view! {
@@ -156,6 +157,12 @@ pub fn OverviewPage() -> impl IntoView {
                                             </ul>
                                         }.into_any()
                                     }}
+                                    <p class="muted" id="not-attributed">{format!(
+                                        "{} payment{} this month from customers without a partner{}. That is normal: most customers are not referred.",
+                                        not_attributed + waiting,
+                                        if not_attributed + waiting == 1 { "" } else { "s" },
+                                        if waiting > 0 { format!(" ({waiting} still waiting up to {window} days for a referred customer with their key)") } else { String::new() },
+                                    )}</p>
                                 </section>
                             </div>
                         }.into_any()

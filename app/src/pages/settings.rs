@@ -2,7 +2,8 @@
 
 use crate::api::{
     get_retention, get_team, list_api_keys, ChangePassword, CreateApiKey, CreateOrg, DeleteOrg,
-    InviteMember, RemoveMember, RevokeApiKey, RevokeInvite, SetRetention, SetRole,
+    InviteMember, RemoveMember, RevokeApiKey, RevokeInvite, SetAttributionWindow, SetRetention,
+    SetRole,
 };
 use crate::components::{
     can_write, loading, time, use_me, ActionError, ConfirmButton, FieldError, LoadError,
@@ -269,17 +270,22 @@ pub fn AccountPage() -> impl IntoView {
 #[component]
 fn RetentionCard() -> impl IntoView {
     let save = ServerAction::<SetRetention>::new();
-    let data = Resource::new(move || save.version().get(), |_| get_retention());
+    let window = ServerAction::<SetAttributionWindow>::new();
+    let data = Resource::new(
+        move || (save.version().get(), window.version().get()),
+        |_| get_retention(),
+    );
     let writer = can_write();
     let value = save.value();
+    let wvalue = window.value();
     view! {
         <section class="card" aria-labelledby="retention">
-            <h2 id="retention">"Webhook payload retention"</h2>
+            <h2 id="retention">"Webhook data"</h2>
             <Transition fallback=loading>
                 {move || Suspend::new(async move {
                     match data.await {
                         Err(e) => view! { <LoadError error=e/> }.into_any(),
-                        Ok(days) => view! {
+                        Ok((days, window_days)) => view! {
                             <p>"Chargebee's event bodies are kept for "<strong id="retention-days">{days}" days"</strong>", then removed in the background. Outcomes, processing history and the ledger rows they wrote are kept for good."</p>
                             {writer.then(|| view! {
                                 <ActionForm action=save attr:class="form inline-form">
@@ -287,6 +293,17 @@ fn RetentionCard() -> impl IntoView {
                                     <input id="retention-input" name="days" type="number" min="30" max="3650" value=days required/>
                                     <FieldError value field="payload_retention_days"/>
                                     <ActionError value/>
+                                    <button type="submit" class="button secondary">"Save"</button>
+                                </ActionForm>
+                            })}
+                            <h3>"Attribution window"</h3>
+                            <p>"A payment whose customer key matches no customer yet waits "<strong id="window-days">{window_days}" days"</strong>" for a referred customer with that key; after that it counts as not attributed."</p>
+                            {writer.then(|| view! {
+                                <ActionForm action=window attr:class="form inline-form">
+                                    <label for="window-input">"Days"</label>
+                                    <input id="window-input" name="days" type="number" min="1" max="365" value=window_days required/>
+                                    <FieldError value=wvalue field="attribution_window_days"/>
+                                    <ActionError value=wvalue/>
                                     <button type="submit" class="button secondary">"Save"</button>
                                 </ActionForm>
                             })}

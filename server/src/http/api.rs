@@ -655,6 +655,7 @@ async fn get_settings(
 struct SettingsIn {
     reporting_currency: Option<String>,
     payload_retention_days: Option<i64>,
+    attribution_window_days: Option<i64>,
 }
 
 async fn put_settings(
@@ -669,6 +670,9 @@ async fn put_settings(
     }
     if let Some(days) = s.payload_retention_days {
         service::settings::set_retention(&state, &org, days, &who).await?;
+    }
+    if let Some(days) = s.attribution_window_days {
+        service::settings::set_attribution_window(&state, &org, days, &who).await?;
     }
     Ok(Json(service::settings::get(&state, &org).await?.into()))
 }

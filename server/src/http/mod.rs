@@ -160,6 +160,15 @@ pub fn spawn_background(state: &AppState, config: &Config) -> tokio::task::JoinH
                 Ok(n) => tracing::info!(events = n, "pruned webhook payloads past their retention"),
                 Err(e) => tracing::warn!(error = %e, "pruning webhook payloads"),
             }
+            match backend::service::settings::expire_unmatched(&state, 500, 20).await {
+                Ok(0) => {}
+                Ok(n) => {
+                    tracing::info!(events = n, "unmatched events past their attribution window")
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, "ending the attribution window of unmatched events")
+                }
+            }
             let now = state.now();
             if let Err(e) = state
                 .store

@@ -559,6 +559,8 @@ impl From<shared::model::TermsPreview> for TermsPreviewResponse {
 /// The organization's settings.
 #[derive(Serialize)]
 pub struct SettingsResponse {
+    /// How many days an unmatched event waits for its customer before it is not attributed.
+    pub attribution_window_days: i64,
     /// How many days webhook payloads are kept (the ledger, outcomes and attempts stay).
     pub payload_retention_days: i64,
     /// The currency reports convert into (ISO 4217).
@@ -568,6 +570,7 @@ pub struct SettingsResponse {
 impl From<backend::service::settings::OrgSettings> for SettingsResponse {
     fn from(s: backend::service::settings::OrgSettings) -> Self {
         Self {
+            attribution_window_days: s.attribution_window_days,
             payload_retention_days: s.payload_retention_days,
             reporting_currency: s.reporting_currency,
         }

@@ -335,19 +335,6 @@ both_backends!(
 );
 
 /// `event` as sent for another Chargebee customer (the helpers all use `cb_cus_1`).
-fn for_chargebee_customer(mut event: Value, cb: &str) -> Value {
-    let content = &mut event["content"];
-    content["transaction"]["customer_id"] = json!(cb);
-    content["customer"]["id"] = json!(cb);
-    if content["invoice"].is_object() {
-        content["invoice"]["customer_id"] = json!(cb);
-    }
-    if content["card"].is_object() {
-        content["card"]["customer_id"] = json!(cb);
-    }
-    event
-}
-
 /// A payout run's statements as (partner, currency, amount, entries).
 fn statements(run: &Value) -> Vec<(String, String, i64, i64)> {
     run["statements"]

@@ -528,6 +528,21 @@ pub fn payment_succeeded(
     )
 }
 
+/// `event` as if it came from Chargebee customer `cb` (its transaction, customer, invoice and
+/// card).
+pub fn for_chargebee_customer(mut event: Value, cb: &str) -> Value {
+    let content = &mut event["content"];
+    content["transaction"]["customer_id"] = json!(cb);
+    content["customer"]["id"] = json!(cb);
+    if content["invoice"].is_object() {
+        content["invoice"]["customer_id"] = json!(cb);
+    }
+    if content["card"].is_object() {
+        content["card"]["customer_id"] = json!(cb);
+    }
+    event
+}
+
 pub fn payment_refunded(
     ev: &str,
     refund_txn: &str,

@@ -5,6 +5,7 @@ mod helpers;
 
 mod accounts;
 mod api;
+mod attribution;
 mod audit;
 mod commissions;
 mod event_history;

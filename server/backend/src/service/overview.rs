@@ -17,6 +17,13 @@ pub struct Overview {
     pub needs_action: Vec<EventSummary>,
     pub unmatched: i64,
     pub failed: i64,
+    /// Deliveries refused (bad payloads and the like), whenever received.
+    pub rejected: i64,
+    /// Payments this month (UTC) from customers without a partner: not attributed, and still
+    /// waiting for their customer within the attribution window.
+    pub not_attributed_this_month: i64,
+    pub waiting_this_month: i64,
+    pub attribution_window_days: i64,
 }
 
 /// The overview: daily revenue for the last 90 days (today included); the 5 partners with the
@@ -38,14 +45,23 @@ pub async fn overview(state: &AppState, org: &OrgId) -> Result<Overview> {
             .map(|(_, n)| *n)
             .unwrap_or(0)
     };
+    // What needs someone: failures, refused deliveries, and unmatched events that look like
+    // an integration mistake. A customer without a partner is normal: counted, not listed.
     let mut needs_action = vec![];
-    for outcome in [Outcome::Failed, Outcome::Unmatched] {
+    for outcome in [Outcome::Failed, Outcome::Rejected] {
         let f = EventFilter {
             outcome: Some(outcome),
             ..Default::default()
         };
         needs_action.extend(state.store.events(org, &f, None, 5).await?.items);
     }
+    needs_action.extend(state.store.suspicious_unmatched(org, 5).await?);
+    let (y, m, _) = shared::model::civil_from_days(now.div_euclid(DAY_MS));
+    let month_start = days_from_civil(y, m) * DAY_MS;
+    let (not_attributed, waiting) = state
+        .store
+        .unattributed_payments_since(org, month_start)
+        .await?;
     let rated = state.store.revenue_by_rate(org, since).await?;
     let reporting = state.store.reporting_currency(org).await?;
     // Worth showing only when something is in another currency.
@@ -62,5 +78,38 @@ pub async fn overview(state: &AppState, org: &OrgId) -> Result<Overview> {
         needs_action,
         unmatched: count("unmatched"),
         failed: count("failed"),
+        rejected: count("rejected"),
+        not_attributed_this_month: not_attributed,
+        waiting_this_month: waiting,
+        attribution_window_days: state.store.attribution_window_days(org).await?,
     })
+}
+
+/// Days since 1970-01-01 of the first day of month `m` (1–12) of year `y`.
+fn days_from_civil(y: i64, m: u32) -> i64 {
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let m = i64::from(m);
+    let doy = (153 * (m + if m > 2 { -3 } else { 9 }) + 2) / 5;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    era * 146_097 + doe - 719_468
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn months_start_on_their_first_day() {
+        for (y, m, d) in [
+            (1970, 1, 0),
+            (2026, 12, 20_788),
+            (2024, 3, 19_783),
+            (2000, 2, 10_988),
+        ] {
+            assert_eq!(days_from_civil(y, m), d, "{y}-{m}");
+            assert_eq!(shared::model::civil_from_days(d), (y, m, 1));
+        }
+    }
 }

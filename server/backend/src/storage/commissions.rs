@@ -746,62 +746,6 @@ where
         Ok(Some(PreviewFacts { payments }))
     }
 
-    async fn payload_retention_days(&self, org: &OrgId) -> Result<i64> {
-        Ok(
-            sqlx::query_scalar("SELECT payload_retention_days FROM organizations WHERE id = $1")
-                .bind(org.as_str())
-                .fetch_optional(&self.read)
-                .await?
-                .ok_or(StorageError::NotFound)?,
-        )
-    }
-
-    async fn set_payload_retention_days(&self, org: &OrgId, days: i64) -> Result<()> {
-        sqlx::query("UPDATE organizations SET payload_retention_days = $2 WHERE id = $1")
-            .bind(org.as_str())
-            .bind(days)
-            .execute(&self.write)
-            .await?;
-        Ok(())
-    }
-
-    async fn prune_payloads(&self, now: i64, limit: i64) -> Result<u64> {
-        // Oldest first through the partial index of events that still have a payload.
-        let done = sqlx::query(
-            "UPDATE webhook_events SET payload = '', payload_pruned_at = $1 WHERE id IN ( \
-               SELECT e.id FROM webhook_events e JOIN organizations o ON o.id = e.org_id \
-               WHERE e.payload <> '' \
-                 AND e.received_at < $1 - o.payload_retention_days * 86400000 \
-                 AND e.outcome <> 'unmatched' \
-                 AND NOT (e.outcome = 'failed' AND e.next_attempt_at IS NOT NULL) \
-               ORDER BY e.received_at LIMIT $2)",
-        )
-        .bind(now)
-        .bind(limit)
-        .execute(&self.write)
-        .await?;
-        Ok(DB::rows_affected(&done))
-    }
-
-    async fn reporting_currency(&self, org: &OrgId) -> Result<String> {
-        Ok(
-            sqlx::query_scalar("SELECT reporting_currency FROM organizations WHERE id = $1")
-                .bind(org.as_str())
-                .fetch_optional(&self.read)
-                .await?
-                .ok_or(StorageError::NotFound)?,
-        )
-    }
-
-    async fn set_reporting_currency(&self, org: &OrgId, currency: &str) -> Result<()> {
-        sqlx::query("UPDATE organizations SET reporting_currency = $2 WHERE id = $1")
-            .bind(org.as_str())
-            .bind(currency)
-            .execute(&self.write)
-            .await?;
-        Ok(())
-    }
-
     async fn add_terms_version(
         &self,
         org: &OrgId,

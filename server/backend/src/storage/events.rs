@@ -424,4 +424,71 @@ where
         .fetch_all(&self.read)
         .await?)
     }
+    async fn prune_payloads(&self, now: i64, limit: i64) -> Result<u64> {
+        // Oldest first through the partial index of events that still have a payload.
+        let done = sqlx::query(
+            "UPDATE webhook_events SET payload = '', payload_pruned_at = $1 WHERE id IN ( \
+               SELECT e.id FROM webhook_events e JOIN organizations o ON o.id = e.org_id \
+               WHERE e.payload <> '' \
+                 AND e.received_at < $1 - o.payload_retention_days * 86400000 \
+                 AND e.outcome <> 'unmatched' \
+                 AND NOT (e.outcome = 'failed' AND e.next_attempt_at IS NOT NULL) \
+               ORDER BY e.received_at LIMIT $2)",
+        )
+        .bind(now)
+        .bind(limit)
+        .execute(&self.write)
+        .await?;
+        Ok(DB::rows_affected(&done))
+    }
+
+    async fn expire_unmatched(&self, now: i64, limit: i64) -> Result<u64> {
+        let done = sqlx::query(
+            "UPDATE webhook_events SET \
+               first_outcome = COALESCE(first_outcome, outcome), \
+               first_detail = CASE WHEN first_outcome IS NULL THEN detail ELSE first_detail END, \
+               outcome = 'not_attributed', \
+               detail = 'no customer with this key arrived within the attribution window' \
+             WHERE id IN ( \
+               SELECT e.id FROM webhook_events e JOIN organizations o ON o.id = e.org_id \
+               WHERE e.outcome = 'unmatched' \
+                 AND e.received_at < $1 - o.attribution_window_days * 86400000 \
+               ORDER BY e.received_at LIMIT $2)",
+        )
+        .bind(now)
+        .bind(limit)
+        .execute(&self.write)
+        .await?;
+        Ok(DB::rows_affected(&done))
+    }
+
+    async fn suspicious_unmatched(&self, org: &OrgId, limit: i64) -> Result<Vec<EventSummary>> {
+        Ok(sqlx::query_as(
+            "SELECT e.id, e.event_id, e.event_type, e.occurred_at, e.received_at, e.outcome, \
+               e.detail, e.customer_key, e.attempts, e.customer_id \
+             FROM webhook_events e WHERE e.org_id = $1 AND e.outcome = 'unmatched' \
+               AND (e.customer_key IS NULL OR EXISTS (SELECT 1 FROM customers c \
+                 WHERE c.org_id = e.org_id AND c.key <> e.customer_key \
+                   AND lower(trim(c.key)) = lower(trim(e.customer_key)))) \
+             ORDER BY e.received_at DESC, e.id DESC LIMIT $2",
+        )
+        .bind(org.as_str())
+        .bind(limit)
+        .fetch_all(&self.read)
+        .await?)
+    }
+
+    async fn unattributed_payments_since(&self, org: &OrgId, since: i64) -> Result<(i64, i64)> {
+        let (done, waiting): (i64, i64) = sqlx::query_as(
+            "SELECT CAST(COALESCE(SUM(CASE WHEN outcome = 'not_attributed' THEN 1 ELSE 0 END), 0) AS BIGINT), \
+               CAST(COALESCE(SUM(CASE WHEN outcome = 'unmatched' THEN 1 ELSE 0 END), 0) AS BIGINT) \
+             FROM webhook_events WHERE org_id = $1 AND event_type = 'payment_succeeded' \
+               AND outcome IN ('not_attributed', 'unmatched') AND received_at >= $2",
+        )
+        .bind(org.as_str())
+        .bind(since)
+        .fetch_one(&self.read)
+        .await?;
+        Ok((done, waiting))
+    }
 }

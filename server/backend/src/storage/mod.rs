@@ -17,6 +17,7 @@ mod events;
 mod integrations;
 mod ledger;
 mod sessions;
+mod settings;
 mod store;
 mod team;
 mod token_cache;
@@ -28,7 +29,8 @@ pub use store::{PgStorage, SqlStore, SqliteStorage};
 /// The storage traits, for callers of `DynStorage` methods.
 pub mod prelude {
     pub use super::{
-        Accounts, ApiKeys, Audit, Commissions, Events, Integrations, Ledger, Storage, Team,
+        Accounts, ApiKeys, Audit, Commissions, Events, Integrations, Ledger, Settings, Storage,
+        Team,
     };
 }
 
@@ -445,6 +447,19 @@ pub trait Events: Send + Sync {
     async fn event_counts_since(&self, org: &OrgId, since: i64) -> Result<Vec<(String, i64)>>;
     async fn last_event_at(&self, org: &OrgId) -> Result<Option<i64>>;
     async fn event_types(&self, org: &OrgId) -> Result<Vec<String>>;
+    /// Empties the payloads of up to `limit` events received before their organization's
+    /// retention (never an event still waiting: unmatched, or failed with a retry to come).
+    /// Returns how many were pruned.
+    async fn prune_payloads(&self, now: i64, limit: i64) -> Result<u64>;
+    /// Makes up to `limit` unmatched events older than their organization's attribution
+    /// window `not_attributed` (final). Returns how many.
+    async fn expire_unmatched(&self, now: i64, limit: i64) -> Result<u64>;
+    /// Unmatched events that look like integration mistakes (no customer key, or a key that
+    /// differs only in case or surrounding space from a customer's), newest first.
+    async fn suspicious_unmatched(&self, org: &OrgId, limit: i64) -> Result<Vec<EventSummary>>;
+    /// Payments received since `since` from customers without a partner: (not attributed,
+    /// still waiting for their customer).
+    async fn unattributed_payments_since(&self, org: &OrgId, since: i64) -> Result<(i64, i64)>;
 }
 
 /// Customers, partners, plans, and what the ledger recorded for them.
@@ -521,6 +536,7 @@ pub trait Storage:
     + Ledger
     + Commissions
     + Audit
+    + Settings
     + Send
     + Sync
     + 'static
@@ -634,6 +650,20 @@ pub struct PreviewFacts {
     pub payments: Vec<crate::commission::PreviewPayment>,
 }
 
+/// The organization's settings.
+#[async_trait]
+pub trait Settings: Send + Sync {
+    /// The currency reports convert into (`USD` until set).
+    async fn reporting_currency(&self, org: &OrgId) -> Result<String>;
+    async fn set_reporting_currency(&self, org: &OrgId, currency: &str) -> Result<()>;
+    /// How many days webhook payloads are kept (400 until set).
+    async fn payload_retention_days(&self, org: &OrgId) -> Result<i64>;
+    async fn set_payload_retention_days(&self, org: &OrgId, days: i64) -> Result<()>;
+    /// How many days an unmatched event waits for its customer (30 until set).
+    async fn attribution_window_days(&self, org: &OrgId) -> Result<i64>;
+    async fn set_attribution_window_days(&self, org: &OrgId, days: i64) -> Result<()>;
+}
+
 /// Commission terms and the commission ledger.
 #[async_trait]
 pub trait Commissions: Send + Sync {
@@ -699,16 +729,6 @@ pub trait Commissions: Send + Sync {
         limit: usize,
         history: bool,
     ) -> Result<Option<PreviewFacts>>;
-    /// How many days webhook payloads are kept (400 until set).
-    async fn payload_retention_days(&self, org: &OrgId) -> Result<i64>;
-    async fn set_payload_retention_days(&self, org: &OrgId, days: i64) -> Result<()>;
-    /// Empties the payloads of up to `limit` events received before their organization's
-    /// retention (never an event still waiting: unmatched, or failed with a retry to come).
-    /// Returns how many were pruned.
-    async fn prune_payloads(&self, now: i64, limit: i64) -> Result<u64>;
-    /// The currency reports convert into (`USD` until set).
-    async fn reporting_currency(&self, org: &OrgId) -> Result<String>;
-    async fn set_reporting_currency(&self, org: &OrgId, currency: &str) -> Result<()>;
 }
 
 pub type DynStorage = Arc<dyn Storage>;

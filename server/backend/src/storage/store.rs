@@ -59,7 +59,8 @@ where
     DB: Backend,
     for<'c> &'c mut DB::Connection: Executor<'c, Database = DB>,
     for<'q> DB::Arguments<'q>: IntoArguments<'q, DB>,
-    Self: Accounts + Team + ApiKeys + Integrations + Events + Ledger + Commissions + Audit,
+    Self:
+        Accounts + Team + ApiKeys + Integrations + Events + Ledger + Commissions + Audit + Settings,
 {
     fn backend_name(&self) -> &'static str {
         DB::BACKEND
