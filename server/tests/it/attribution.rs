@@ -11,11 +11,7 @@ const DAY_S: i64 = 86_400;
 both_backends!(
     non_referred_traffic_is_counted_not_listed_and_ends_not_attributed,
     |b| async move {
-        let db = TestDb::new(b).await;
-        let clock = backend::clock::ManualClock::new();
-        let mut config = test_config(&db.url);
-        config.retry_interval_seconds = 3600;
-        let app = TestApp::spawn_with_clock(config, clock.clone()).await;
+        let (app, clock) = TestApp::spawn_quiet(b).await;
         let org = app.org("Acme").await;
         // One referred customer, nine who were not, and one key that differs only in case
         // from an existing customer's: the only thing that needs someone.
@@ -116,7 +112,5 @@ both_backends!(
         let (s, o) = app.rpc(&owner, "overview", &[]).await;
         assert_eq!(s, 200, "{o}");
         assert!(o["needs_action"].as_array().unwrap().is_empty(), "{o}");
-        drop(app);
-        drop(db);
     }
 );

@@ -11,12 +11,7 @@ const DAY_S: i64 = 86_400;
 both_backends!(
     payloads_past_the_retention_are_pruned_and_the_ledger_stays,
     |b| async move {
-        let db = TestDb::new(b).await;
-        let clock = backend::clock::ManualClock::new();
-        // The background pass is not due during the test: the test prunes by itself.
-        let mut config = test_config(&db.url);
-        config.retry_interval_seconds = 3600;
-        let app = TestApp::spawn_with_clock(config, clock.clone()).await;
+        let (app, clock) = TestApp::spawn_quiet(b).await;
         let org = app.org("Acme").await;
         let other = app.org("Other").await;
         org.deliver_ok(&payment_succeeded(
@@ -113,7 +108,5 @@ both_backends!(
         // The change of setting is in the audit log.
         let (_, log) = other.get("/audit-log?action=settings.").await;
         assert_eq!(log["data"][0]["changes"][0]["after"], "3650");
-        drop(app);
-        drop(db);
     }
 );

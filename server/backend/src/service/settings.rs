@@ -36,42 +36,67 @@ pub async fn set_retention(
     days: i64,
     who: &Actor,
 ) -> Result<OrgSettings> {
-    if !RETENTION_DAYS.contains(&days) {
-        return Err(AppError::field(
-            "payload_retention_days",
-            format!(
-                "keep payloads between {} and {} days",
-                RETENTION_DAYS.start(),
-                RETENTION_DAYS.end()
-            ),
-        ));
+    let store = &state.store;
+    let before = store.payload_retention_days(org).await?;
+    check_days("payload_retention_days", days, RETENTION_DAYS)?;
+    store.set_payload_retention_days(org, days).await?;
+    changed_days(state, org, who, "payload retention (days)", before, days).await
+}
+
+/// Refuses a number of days outside `range`, naming the field.
+fn check_days(field: &str, days: i64, range: std::ops::RangeInclusive<i64>) -> Result<()> {
+    if range.contains(&days) {
+        return Ok(());
     }
-    let before = state.store.payload_retention_days(org).await?;
-    state.store.set_payload_retention_days(org, days).await?;
-    let changes = changed(
-        "payload retention (days)",
-        Some(before.to_string()),
-        Some(days.to_string()),
-    )
-    .into_iter()
-    .collect();
+    Err(AppError::field(
+        field,
+        format!(
+            "give a number of days from {} to {}",
+            range.start(),
+            range.end()
+        ),
+    ))
+}
+
+/// Records a change of a setting in days, and answers the settings.
+async fn changed_days(
+    state: &AppState,
+    org: &OrgId,
+    who: &Actor,
+    what: &str,
+    before: i64,
+    after: i64,
+) -> Result<OrgSettings> {
+    let changes = changed(what, Some(before.to_string()), Some(after.to_string()))
+        .into_iter()
+        .collect();
     audit::record(state, org, who, "settings.changed", None, changes).await?;
     get(state, org).await
+}
+
+/// Runs `pass` (one batch of upkeep) until a batch comes back short, at most `batches`
+/// times (the rest waits for the next tick). Returns how many rows it changed.
+async fn in_batches<F, Fut>(batch: i64, batches: usize, mut pass: F) -> Result<u64>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = std::result::Result<u64, crate::storage::StorageError>>,
+{
+    let mut total = 0;
+    for _ in 0..batches {
+        let n = pass().await?;
+        total += n;
+        if n < batch.unsigned_abs() {
+            break;
+        }
+    }
+    Ok(total)
 }
 
 /// Prunes the payloads past their organization's retention, in batches of `batch`, at most
 /// `batches` of them (the rest waits for the next pass). Returns how many were pruned.
 pub async fn prune_payloads(state: &AppState, batch: i64, batches: usize) -> Result<u64> {
     let now = state.now();
-    let mut total = 0;
-    for _ in 0..batches {
-        let n = state.store.prune_payloads(now, batch).await?;
-        total += n;
-        if n < batch as u64 {
-            break;
-        }
-    }
-    Ok(total)
+    in_batches(batch, batches, || state.store.prune_payloads(now, batch)).await
 }
 
 /// Sets how many days an unmatched event waits for its customer (1 to 365).
@@ -81,36 +106,16 @@ pub async fn set_attribution_window(
     days: i64,
     who: &Actor,
 ) -> Result<OrgSettings> {
-    if !WINDOW_DAYS.contains(&days) {
-        return Err(AppError::field(
-            "attribution_window_days",
-            "give a number of days from 1 to 365",
-        ));
-    }
-    let before = state.store.attribution_window_days(org).await?;
-    state.store.set_attribution_window_days(org, days).await?;
-    let changes = changed(
-        "attribution window (days)",
-        Some(before.to_string()),
-        Some(days.to_string()),
-    )
-    .into_iter()
-    .collect();
-    audit::record(state, org, who, "settings.changed", None, changes).await?;
-    get(state, org).await
+    let store = &state.store;
+    let before = store.attribution_window_days(org).await?;
+    check_days("attribution_window_days", days, WINDOW_DAYS)?;
+    store.set_attribution_window_days(org, days).await?;
+    changed_days(state, org, who, "attribution window (days)", before, days).await
 }
 
 /// Makes unmatched events past their organization's attribution window `not_attributed`, in
 /// batches. Returns how many.
 pub async fn expire_unmatched(state: &AppState, batch: i64, batches: usize) -> Result<u64> {
     let now = state.now();
-    let mut total = 0;
-    for _ in 0..batches {
-        let n = state.store.expire_unmatched(now, batch).await?;
-        total += n;
-        if n < batch as u64 {
-            break;
-        }
-    }
-    Ok(total)
+    in_batches(batch, batches, || state.store.expire_unmatched(now, batch)).await
 }
