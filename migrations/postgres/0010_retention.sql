@@ -2,4 +2,4 @@
 -- ledger rows, outcomes and attempts stay; a pruned event keeps when it was pruned.
 ALTER TABLE organizations ADD COLUMN payload_retention_days BIGINT NOT NULL DEFAULT 400;
 ALTER TABLE webhook_events ADD COLUMN payload_pruned_at BIGINT;
-CREATE INDEX webhook_events_prunable ON webhook_events(received_at) WHERE payload <> '';
+CREATE INDEX webhook_events_prunable ON webhook_events(org_id, received_at) WHERE payload <> '';

@@ -13,3 +13,5 @@ CREATE TABLE event_attempts (
     detail      TEXT
 );
 CREATE INDEX event_attempts_event ON event_attempts(org_id, event_row, at);
+-- Deleting an event (with its organization) finds its attempts.
+CREATE INDEX event_attempts_row ON event_attempts(event_row);

@@ -665,6 +665,11 @@ async fn put_settings(
     body: std::result::Result<Json<SettingsIn>, JsonRejection>,
 ) -> Result<Json<SettingsResponse>> {
     let Json(s) = body?;
+    service::settings::check_change(
+        s.reporting_currency.as_deref(),
+        s.payload_retention_days,
+        s.attribution_window_days,
+    )?;
     if let Some(code) = &s.reporting_currency {
         service::commissions::set_reporting_currency(&state, &org, code, &who).await?;
     }

@@ -57,8 +57,22 @@ both_backends!(
             )
             .await;
         assert_eq!(s, 422, "{bad}");
+        // All or nothing: a good currency with a bad number of days changes neither.
+        let (s, bad) = org
+            .send(
+                Method::PUT,
+                "/settings",
+                Some(json!({"reporting_currency": "EUR", "attribution_window_days": 0})),
+            )
+            .await;
+        assert_eq!(s, 422, "{bad}");
+        assert_eq!(
+            bad["error"]["fields"][0]["field"],
+            "attribution_window_days"
+        );
         let (_, settings) = org.get("/settings").await;
         assert_eq!(settings["payload_retention_days"], 400);
+        assert_eq!(settings["reporting_currency"], "USD");
         // Day 399: nothing to prune.
         clock.advance_secs(399 * DAY_S);
         let state = &app.state;

@@ -371,6 +371,18 @@ pub async fn reporting_currency(state: &AppState, org: &OrgId) -> Result<String>
     Ok(state.store.reporting_currency(org).await?)
 }
 
+/// A three-letter ISO 4217 code, upper-cased; the error names `field`.
+pub fn currency_code(field: &str, code: &str) -> Result<String> {
+    let code = code.trim().to_ascii_uppercase();
+    if code.len() != 3 || !code.bytes().all(|b| b.is_ascii_uppercase()) {
+        return Err(AppError::field(
+            field,
+            "must be a three-letter ISO 4217 currency code, e.g. USD",
+        ));
+    }
+    Ok(code)
+}
+
 /// Sets the reporting currency: a three-letter ISO 4217 code.
 pub async fn set_reporting_currency(
     state: &AppState,
@@ -378,13 +390,7 @@ pub async fn set_reporting_currency(
     code: &str,
     who: &Actor,
 ) -> Result<String> {
-    let code = code.trim().to_ascii_uppercase();
-    if code.len() != 3 || !code.bytes().all(|b| b.is_ascii_uppercase()) {
-        return Err(AppError::field(
-            "currency",
-            "must be a three-letter ISO 4217 currency code, e.g. USD",
-        ));
-    }
+    let code = currency_code("currency", code)?;
     let before = state.store.reporting_currency(org).await?;
     state.store.set_reporting_currency(org, &code).await?;
     let changes = changed("reporting currency", Some(before), Some(code.clone()))

@@ -43,6 +43,34 @@ pub async fn set_retention(
     changed_days(state, org, who, "payload retention (days)", before, days).await
 }
 
+/// Checks every setting of a change before any is made (a change is all or nothing).
+pub fn check_change(
+    reporting_currency: Option<&str>,
+    payload_retention_days: Option<i64>,
+    attribution_window_days: Option<i64>,
+) -> Result<()> {
+    let mut errors = vec![];
+    let mut keep = |r: Result<()>| {
+        if let Err(AppError::Validation(mut fields)) = r {
+            errors.append(&mut fields);
+        }
+    };
+    if let Some(code) = reporting_currency {
+        keep(super::commissions::currency_code("reporting_currency", code).map(|_| ()));
+    }
+    if let Some(days) = payload_retention_days {
+        keep(check_days("payload_retention_days", days, RETENTION_DAYS));
+    }
+    if let Some(days) = attribution_window_days {
+        keep(check_days("attribution_window_days", days, WINDOW_DAYS));
+    }
+    if errors.is_empty() {
+        Ok(())
+    } else {
+        Err(AppError::Validation(errors))
+    }
+}
+
 /// Refuses a number of days outside `range`, naming the field.
 fn check_days(field: &str, days: i64, range: std::ops::RangeInclusive<i64>) -> Result<()> {
     if range.contains(&days) {

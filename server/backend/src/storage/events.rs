@@ -10,6 +10,11 @@ use crate::domain::{identifier_problem, random_id};
 use sqlx::{ColumnIndex, Decode, Encode, Executor, IntoArguments, Type};
 use std::borrow::Cow;
 
+/// The forms of an event's customer key (`e.customer_key`) that a mistyped key is likely to
+/// be: as sent, trimmed, lower case, upper case.
+const KEY_VARIANTS: &str = "e.customer_key, trim(e.customer_key), lower(trim(e.customer_key)), \
+     upper(trim(e.customer_key))";
+
 const EVENT_SUMMARY_COLUMNS: &str = "id, event_id, event_type, occurred_at, received_at, outcome, \
      detail, customer_key, attempts, customer_id";
 
@@ -254,7 +259,8 @@ where
         let sql = format!(
             "UPDATE webhook_events SET {KEEP_FIRST}, outcome = 'failed', detail = $3, \
                next_attempt_at = CASE WHEN $5 THEN next_attempt_at ELSE $4 END, \
-               attempts = attempts + 1 WHERE org_id = $1 AND id = $2"
+               attempts = attempts + CASE WHEN $5 THEN 0 ELSE 1 END \
+             WHERE org_id = $1 AND id = $2"
         );
         let changed = sqlx::query(&sql)
             .bind(org.as_str())
@@ -425,53 +431,99 @@ where
         .await?)
     }
     async fn prune_payloads(&self, now: i64, limit: i64) -> Result<u64> {
-        // Oldest first through the partial index of events that still have a payload.
-        let done = sqlx::query(
-            "UPDATE webhook_events SET payload = '', payload_pruned_at = $1 WHERE id IN ( \
-               SELECT e.id FROM webhook_events e JOIN organizations o ON o.id = e.org_id \
-               WHERE e.payload <> '' \
-                 AND e.received_at < $1 - o.payload_retention_days * 86400000 \
-                 AND e.outcome <> 'unmatched' \
-                 AND NOT (e.outcome = 'failed' AND e.next_attempt_at IS NOT NULL) \
-               ORDER BY e.received_at LIMIT $2)",
-        )
-        .bind(now)
-        .bind(limit)
-        .execute(&self.write)
-        .await?;
-        Ok(DB::rows_affected(&done))
+        // One organization at a time, with its cutoff: each pass reads only the index range of
+        // payloads past that cutoff (webhook_events_prunable), so a pass with nothing to do
+        // costs one probe per organization.
+        let orgs: Vec<(String, i64)> =
+            sqlx::query_as("SELECT id, payload_retention_days FROM organizations ORDER BY id")
+                .fetch_all(&self.read)
+                .await?;
+        let keep = "payload <> '' AND received_at < $2 AND outcome <> 'unmatched' \
+             AND NOT (outcome = 'failed' AND next_attempt_at IS NOT NULL)";
+        let sql = format!(
+            "UPDATE webhook_events SET payload = '', payload_pruned_at = $3 \
+             WHERE org_id = $1 AND {keep} AND id IN (SELECT id FROM webhook_events \
+               WHERE org_id = $1 AND {keep} ORDER BY received_at LIMIT $4{})",
+            DB::CLAIM
+        );
+        let mut left = limit;
+        let mut done = 0;
+        for (org, days) in orgs {
+            if left <= 0 {
+                break;
+            }
+            let cutoff = now.saturating_sub(days.saturating_mul(86_400_000));
+            let r = sqlx::query(&sql)
+                .bind(&org)
+                .bind(cutoff)
+                .bind(now)
+                .bind(left)
+                .execute(&self.write)
+                .await?;
+            let n = DB::rows_affected(&r);
+            done += n;
+            left -= i64::try_from(n).unwrap_or(i64::MAX);
+        }
+        Ok(done)
     }
 
     async fn expire_unmatched(&self, now: i64, limit: i64) -> Result<u64> {
-        let done = sqlx::query(
-            "UPDATE webhook_events SET \
-               first_outcome = COALESCE(first_outcome, outcome), \
-               first_detail = CASE WHEN first_outcome IS NULL THEN detail ELSE first_detail END, \
-               outcome = 'not_attributed', \
-               detail = 'no customer with this key arrived within the attribution window' \
-             WHERE id IN ( \
-               SELECT e.id FROM webhook_events e JOIN organizations o ON o.id = e.org_id \
-               WHERE e.outcome = 'unmatched' \
-                 AND e.received_at < $1 - o.attribution_window_days * 86400000 \
-               ORDER BY e.received_at LIMIT $2)",
-        )
-        .bind(now)
-        .bind(limit)
-        .execute(&self.write)
-        .await?;
-        Ok(DB::rows_affected(&done))
+        let orgs: Vec<(String, i64)> =
+            sqlx::query_as("SELECT id, attribution_window_days FROM organizations ORDER BY id")
+                .fetch_all(&self.read)
+                .await?;
+        // Never one whose customer is there already (a release may still be on its way), one
+        // with a release queued, or one that looks like an integration mistake (it stays in
+        // Needs action): see `suspicious_unmatched`.
+        let sql = format!(
+            "UPDATE webhook_events SET {KEEP_FIRST}, outcome = 'not_attributed', \
+               detail = 'still unmatched when the attribution window ended' \
+             WHERE org_id = $1 AND outcome = 'unmatched' AND received_at < $2 AND id IN ( \
+               SELECT e.id FROM webhook_events e \
+               WHERE e.org_id = $1 AND e.outcome = 'unmatched' AND e.received_at < $2 \
+                 AND e.customer_key IS NOT NULL \
+                 AND NOT EXISTS (SELECT 1 FROM customers c WHERE c.org_id = e.org_id \
+                   AND c.key IN ({variants})) \
+                 AND NOT EXISTS (SELECT 1 FROM customers c WHERE c.org_id = e.org_id \
+                   AND c.chargebee_id = e.chargebee_customer) \
+                 AND NOT EXISTS (SELECT 1 FROM release_requests r WHERE r.org_id = e.org_id \
+                   AND r.customer_key = e.customer_key) \
+               ORDER BY e.received_at LIMIT $3{})",
+            DB::CLAIM,
+            variants = KEY_VARIANTS,
+        );
+        let mut left = limit;
+        let mut done = 0;
+        for (org, days) in orgs {
+            if left <= 0 {
+                break;
+            }
+            let cutoff = now.saturating_sub(days.saturating_mul(86_400_000));
+            let r = sqlx::query(&sql)
+                .bind(&org)
+                .bind(cutoff)
+                .bind(left)
+                .execute(&self.write)
+                .await?;
+            let n = DB::rows_affected(&r);
+            done += n;
+            left -= i64::try_from(n).unwrap_or(i64::MAX);
+        }
+        Ok(done)
     }
 
     async fn suspicious_unmatched(&self, org: &OrgId, limit: i64) -> Result<Vec<EventSummary>> {
-        Ok(sqlx::query_as(
+        // Of the latest 1,000 unmatched events: no key, or a key whose trimmed, lower- or
+        // upper-case form is a customer's (each an index probe).
+        Ok(sqlx::query_as(&format!(
             "SELECT e.id, e.event_id, e.event_type, e.occurred_at, e.received_at, e.outcome, \
                e.detail, e.customer_key, e.attempts, e.customer_id \
-             FROM webhook_events e WHERE e.org_id = $1 AND e.outcome = 'unmatched' \
-               AND (e.customer_key IS NULL OR EXISTS (SELECT 1 FROM customers c \
-                 WHERE c.org_id = e.org_id AND c.key <> e.customer_key \
-                   AND lower(trim(c.key)) = lower(trim(e.customer_key)))) \
-             ORDER BY e.received_at DESC, e.id DESC LIMIT $2",
-        )
+             FROM (SELECT * FROM webhook_events WHERE org_id = $1 AND outcome = 'unmatched' \
+                   ORDER BY received_at DESC, id DESC LIMIT 1000) e \
+             WHERE e.customer_key IS NULL OR EXISTS (SELECT 1 FROM customers c \
+                 WHERE c.org_id = e.org_id AND c.key <> e.customer_key AND c.key IN ({KEY_VARIANTS})) \
+             ORDER BY e.received_at DESC, e.id DESC LIMIT $2"
+        ))
         .bind(org.as_str())
         .bind(limit)
         .fetch_all(&self.read)
