@@ -186,6 +186,15 @@ pub struct Partner {
     #[cfg_attr(feature = "sqlx", sqlx(skip))]
     #[serde(default)]
     pub earnings: Vec<CurrencyTotal>,
+    /// `revenue` in the organization's reporting currency, when some is in another currency
+    /// and every payment's exchange rate converts.
+    #[cfg_attr(feature = "sqlx", sqlx(skip))]
+    #[serde(default)]
+    pub revenue_converted: Option<ConvertedTotal>,
+    /// `earnings` likewise.
+    #[cfg_attr(feature = "sqlx", sqlx(skip))]
+    #[serde(default)]
+    pub earnings_converted: Option<ConvertedTotal>,
 }
 
 impl Partner {

@@ -2,7 +2,7 @@
 
 use crate::api::{list_partners, SavePartner};
 use crate::components::{can_write, loading, ActionError, FieldError, LoadError};
-use crate::model::{format_totals, Partner};
+use crate::model::{format_totals, ConvertedTotal, Partner};
 use leptos::prelude::*;
 
 #[component]
@@ -25,6 +25,8 @@ fn PartnerForm(
         currency: None,
         revenue: vec![],
         earnings: vec![],
+        revenue_converted: None,
+        earnings_converted: None,
     });
     let suffix = if create {
         "new".to_string()
@@ -54,6 +56,13 @@ fn PartnerForm(
             <button type="button" class="button secondary" on:click=move |_| on_done.run(())>"Cancel"</button>
         </ActionForm>
     }
+}
+
+/// A converted total under a per-currency figure, with how it was converted as its title.
+fn converted(total: &Option<ConvertedTotal>) -> impl IntoView {
+    total.clone().map(|c| {
+        view! { <br/><span class="muted small converted-total" title=c.how.clone()>{format!("≈ {}", crate::components::money(c.amount, &c.currency))}</span> }
+    })
 }
 
 #[component]
@@ -101,8 +110,8 @@ pub fn PartnersPage() -> impl IntoView {
                                             <td><a href=format!("/partners/{}", crate::pages::customers::urlencode(&p.key))><code>{p.key.clone()}</code></a>{p.auto_created.then(|| view! { " " <span class="badge" title="Created automatically from a partner_key (webhook or new customer); add a name">"auto-created"</span> })}</td>
                                             <td>{p.name.clone().unwrap_or_else(|| "—".into())}<br/><span class="muted small">{p.email.clone().unwrap_or_default()}</span></td>
                                             <td class="num">{p.customers}</td>
-                                            <td class="num">{format_totals(&p.revenue)}</td>
-                                            <td class="num">{format_totals(&p.earnings)}</td>
+                                            <td class="num">{format_totals(&p.revenue)}{converted(&p.revenue_converted)}</td>
+                                            <td class="num">{format_totals(&p.earnings)}{converted(&p.earnings_converted)}</td>
                                             <td>{writer.then(|| view! {
                                                 <button type="button" class="button small secondary" on:click=move |_| editing.set(Some(key.clone()))>"Edit"</button>
                                             })}</td>

@@ -60,6 +60,9 @@ pub struct PartnerResponse {
     pub auto_created: bool,
     /// Commissions per currency (commissions less clawbacks), minor units.
     pub earnings: Vec<EarningsResponse>,
+    /// `earnings` in the reporting currency, when some is in another currency and every
+    /// payment's exchange rate converts; with how it was converted.
+    pub earnings_converted: Option<ConvertedTotalResponse>,
     pub currency: Option<String>,
     pub customers: i64,
     pub email: Option<String>,
@@ -68,6 +71,24 @@ pub struct PartnerResponse {
     /// One currency: its total. Several (or none): null; `revenue` has every currency.
     pub net_revenue: Option<i64>,
     pub revenue: Vec<RevenueResponse>,
+    /// `revenue` likewise.
+    pub revenue_converted: Option<ConvertedTotalResponse>,
+}
+
+/// A total in the reporting currency, converted at Chargebee's exchange rates.
+#[derive(Serialize)]
+pub struct ConvertedTotalResponse {
+    pub amount: i128,
+    pub currency: String,
+    pub how: String,
+}
+
+fn converted_total(c: &Option<shared::model::ConvertedTotal>) -> Option<ConvertedTotalResponse> {
+    c.as_ref().map(|c| ConvertedTotalResponse {
+        amount: c.amount,
+        currency: c.currency.clone(),
+        how: c.how.clone(),
+    })
 }
 
 impl From<&Partner> for PartnerResponse {
@@ -82,6 +103,8 @@ impl From<&Partner> for PartnerResponse {
                     currency: t.currency.clone(),
                 })
                 .collect(),
+            earnings_converted: converted_total(&p.earnings_converted),
+            revenue_converted: converted_total(&p.revenue_converted),
             currency: p.currency.clone(),
             customers: p.customers,
             email: p.email.clone(),

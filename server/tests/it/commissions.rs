@@ -668,6 +668,13 @@ both_backends!(
             .as_str()
             .unwrap()
             .contains("EUR converted to USD"));
+        // So does the partners list, for revenue and earnings.
+        let (_, partners) = org.get("/partners").await;
+        assert_eq!(
+            partners["data"][0]["revenue_converted"]["amount"], 20_000,
+            "{partners}"
+        );
+        assert_eq!(partners["data"][0]["earnings_converted"]["amount"], 2_000);
         // The Overview's revenue also carries its converted total: 100.00 + 90.00 EUR → 200.00.
         let browser = app.signed_in(&org.email, PASSWORD).await;
         let (s, overview) = app.rpc(&browser, "overview", &[]).await;

@@ -821,6 +821,18 @@ where
             .and_then(|c| c.split_once(':'))
             .and_then(|(t, id)| Some((t.parse::<i64>().ok()?, id.to_string())))
             .unwrap_or((i64::MAX, String::new()));
+        // Equality on the partner's or customer's id (not `OR … IS NULL`) lets the planner read
+        // that partner's entries through their index, already in order.
+        let by_partner = if filter.partner_key.is_some() {
+            "e.partner_id = (SELECT p2.id FROM partners p2 WHERE p2.org_id = $1 AND p2.key = $2)"
+        } else {
+            "$2 IS NULL"
+        };
+        let by_customer = if filter.customer_key.is_some() {
+            "e.customer_id = (SELECT c2.id FROM customers c2 WHERE c2.org_id = $1 AND c2.key = $3)"
+        } else {
+            "$3 IS NULL"
+        };
         let sql = format!(
             // One level, in the order of the (org_id, occurred_at, id) index, so a page stops
             // after its rows: each row's run is looked up only for the rows scanned.
@@ -830,7 +842,7 @@ where
              FROM commission_entries e \
              JOIN partners p ON p.id = e.partner_id JOIN customers c ON c.id = e.customer_id \
              LEFT JOIN payouts y ON y.status = 'paid' AND y.id = {COVERING_RUN} \
-             WHERE e.org_id = $1 AND ($2 IS NULL OR p.key = $2) AND ($3 IS NULL OR c.key = $3) \
+             WHERE e.org_id = $1 AND {by_partner} AND {by_customer} \
                AND ($5 = '' OR e.occurred_at < $4 OR (e.occurred_at = $4 AND e.id < $5)) \
                AND ($7 = '' OR ($7 = 'paid' AND y.id IS NOT NULL) \
                  OR ($7 = 'pending' AND y.id IS NULL AND e.payable_at > $8) \

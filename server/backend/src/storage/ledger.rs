@@ -5,6 +5,7 @@ use super::batch::{joined_sum, perform, Budget, SqlxWaves, WaveOp, PARTNERS};
 use super::commissions::settle;
 use super::store::*;
 use super::*;
+use crate::currency::RatedSum;
 use crate::domain::{identifier_problem, random_id};
 use sqlx::{ColumnIndex, Decode, Encode, Executor, IntoArguments, Type};
 use std::collections::HashMap;
@@ -27,6 +28,55 @@ const PARTNER_COLUMNS: &str = "p.id, p.key, p.name, p.email, p.auto_created, p.c
 
 /// Net revenue (recorded, not removed) per currency, summed as millions and remainders so that
 /// no sum overflows (put together by `joined_sum`). Queries add their grouping column first.
+/// (owner, currency, rate, base, millions, units): a sum of one owner in one currency at
+/// one exchange rate.
+type RatedRow = (String, String, Option<String>, Option<String>, i64, i64);
+
+/// Rows of (owner, currency, rate, base, millions, units) by owner.
+fn rated_by_owner(rows: Vec<RatedRow>) -> HashMap<String, Vec<RatedSum>> {
+    let mut out: HashMap<String, Vec<RatedSum>> = HashMap::new();
+    for (owner, currency, rate, base, millions, units) in rows {
+        out.entry(owner).or_default().push(RatedSum {
+            currency,
+            amount: joined_sum(millions, units),
+            rate,
+            base,
+        });
+    }
+    out
+}
+
+/// Per currency (never added across currencies), sorted by currency.
+fn per_currency(sums: &[RatedSum]) -> Vec<CurrencyTotal> {
+    let mut out: Vec<CurrencyTotal> = vec![];
+    for s in sums {
+        match out.iter_mut().find(|t| t.currency == s.currency) {
+            Some(t) => t.amount += s.amount,
+            None => out.push(CurrencyTotal {
+                currency: s.currency.clone(),
+                amount: s.amount,
+            }),
+        }
+    }
+    out.sort_by(|a, b| a.currency.cmp(&b.currency));
+    out
+}
+
+/// A partner's revenue and earnings per currency, and each converted into `reporting` when
+/// some is in another currency and every rate converts.
+fn set_totals(p: &mut Partner, revenue: Vec<RatedSum>, earnings: Vec<RatedSum>, reporting: &str) {
+    let converted = |sums: &[RatedSum]| {
+        sums.iter()
+            .any(|s| s.currency != reporting)
+            .then(|| crate::currency::converted_total(sums, reporting))
+            .flatten()
+    };
+    p.revenue_converted = converted(&revenue);
+    p.earnings_converted = converted(&earnings);
+    p.set_revenue(per_currency(&revenue));
+    p.earnings = per_currency(&earnings);
+}
+
 const NET_REVENUE_SPLIT: &str = "t.currency, \
      CAST(SUM((t.amount - t.amount_refunded) / 1000000) AS BIGINT) AS millions, \
      CAST(SUM((t.amount - t.amount_refunded) % 1000000) AS BIGINT) AS units";
@@ -67,51 +117,69 @@ where
             return Ok(None);
         };
         let mut totals = self.partner_totals(org, Some(&partner.id)).await?;
-        partner.set_revenue(totals.remove(&partner.id).unwrap_or_default());
         let mut earnings = self.partner_earnings(org, Some(&partner.id)).await?;
-        partner.earnings = earnings.remove(&partner.id).unwrap_or_default();
+        let reporting = self.reporting_in(org).await?;
+        let revenue = totals.remove(&partner.id).unwrap_or_default();
+        let earned = earnings.remove(&partner.id).unwrap_or_default();
+        set_totals(&mut partner, revenue, earned, &reporting);
         Ok(Some(partner))
     }
 
-    /// Commissions per partner and currency (one partner, or all of the organization's),
-    /// summed as millions and remainders so that no sum overflows.
+    /// Commissions per partner, currency and exchange rate (one partner, or all of the
+    /// organization's), summed as millions and remainders so that no sum overflows.
     async fn partner_earnings(
         &self,
         org: &OrgId,
         partner_id: Option<&str>,
-    ) -> Result<HashMap<String, Vec<CurrencyTotal>>> {
-        let rows: Vec<(String, String, i64, i64)> = sqlx::query_as(
-            "SELECT e.partner_id, e.currency, CAST(SUM(e.amount / 1000000) AS BIGINT), \
-               CAST(SUM(e.amount % 1000000) AS BIGINT) FROM commission_entries e \
-             WHERE e.org_id = $1 AND ($2 IS NULL OR e.partner_id = $2) \
-             GROUP BY e.partner_id, e.currency",
-        )
-        .bind(org.as_str())
-        .bind(partner_id)
-        .fetch_all(&self.read)
-        .await?;
-        Ok(totals_by_owner(rows))
-    }
-
-    /// Net revenue per partner and currency (one partner, or all of the organization's).
-    async fn partner_totals(
-        &self,
-        org: &OrgId,
-        partner_id: Option<&str>,
-    ) -> Result<HashMap<String, Vec<CurrencyTotal>>> {
-        let sql = format!(
-            "SELECT c.partner_id, {NET_REVENUE_SPLIT} FROM transactions t \
-             JOIN customers c ON c.id = t.customer_id \
-             WHERE t.org_id = $1 AND c.partner_id IS NOT NULL AND ($2 IS NULL OR c.partner_id = $2) \
-               AND t.recorded AND t.removed_reason IS NULL \
-             GROUP BY c.partner_id, t.currency"
-        );
-        let rows: Vec<(String, String, i64, i64)> = sqlx::query_as(&sql)
+    ) -> Result<HashMap<String, Vec<RatedSum>>> {
+        let rows: Vec<RatedRow> =
+            sqlx::query_as(
+                "SELECT e.partner_id, e.currency, t.exchange_rate, t.base_currency_code, \
+                   CAST(SUM(e.amount / 1000000) AS BIGINT), CAST(SUM(e.amount % 1000000) AS BIGINT) \
+                 FROM commission_entries e \
+                 LEFT JOIN transactions t ON t.org_id = e.org_id AND t.chargebee_id = e.transaction_id \
+                 WHERE e.org_id = $1 AND ($2 IS NULL OR e.partner_id = $2) \
+                 GROUP BY e.partner_id, e.currency, t.exchange_rate, t.base_currency_code",
+            )
             .bind(org.as_str())
             .bind(partner_id)
             .fetch_all(&self.read)
             .await?;
-        Ok(totals_by_owner(rows))
+        Ok(rated_by_owner(rows))
+    }
+
+    /// Net revenue per partner, currency and exchange rate (one partner, or all of the
+    /// organization's).
+    async fn partner_totals(
+        &self,
+        org: &OrgId,
+        partner_id: Option<&str>,
+    ) -> Result<HashMap<String, Vec<RatedSum>>> {
+        let sql =
+            "SELECT c.partner_id, t.currency, t.exchange_rate, t.base_currency_code, \
+               CAST(SUM((t.amount - t.amount_refunded) / 1000000) AS BIGINT), \
+               CAST(SUM((t.amount - t.amount_refunded) % 1000000) AS BIGINT) FROM transactions t \
+             JOIN customers c ON c.id = t.customer_id \
+             WHERE t.org_id = $1 AND c.partner_id IS NOT NULL AND ($2 IS NULL OR c.partner_id = $2) \
+               AND t.recorded AND t.removed_reason IS NULL \
+             GROUP BY c.partner_id, t.currency, t.exchange_rate, t.base_currency_code";
+        let rows: Vec<RatedRow> = sqlx::query_as(sql)
+            .bind(org.as_str())
+            .bind(partner_id)
+            .fetch_all(&self.read)
+            .await?;
+        Ok(rated_by_owner(rows))
+    }
+
+    /// The organization's reporting currency.
+    async fn reporting_in(&self, org: &OrgId) -> Result<String> {
+        Ok(
+            sqlx::query_scalar("SELECT reporting_currency FROM organizations WHERE id = $1")
+                .bind(org.as_str())
+                .fetch_optional(&self.read)
+                .await?
+                .unwrap_or_else(|| "USD".to_string()),
+        )
     }
 
     async fn plan_by_key(&self, org: &OrgId, key: &str) -> Result<Plan> {
@@ -440,9 +508,13 @@ where
             .await?;
         let mut totals = self.partner_totals(org, None).await?;
         let mut earnings = self.partner_earnings(org, None).await?;
+        let reporting = self.reporting_in(org).await?;
         for p in &mut partners {
-            p.set_revenue(totals.remove(&p.id).unwrap_or_default());
-            p.earnings = earnings.remove(&p.id).unwrap_or_default();
+            let (revenue, earned) = (
+                totals.remove(&p.id).unwrap_or_default(),
+                earnings.remove(&p.id).unwrap_or_default(),
+            );
+            set_totals(p, revenue, earned, &reporting);
         }
         Ok(partners)
     }
