@@ -63,22 +63,10 @@ async fn member(session: &Session, state: &AppState, back: &str) -> Result<OrgId
     match backend::session::current(session, state).await {
         Ok(ctx) => Ok(ctx.org),
         Err(AppError::Unauthorized) => {
-            let next = format!("/login?next={}", urlencode(back));
-            Err(Redirect::to(&next).into_response())
+            Err(Redirect::to(&super::signed_in::login_url_for(back)).into_response())
         }
         Err(e) => Err(ApiError::from(e).into_response()),
     }
-}
-
-fn urlencode(s: &str) -> String {
-    s.bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' | b'/' => {
-                (b as char).to_string()
-            }
-            _ => format!("%{b:02X}"),
-        })
-        .collect()
 }
 
 #[derive(Deserialize)]

@@ -30,7 +30,11 @@ fn is_dashboard_page(path: &str) -> bool {
 
 /// `/login?next=…` back to `uri` (path and query, percent-encoded as a query value).
 pub fn login_url(uri: &Uri) -> String {
-    let target = uri.path_and_query().map_or("/", |p| p.as_str());
+    login_url_for(uri.path_and_query().map_or("/", |p| p.as_str()))
+}
+
+/// `/login?next=…` back to `target` (a local path, else `/`).
+pub fn login_url_for(target: &str) -> String {
     let next = backend::session::local_path(Some(target));
     let encoded: String = next
         .bytes()

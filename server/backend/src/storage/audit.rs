@@ -62,10 +62,7 @@ where
         cursor: Option<&str>,
         limit: i64,
     ) -> Result<Page<AuditEntry>> {
-        let (c_at, c_id) = cursor
-            .and_then(|c| c.split_once(':'))
-            .and_then(|(t, id)| Some((t.parse::<i64>().ok()?, id.to_string())))
-            .unwrap_or((i64::MAX, String::new()));
+        let (c_at, c_id) = newest_first_cursor(cursor);
         let rows: Vec<AuditRow> = sqlx::query_as(
             "SELECT id, at, actor_kind, actor_id, actor_label, ip, action, target, changes \
              FROM audit_log WHERE org_id = $1 \

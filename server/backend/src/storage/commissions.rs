@@ -817,10 +817,7 @@ where
         cursor: Option<&str>,
         limit: i64,
     ) -> Result<Page<CommissionEntry>> {
-        let (c_time, c_id) = cursor
-            .and_then(|c| c.split_once(':'))
-            .and_then(|(t, id)| Some((t.parse::<i64>().ok()?, id.to_string())))
-            .unwrap_or((i64::MAX, String::new()));
+        let (c_time, c_id) = newest_first_cursor(cursor);
         // Equality on the partner's or customer's id (not `OR … IS NULL`) lets the planner read
         // that partner's entries through their index, already in order.
         let by_partner = if filter.partner_key.is_some() {

@@ -322,10 +322,7 @@ where
         cursor: Option<&str>,
         limit: i64,
     ) -> Result<Page<EventSummary>> {
-        let (c_time, c_id) = cursor
-            .and_then(|c| c.split_once(':'))
-            .and_then(|(t, id)| Some((t.parse::<i64>().ok()?, id.to_string())))
-            .unwrap_or((i64::MAX, String::new()));
+        let (c_time, c_id) = newest_first_cursor(cursor);
         let sql = format!(
             "SELECT {EVENT_SUMMARY_COLUMNS} FROM webhook_events WHERE org_id = $1 \
                AND ($2 IS NULL OR outcome = $2) AND ($3 IS NULL OR event_type = $3) \

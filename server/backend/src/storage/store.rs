@@ -119,6 +119,15 @@ pub(super) fn placeholders(first: usize, n: usize) -> String {
         .join(", ")
 }
 
+/// Where a newest-first page starts, from a cursor that [`paginate`] gave as
+/// `"{time}:{id}"`; the start of the list when there is none (or it does not parse).
+pub(super) fn newest_first_cursor(cursor: Option<&str>) -> (i64, String) {
+    cursor
+        .and_then(|c| c.split_once(':'))
+        .and_then(|(t, id)| Some((t.parse::<i64>().ok()?, id.to_string())))
+        .unwrap_or((i64::MAX, String::new()))
+}
+
 /// A page of `limit + 1` rows → the page and the cursor for the next one.
 pub(super) fn paginate<T>(mut rows: Vec<T>, limit: i64, cursor: impl Fn(&T) -> String) -> Page<T> {
     let next_cursor = if rows.len() as i64 > limit {
