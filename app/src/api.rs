@@ -1042,6 +1042,7 @@ pub struct Overview {
     pub not_attributed_this_month: i64,
     pub waiting_this_month: i64,
     pub attribution_window_days: i64,
+    pub health: IntegrationHealth,
 }
 
 #[cfg(feature = "ssr")]
@@ -1059,6 +1060,7 @@ impl From<backend::service::overview::Overview> for Overview {
             not_attributed_this_month: o.not_attributed_this_month,
             waiting_this_month: o.waiting_this_month,
             attribution_window_days: o.attribution_window_days,
+            health: o.health,
         }
     }
 }

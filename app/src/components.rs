@@ -2,7 +2,7 @@
 
 use crate::api::{Logout, SwitchOrg};
 use crate::error::AppError;
-use crate::model::{format_money, format_time, Me};
+use crate::model::{format_count, format_money, format_time, IntegrationHealth, Me};
 use leptos::prelude::*;
 use leptos_router::components::{Outlet, A};
 use leptos_router::hooks::use_location;
@@ -255,5 +255,74 @@ pub fn ConfirmButton(
                 </span>
             </Show>
         </span>
+    }
+}
+
+/// Integration health: alerts while their cause lasts, the latest delivery, and deliveries
+/// per outcome over 24 hours and 7 days. On the Chargebee page and the Overview.
+#[component]
+pub fn HealthPanel(health: IntegrationHealth, heading: &'static str) -> impl IntoView {
+    let IntegrationHealth {
+        last_delivery_at,
+        counts_24h,
+        counts_7d,
+        alerts,
+    } = health;
+    // Every outcome seen in 7 days, with its 24-hour count beside.
+    let rows: Vec<(String, i64, i64)> = counts_7d
+        .iter()
+        .map(|(o, week)| {
+            let day = counts_24h
+                .iter()
+                .find(|(k, _)| k == o)
+                .map(|(_, n)| *n)
+                .unwrap_or(0);
+            (o.clone(), day, *week)
+        })
+        .collect();
+    let healthy = alerts.is_empty();
+    view! {
+        <section class="card" id="integration-health" aria-labelledby="integration-health-title">
+            <h2 id="integration-health-title">{heading}</h2>
+            {alerts.into_iter().map(|a| {
+                let seen = if a.kind == "quiet" {
+                    format!("Last delivery {}.", format_time(a.last_seen_at))
+                } else {
+                    format!(
+                        "Last seen {}; {} deliver{} in the last 7 days.",
+                        format_time(a.last_seen_at),
+                        format_count(a.count_7d),
+                        if a.count_7d == 1 { "y" } else { "ies" },
+                    )
+                };
+                view! {
+                    <div class="alert" data-alert=a.kind.clone() id=format!("alert-{}", a.kind)>
+                        <p><strong>{a.title}</strong></p>
+                        <p>{a.advice}</p>
+                        <p class="small">{seen}</p>
+                    </div>
+                }
+            }).collect_view()}
+            <p id="last-delivery">{match last_delivery_at {
+                Some(t) if healthy => format!("No problems found. Last delivery {}.", format_time(t)),
+                Some(t) => format!("Last delivery {}.", format_time(t)),
+                None => "No deliveries yet. Once Chargebee sends events to the webhook URL, they show here.".to_string(),
+            }}</p>
+            {(!rows.is_empty()).then(|| view! {
+                <div class="table-wrap"><table class="table" id="delivery-counts">
+                    <caption class="visually-hidden">"Deliveries by outcome"</caption>
+                    <thead><tr><th scope="col">"Outcome"</th><th scope="col" class="num">"Last 24 hours"</th><th scope="col" class="num">"Last 7 days"</th></tr></thead>
+                    <tbody>
+                        {rows.into_iter().map(|(o, day, week)| view! {
+                            <tr>
+                                <th scope="row"><a class=format!("badge outcome-{o}") href=format!("/events?outcome={o}")>{o.clone()}</a></th>
+                                <td class="num">{format_count(day)}</td>
+                                <td class="num">{format_count(week)}</td>
+                            </tr>
+                        }).collect_view()}
+                    </tbody>
+                </table></div>
+            })}
+        </section>
     }
 }

@@ -392,6 +392,34 @@ pub struct ChargebeeIntegration {
     pub last_event_at: Option<i64>,
     /// Events received in the last 24 hours, by outcome.
     pub counts_24h: Vec<(String, i64)>,
+    #[serde(default)]
+    pub health: IntegrationHealth,
+}
+
+/// How the Chargebee integration is doing: the latest delivery, deliveries per outcome over
+/// the last 24 hours and 7 days, and what needs fixing.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+pub struct IntegrationHealth {
+    pub last_delivery_at: Option<i64>,
+    /// Deliveries by outcome (refused ones as `rejected`), largest first.
+    pub counts_24h: Vec<(String, i64)>,
+    pub counts_7d: Vec<(String, i64)>,
+    pub alerts: Vec<HealthAlert>,
+}
+
+/// Something wrong with the integration, while its cause lasts (it clears by itself).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HealthAlert {
+    /// `quiet`, `basic_auth`, `api_version`, `not_json`, `too_large` or `card_data`.
+    pub kind: String,
+    /// What happened, in a sentence.
+    pub title: String,
+    /// What to do about it.
+    pub advice: String,
+    /// When its cause was last seen (for `quiet`: the last delivery).
+    pub last_seen_at: i64,
+    /// How many deliveries it concerns over the last 7 days (0 for `quiet`).
+    pub count_7d: i64,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -419,6 +447,11 @@ pub struct CommissionEntry {
     pub payout_id: Option<String>,
     /// When its run was marked paid.
     pub paid_at: Option<i64>,
+    /// The webhook event that recorded its fact: the refund's event for a clawback, else the
+    /// payment's. `None` for payments recorded before events were remembered whose payload
+    /// was gone.
+    #[serde(default)]
+    pub webhook_event_id: Option<String>,
     /// `pending` (inside the hold), `approved` (payable) or `paid`, as of when it was read.
     #[cfg_attr(feature = "sqlx", sqlx(skip))]
     #[serde(default)]
@@ -697,6 +730,12 @@ pub fn format_money(minor: impl Into<i128>, currency: &str) -> String {
     )
 }
 
+/// A count with thousands separators: `1204` → `1,204`.
+pub fn format_count(n: i64) -> String {
+    let sign = if n < 0 { "-" } else { "" };
+    format!("{sign}{}", group(u128::from(n.unsigned_abs())))
+}
+
 fn group(n: u128) -> String {
     let s = n.to_string();
     let mut out = String::new();
@@ -793,6 +832,14 @@ mod tests {
     #[test]
     fn times_are_formatted_in_utc() {
         assert_eq!(format_time(0), "1970-01-01 00:00 UTC");
+        assert_eq!(
+            [
+                format_count(0),
+                format_count(1204),
+                format_count(-1_000_000)
+            ],
+            ["0", "1,204", "-1,000,000"]
+        );
         assert_eq!(format_time(1_795_730_951_000), "2026-11-26 22:09 UTC");
         assert_eq!(format_date(951_782_400_000), "2000-02-29");
     }

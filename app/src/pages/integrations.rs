@@ -1,9 +1,10 @@
 //! Settings > Integrations > Webhooks: the supported integrations, and Chargebee's page with
-//! the webhook URL (copy, rotate), Basic Auth, setup steps, recent activity and a test event.
+//! the webhook URL (copy, rotate), Basic Auth, setup steps, its health (deliveries and alerts) and a test event.
 
 use crate::api::{get_chargebee, RotateChargebee, SendTestEvent, SetBasicAuth};
 use crate::components::{
-    can_write, loading, time, ActionError, ConfirmButton, CopyField, FieldError, LoadError,
+    can_write, loading, time, ActionError, ConfirmButton, CopyField, FieldError, HealthPanel,
+    LoadError,
 };
 use leptos::prelude::*;
 
@@ -52,8 +53,7 @@ pub fn ChargebeePage() -> impl IntoView {
                     Err(e) => view! { <LoadError error=e/> }.into_any(),
                     Ok(i) => {
                         let url = i.webhook_url.clone();
-                        let counts = i.counts_24h.clone();
-                        let total: i64 = counts.iter().map(|(_, n)| n).sum();
+                        let health = i.health.clone();
                         let grace = match i.grace_days {
                             0 => "stops at once".to_string(),
                             1 => "keeps working for 1 day, then stops".to_string(),
@@ -93,20 +93,10 @@ pub fn ChargebeePage() -> impl IntoView {
                                     <ActionError value=rotate.value()/>
                                 }.into_any())}
                             </section>
+                            <HealthPanel health=health heading="Deliveries and health"/>
                             <section class="card">
-                                <h2>"Activity"</h2>
-                                <p id="last-event">{match i.last_event_at {
-                                    Some(t) => format!("Last event received {}.", time(t)),
-                                    None => "No events received yet. Send a test event, or set up the webhook in Chargebee.".to_string(),
-                                }}</p>
-                                <p>{format!("{total} events in the last 24 hours")}
-                                    {(!counts.is_empty()).then(|| view! {
-                                        ": "
-                                        {counts.into_iter().map(|(o, n)| view! {
-                                            <a class=format!("badge outcome-{o}") href=format!("/events?outcome={o}")>{format!("{n} {o}")}</a>" "
-                                        }).collect_view()}
-                                    })}
-                                </p>
+                                <h2>"Test event"</h2>
+                                <p class="muted">"A harmless event, through the same checks as a delivery from Chargebee, to see the pipeline work."</p>
                                 {writer.then(|| view! {
                                     <button type="button" class="button" id="send-test-event" on:click=move |_| { test.dispatch(SendTestEvent {}); }
                                         disabled=move || test.pending().get()>"Send test event"</button>

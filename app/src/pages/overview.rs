@@ -1,8 +1,8 @@
 //! Home: attributed revenue over the last 90 days, top partners, events needing action.
 
 use crate::api::{get_overview, Overview};
-use crate::components::{loading, money, time, LoadError};
-use crate::model::{format_date, format_totals, CurrencyTotal, RevenuePoint};
+use crate::components::{loading, money, time, HealthPanel, LoadError};
+use crate::model::{format_count, format_date, format_totals, CurrencyTotal, RevenuePoint};
 use leptos::prelude::*;
 
 const DAYS: i64 = 90;
@@ -111,7 +111,9 @@ pub fn OverviewPage() -> impl IntoView {
                         let partners = o.top_partners.clone();
                         let (rejected, failed) = (o.rejected, o.failed);
                         let (not_attributed, waiting, window) = (o.not_attributed_this_month, o.waiting_this_month, o.attribution_window_days);
+                        let health = o.health.clone();
                         view! {
+                            <HealthPanel health=health heading="Chargebee integration"/>
                             <section class="card">
                                 <h2>"Attributed revenue, last 90 days"</h2>
                                 <RevenueChart overview=o/>
@@ -159,7 +161,7 @@ pub fn OverviewPage() -> impl IntoView {
                                     }}
                                     <p class="muted" id="not-attributed">{format!(
                                         "{} payment{} this month from customers without a partner{}. That is normal: most customers are not referred.",
-                                        not_attributed + waiting,
+                                        format_count(not_attributed + waiting),
                                         if not_attributed + waiting == 1 { "" } else { "s" },
                                         if waiting > 0 { format!(" ({waiting} still waiting up to {window} days for a referred customer with their key)") } else { String::new() },
                                     )}</p>

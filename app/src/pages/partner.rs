@@ -166,7 +166,7 @@ pub fn PartnerPage() -> impl IntoView {
                             let first = after().is_some().then(|| format!("/partners/{}", urlencode(&key())));
                             view! {
                                 <div class="table-wrap"><table class="table" id="entries-table">
-                                    <thead><tr><th scope="col">"Occurred"</th><th scope="col">"Kind"</th><th scope="col" class="num">"Amount"</th><th scope="col">"Status"</th><th scope="col">"Payable from"</th><th scope="col">"Customer"</th><th scope="col">"Payment"</th><th scope="col">"Payout"</th></tr></thead>
+                                    <thead><tr><th scope="col">"Occurred"</th><th scope="col">"Kind"</th><th scope="col" class="num">"Amount"</th><th scope="col">"Status"</th><th scope="col">"Payable from"</th><th scope="col">"Customer"</th><th scope="col">"Payment"</th><th scope="col">"Event"</th><th scope="col">"Payout"</th></tr></thead>
                                     <tbody>
                                         {page.items.into_iter().map(|e| {
                                             let customer = format!("/customers/{}", urlencode(&e.customer_key));
@@ -179,6 +179,14 @@ pub fn PartnerPage() -> impl IntoView {
                                                     <td>{format_date(e.payable_at)}</td>
                                                     <td><a href=customer>{e.customer_key.clone()}</a></td>
                                                     <td><code>{e.transaction_id.clone()}</code></td>
+                                                    <td>{match e.webhook_event_id.clone() {
+                                                        Some(id) => {
+                                                            let href = format!("/events/{}", urlencode(&id));
+                                                            let label = format!("Event of {} {}", e.kind, e.transaction_id);
+                                                            view! { <a href=href aria-label=label>"event"</a> }.into_any()
+                                                        }
+                                                        None => view! { <span class="muted">"—"</span> }.into_any(),
+                                                    }}</td>
                                                     <td>{e.payout_id.clone().map(|id| { let href = format!("/payouts/{id}"); view! { <a href=href>"run"</a> } })}</td>
                                                 </tr>
                                             }

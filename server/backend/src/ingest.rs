@@ -10,8 +10,10 @@
 use super::auth::{basic_auth_mac, constant_time_eq, sha256_hex};
 use super::chargebee::{
     classify, envelope_from_value, peek_id_and_type, scrub_text, strip_card_data, BillingEvent,
+    Rejection,
 };
 use super::domain::{random_id, OrgId};
+use super::health::Refusal;
 use super::storage::{EventOutcome, IngestItem, NewEvent, Retry, StorageError};
 use super::{AppState, IngestFailure};
 use serde_json::Value;
@@ -114,7 +116,7 @@ pub async fn authenticate(
                 state,
                 &org,
                 None,
-                &DeliveryError::Unauthorized.to_string(),
+                (Refusal::BasicAuth, &DeliveryError::Unauthorized.to_string()),
                 now,
             )
             .await?;
@@ -204,7 +206,12 @@ async fn refuse(
     e: DeliveryError,
     now: i64,
 ) -> Result<EventOutcome, DeliveryError> {
-    record_rejection(state, org, None, &e.to_string(), now).await?;
+    let refusal = match e {
+        DeliveryError::TooLarge(_) => Refusal::TooLarge,
+        DeliveryError::TimedOut => Refusal::TimedOut,
+        _ => Refusal::Unreadable,
+    };
+    record_rejection(state, org, None, (refusal, &e.to_string()), now).await?;
     Err(e)
 }
 
@@ -213,7 +220,7 @@ pub async fn record_rejection(
     state: &AppState,
     org: &OrgId,
     payload: Option<String>,
-    why: &str,
+    (refusal, why): (Refusal, &str),
     now: i64,
 ) -> Result<(), DeliveryError> {
     let event = NewEvent {
@@ -223,6 +230,8 @@ pub async fn record_rejection(
         occurred_at: None,
         received_at: now,
         payload: payload.unwrap_or_default(),
+        refusal: Some(refusal),
+        card_data: false,
     };
     state
         .store
@@ -245,6 +254,16 @@ async fn keep_rejected(
     Err(DeliveryError::Rejected(why))
 }
 
+/// Whether a delivery holds Chargebee's card resource (`content.card` with fields), which
+/// Chargebee leaves out when "Exclude card information from webhook call" is ticked.
+fn carries_card_object(value: &Value) -> bool {
+    value
+        .get("content")
+        .and_then(|c| c.get("card"))
+        .and_then(Value::as_object)
+        .is_some_and(|card| !card.is_empty())
+}
+
 /// Stores and applies one delivery for an authenticated tenant. `Ok` means committed.
 ///
 /// The body is taken by value and dropped once parsed: while the delivery waits for its
@@ -263,11 +282,12 @@ pub async fn receive(
             let why = format!("body is not valid JSON: {e}");
             let evidence = scrub_text(body.as_ref(), EVIDENCE_BYTES);
             drop(body);
-            record_rejection(state, org, Some(evidence), &why, now).await?;
+            record_rejection(state, org, Some(evidence), (Refusal::NotJson, &why), now).await?;
             return Err(DeliveryError::Rejected(why));
         }
     };
     drop(body);
+    let card_data = carries_card_object(&value);
     let stripped = strip_card_data(&mut value);
     if stripped > 0 {
         tracing::info!(org = %org, fields = stripped, "card data removed from a delivery");
@@ -278,18 +298,25 @@ pub async fn receive(
         v.as_i64()
             .or_else(|| v.as_str().and_then(|s| s.trim().parse().ok()))
     });
-    let new_event = NewEvent {
+    let mut new_event = NewEvent {
         id: random_id("evt"),
         event_id,
         event_type,
         occurred_at: occurred_at.map(|s| s.saturating_mul(1000)),
         received_at: now,
         payload,
+        refusal: None,
+        card_data,
     };
     let envelope = match envelope_from_value(value) {
         Ok(env) => env,
         Err((rejection, _)) => {
-            return keep_rejected(state, org, &new_event, rejection.to_string()).await
+            new_event.refusal = Some(match rejection {
+                Rejection::NotJson(_) => Refusal::NotJson,
+                Rejection::UnsupportedApiVersion(_) => Refusal::ApiVersion,
+                _ => Refusal::Malformed,
+            });
+            return keep_rejected(state, org, &new_event, rejection.to_string()).await;
         }
     };
     let billing = match classify(&envelope) {
@@ -305,6 +332,7 @@ pub async fn receive(
         Ok(b) => b,
         Err(content) if content.is_invalid() => {
             // A value we refuse (amount, currency, id): never applied, kept for the admin.
+            new_event.refusal = Some(Refusal::Invalid);
             return keep_rejected(state, org, &new_event, format!("not applied: {content}")).await;
         }
         Err(content) => {
@@ -348,6 +376,7 @@ pub async fn receive(
                 tracing::warn!(org = %org, error = %cause, "a delivery holds a value the database refuses");
                 event.event_id = None;
                 event.event_type = None;
+                event.refusal = Some(Refusal::Invalid);
                 let why = "not applied: the event holds a value that cannot be stored";
                 return keep_rejected(state, org, &event, why.into()).await;
             }

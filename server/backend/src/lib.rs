@@ -13,6 +13,7 @@ pub mod clock;
 pub mod commission;
 pub mod currency;
 pub mod domain;
+pub mod health;
 pub mod ingest;
 pub mod passwords;
 pub mod service;

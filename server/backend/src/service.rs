@@ -357,6 +357,35 @@ pub async fn integration(
         grace_days: state.settings.webhook_grace_ms / DAY_MS,
         last_event_at: state.store.last_event_at(org).await?,
         counts_24h: state.store.event_counts_since(org, now - DAY_MS).await?,
+        health: integration_health(state, org).await?,
+    })
+}
+
+/// The integration's health now: the latest delivery, deliveries per outcome over 24 hours
+/// and 7 days (largest first), and the alerts [`crate::health::alerts`] finds.
+pub async fn integration_health(state: &AppState, org: &OrgId) -> Result<IntegrationHealth> {
+    let now = state.now();
+    let facts = state.store.health_facts(org, now).await?;
+    let by_size = |mut counts: Vec<(String, i64)>| {
+        counts.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
+        counts
+    };
+    Ok(IntegrationHealth {
+        last_delivery_at: facts.last_delivery_at,
+        // Received after `now - 24 h` (and `now - 7 d`), as the alerts count them.
+        counts_24h: by_size(
+            state
+                .store
+                .event_counts_since(org, now - DAY_MS + 1)
+                .await?,
+        ),
+        counts_7d: by_size(
+            state
+                .store
+                .event_counts_since(org, now - crate::health::WINDOW_MS + 1)
+                .await?,
+        ),
+        alerts: crate::health::alerts(&facts, now),
     })
 }
 

@@ -231,6 +231,7 @@ impl From<&Subscription> for SubscriptionResponse {
 #[derive(Serialize)]
 pub struct ChargebeeIntegrationResponse {
     pub basic_auth_username: Option<String>,
+    pub health: HealthResponse,
     pub last_event_at: Option<i64>,
     pub previous_url_valid_until: Option<i64>,
     pub webhook_url: String,
@@ -240,9 +241,66 @@ impl From<&ChargebeeIntegration> for ChargebeeIntegrationResponse {
     fn from(i: &ChargebeeIntegration) -> Self {
         Self {
             basic_auth_username: i.basic_auth_username.clone(),
+            health: HealthResponse::from(&i.health),
             last_event_at: i.last_event_at,
             previous_url_valid_until: i.previous_url_valid_until,
             webhook_url: i.webhook_url.clone(),
+        }
+    }
+}
+
+/// Deliveries per outcome over a period.
+#[derive(Serialize)]
+pub struct OutcomeCountResponse {
+    pub count: i64,
+    pub outcome: String,
+}
+
+/// The integration's health: see `docs/webhooks.md` for when each alert shows and clears.
+#[derive(Serialize)]
+pub struct HealthResponse {
+    pub alerts: Vec<HealthAlertResponse>,
+    pub counts_24h: Vec<OutcomeCountResponse>,
+    pub counts_7d: Vec<OutcomeCountResponse>,
+    pub last_delivery_at: Option<i64>,
+}
+
+/// An alert while its cause lasts.
+#[derive(Serialize)]
+pub struct HealthAlertResponse {
+    pub advice: String,
+    pub count_7d: i64,
+    /// `quiet`, `basic_auth`, `api_version`, `not_json`, `too_large` or `card_data`.
+    pub kind: String,
+    pub last_seen_at: i64,
+    pub title: String,
+}
+
+impl From<&shared::model::IntegrationHealth> for HealthResponse {
+    fn from(h: &shared::model::IntegrationHealth) -> Self {
+        let counts = |c: &[(String, i64)]| {
+            c.iter()
+                .map(|(outcome, count)| OutcomeCountResponse {
+                    count: *count,
+                    outcome: outcome.clone(),
+                })
+                .collect()
+        };
+        Self {
+            alerts: h
+                .alerts
+                .iter()
+                .map(|a| HealthAlertResponse {
+                    advice: a.advice.clone(),
+                    count_7d: a.count_7d,
+                    kind: a.kind.clone(),
+                    last_seen_at: a.last_seen_at,
+                    title: a.title.clone(),
+                })
+                .collect(),
+            counts_24h: counts(&h.counts_24h),
+            counts_7d: counts(&h.counts_7d),
+            last_delivery_at: h.last_delivery_at,
         }
     }
 }
@@ -447,6 +505,9 @@ pub struct CommissionEntryResponse {
     /// `pending`, `approved` or `paid`.
     pub status: String,
     pub transaction_id: String,
+    /// The webhook event that recorded it (a clawback: its refund's event; otherwise its
+    /// payment's), as `GET /api/v1/webhook-events/{id}` names it; `null` when not known.
+    pub webhook_event_id: Option<String>,
 }
 
 impl CommissionEntryResponse {
@@ -463,6 +524,7 @@ impl CommissionEntryResponse {
             payable_at: e.payable_at,
             payout_id: e.payout_id,
             transaction_id: e.transaction_id,
+            webhook_event_id: e.webhook_event_id,
         }
     }
 }

@@ -88,6 +88,59 @@ fn entry(kind: &str, amount: i64, status: &str) -> (String, i64, String, String,
     )
 }
 
+/// The stored id of the event Chargebee sent as `event_id`.
+async fn event_row(org: &TestOrg, event_id: &str) -> String {
+    let (s, e) = org.get(&format!("/webhook-events/{event_id}")).await;
+    assert_eq!(s, 200, "{e}");
+    e["id"].as_str().unwrap().to_string()
+}
+
+both_backends!(
+    each_entry_names_the_event_that_recorded_its_payment_or_refund,
+    |b| async move {
+        let app = TestApp::spawn(b).await;
+        let org = app.org("Acme").await;
+        default_terms(&org, 2000).await;
+        pay(&org, "ev_1", "txn_1", 10_000, "c1", Some("p1")).await;
+        // A copy of the payment under another event id, then the refund: the commission keeps
+        // the event that first recorded its payment, the clawback names the refund's event.
+        pay(&org, "ev_1_again", "txn_1", 10_000, "c1", Some("p1")).await;
+        org.deliver_ok(&payment_refunded("ev_r", "re_1", "txn_1", 10_000, "c1"))
+            .await;
+        let (s, body) = org.get("/commissions?partner=p1").await;
+        assert_eq!(s, 200, "{body}");
+        let by_kind = |kind: &str| -> Value {
+            body["data"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|e| e["kind"] == kind)
+                .unwrap_or_else(|| panic!("no {kind} in {body}"))["webhook_event_id"]
+                .clone()
+        };
+        let (paid, refunded) = (event_row(&org, "ev_1").await, event_row(&org, "ev_r").await);
+        assert_ne!(paid, refunded);
+        assert_eq!(by_kind("commission"), json!(paid));
+        assert_eq!(by_kind("clawback"), json!(refunded));
+        // The partner page links each entry to that event.
+        let member = app.signed_in(&org.email, PASSWORD).await;
+        let html = member
+            .get(app.url("/partners/p1"))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        for row in [&paid, &refunded] {
+            assert!(
+                html.contains(&format!("href=\"/events/{row}\"")),
+                "no link to {row}"
+            );
+        }
+    }
+);
+
 both_backends!(
     a_referred_payment_earns_the_default_commission_and_a_partial_refund_claws_back_its_share,
     |b| async move {
@@ -875,7 +928,7 @@ both_backends!(
         let lines: Vec<&str> = text.lines().collect();
         assert_eq!(
             lines[0],
-            "id,occurred_at,partner_key,customer_key,transaction_id,kind,currency,amount,status,payable_at,payout_id"
+            "id,occurred_at,partner_key,customer_key,transaction_id,kind,currency,amount,status,payable_at,payout_id,webhook_event_id"
         );
         // 260 commissions and 260 clawbacks, each once.
         assert_eq!(lines.len(), 1 + 520);

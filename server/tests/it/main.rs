@@ -9,6 +9,7 @@ mod attribution;
 mod audit;
 mod commissions;
 mod event_history;
+mod health;
 mod migrations;
 mod multi_instance;
 mod pages;

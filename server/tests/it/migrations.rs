@@ -37,6 +37,19 @@ async fn migrate_to(backend: Backend, url: &str, n: usize, seed: &str) {
     }
 }
 
+/// The store on `url`, migrated to the newest version.
+async fn migrated(url: &str) -> backend::storage::DynStorage {
+    let pool = PoolSettings {
+        max_connections: 4,
+        acquire_timeout: std::time::Duration::from_secs(10),
+        statement_timeout_ms: 30_000,
+        release_chunk: 100,
+    };
+    let store = backend::storage::connect(url, &pool).await.unwrap();
+    store.migrate().await.unwrap();
+    store
+}
+
 /// Payout runs as version 0005 wrote them: entries tagged with their run, several drafts.
 const RUNS_0005: &str = "
 INSERT INTO organizations (id, name, created_at) VALUES ('o1', 'Acme', 0);
@@ -60,14 +73,7 @@ both_backends!(
     |b| async move {
         let db = TestDb::new(b).await;
         migrate_to(b, &db.url, 5, RUNS_0005).await;
-        let pool = PoolSettings {
-            max_connections: 4,
-            acquire_timeout: std::time::Duration::from_secs(10),
-            statement_timeout_ms: 30_000,
-            release_chunk: 100,
-        };
-        let store = backend::storage::connect(&db.url, &pool).await.unwrap();
-        store.migrate().await.unwrap();
+        let store = migrated(&db.url).await;
         let org = OrgId::from_trusted("o1".to_string());
         let now = 10_000;
         let run = |id: &'static str| {
@@ -130,5 +136,106 @@ both_backends!(
         assert_eq!(balance[0].balance.approved, 290);
         drop(store);
         drop(db);
+    }
+);
+
+/// Payments as version 0011 stored them, with no event of their own: t1 recorded by two
+/// events (the earlier one first), t2 by an event whose payload was pruned, t3 by an event
+/// with a NUL escape; a refused non-JSON delivery that must not stop the migration.
+const PAYMENTS_0011: &str = r#"
+INSERT INTO organizations (id, name, created_at) VALUES ('o1', 'Acme', 0);
+INSERT INTO partners (id, org_id, key, created_at) VALUES ('p1', 'o1', 'p1', 0);
+INSERT INTO customers (id, org_id, key, partner_id, created_at) VALUES ('c1', 'o1', 'c1', 'p1', 0);
+INSERT INTO webhook_events (id, org_id, event_id, event_type, received_at, outcome, payload) VALUES
+  ('w_late', 'o1', 'ev_b', 'payment_succeeded', 20, 'processed',
+   '{"content": {"transaction": {"id": "t1"}}}'),
+  ('w_first', 'o1', 'ev_a', 'payment_succeeded', 10, 'processed',
+   '{"content": {"transaction": {"id": "t1"}}}'),
+  ('w_pruned', 'o1', 'ev_c', 'payment_succeeded', 30, 'processed', ''),
+  ('w_nul', 'o1', 'ev_d', 'payment_succeeded', 40, 'processed',
+   '{"content": {"transaction": {"id": "t3", "x": "a\u0000b"}}}'),
+  ('w_bad', 'o1', NULL, NULL, 50, 'rejected', 'not json {'),
+  ('w_refund', 'o1', 'ev_r', 'payment_refunded', 60, 'processed',
+   '{"content": {"transaction": {"id": "re_1"}}}');
+INSERT INTO transactions (id, org_id, chargebee_id, customer_id, recorded, amount, currency,
+  occurred_at, created_at) VALUES
+  ('x1', 'o1', 't1', 'c1', TRUE, 1000, 'USD', 1, 1),
+  ('x2', 'o1', 't2', 'c1', TRUE, 1000, 'USD', 2, 2),
+  ('x3', 'o1', 't3', 'c1', TRUE, 1000, 'USD', 3, 3);
+INSERT INTO refunds (org_id, chargebee_id, original_txn_id, amount, currency, occurred_at,
+  event_row) VALUES ('o1', 're_1', 't1', 500, 'USD', 4, 'w_refund');
+INSERT INTO commission_entries (id, org_id, key, partner_id, customer_id, transaction_id, kind,
+  amount, currency, occurred_at, payable_at, created_at, seq) VALUES
+  ('e1', 'o1', 'commission:t1', 'p1', 'c1', 't1', 'commission', 200, 'USD', 1, 10, 1, 1),
+  ('e2', 'o1', 'commission:t2', 'p1', 'c1', 't2', 'commission', 200, 'USD', 2, 10, 2, 2),
+  ('e3', 'o1', 'commission:t3', 'p1', 'c1', 't3', 'commission', 200, 'USD', 3, 10, 3, 3),
+  ('e4', 'o1', 'clawback:re_1', 'p1', 'c1', 't1', 'clawback', -100, 'USD', 4, 10, 4, 4);
+"#;
+
+both_backends!(
+    payments_of_version_11_are_matched_to_the_first_event_that_recorded_them,
+    |b| async move {
+        let db = TestDb::new(b).await;
+        migrate_to(b, &db.url, 11, PAYMENTS_0011).await;
+        let store = migrated(&db.url).await;
+        let org = OrgId::from_trusted("o1".to_string());
+        let entries = store
+            .commission_entries(&org, &EntryFilter::default(), None, 50)
+            .await
+            .unwrap()
+            .items;
+        let event_of = |id: &str| {
+            entries
+                .iter()
+                .find(|e| e.id == id)
+                .unwrap()
+                .webhook_event_id
+                .clone()
+        };
+        assert_eq!(event_of("e1").as_deref(), Some("w_first"));
+        assert_eq!(event_of("e2"), None, "its payload was pruned");
+        assert_eq!(event_of("e4").as_deref(), Some("w_refund"));
+        // SQLite reads the NUL escape; PostgreSQL's JSON cannot, so that one payment is left
+        // without an event rather than failing the migration.
+        let nul = match b {
+            Backend::Sqlite => Some("w_nul"),
+            Backend::Postgres => None,
+        };
+        assert_eq!(event_of("e3").as_deref(), nul);
+    }
+);
+
+/// Deliveries refused before version 13, known only by the reason they were recorded with.
+const REFUSED_0012: &str = r#"
+INSERT INTO organizations (id, name, created_at) VALUES ('o1', 'Acme', 0);
+INSERT INTO webhook_events (id, org_id, received_at, outcome, detail, payload) VALUES
+  ('w1', 'o1', 100, 'rejected',
+   'this webhook requires HTTP Basic Auth credentials; the ones sent are missing or wrong', ''),
+  ('w2', 'o1', 200, 'rejected', 'only v2 webhooks are supported (api_version is "v1")', '{}'),
+  ('w3', 'o1', 300, 'rejected', 'body is not valid JSON: expected value at line 1', 'x'),
+  ('w4', 'o1', 50, 'processed', NULL, '{}');
+"#;
+
+both_backends!(
+    deliveries_refused_before_version_13_keep_their_reason,
+    |b| async move {
+        let db = TestDb::new(b).await;
+        migrate_to(b, &db.url, 12, REFUSED_0012).await;
+        let store = migrated(&db.url).await;
+        let org = OrgId::from_trusted("o1".to_string());
+        let facts = store.health_facts(&org, 1_000).await.unwrap();
+        let reasons: Vec<(&str, i64)> = facts
+            .refusals
+            .iter()
+            .map(|r| (r.refusal.as_str(), r.last_at))
+            .collect();
+        assert_eq!(
+            reasons,
+            [("basic_auth", 100), ("not_json", 300), ("api_version", 200)]
+        );
+        assert_eq!(
+            (facts.last_delivery_at, facts.last_accepted_at),
+            (Some(300), Some(50))
+        );
     }
 );

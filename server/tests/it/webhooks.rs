@@ -889,6 +889,8 @@ both_backends!(
                     occurred_at: Some(env.occurred_at * 1000),
                     received_at: 1,
                     payload: String::from_utf8(body).unwrap(),
+                    refusal: None,
+                    card_data: false,
                 },
                 billing: classify(&env).unwrap(),
             }

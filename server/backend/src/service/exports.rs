@@ -88,6 +88,7 @@ pub fn commissions_csv(
                         "status",
                         "payable_at",
                         "payout_id",
+                        "webhook_event_id",
                     ];
                     let row = vec![header.iter().map(|h| h.to_string()).collect()];
                     return Some((csv_bytes(&row), Next::After(None)));
@@ -123,6 +124,7 @@ pub fn commissions_csv(
                         e.status.clone(),
                         format_time(e.payable_at),
                         e.payout_id.clone().unwrap_or_default(),
+                        e.webhook_event_id.clone().unwrap_or_default(),
                     ]
                 })
                 .collect();

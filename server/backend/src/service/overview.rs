@@ -24,6 +24,8 @@ pub struct Overview {
     pub not_attributed_this_month: i64,
     pub waiting_this_month: i64,
     pub attribution_window_days: i64,
+    /// The Chargebee integration's health (as on its page).
+    pub health: shared::model::IntegrationHealth,
 }
 
 /// The overview: daily revenue for the last 90 days (today included); the 5 partners with the
@@ -82,6 +84,7 @@ pub async fn overview(state: &AppState, org: &OrgId) -> Result<Overview> {
         not_attributed_this_month: not_attributed,
         waiting_this_month: waiting,
         attribution_window_days: state.store.attribution_window_days(org).await?,
+        health: crate::service::integration_health(state, org).await?,
     })
 }
 

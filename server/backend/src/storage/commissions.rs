@@ -835,7 +835,11 @@ where
             // after its rows: each row's run is looked up only for the rows scanned.
             "SELECT e.id, p.key AS partner_key, c.key AS customer_key, e.transaction_id, e.kind, \
                e.amount, e.currency, e.occurred_at, e.payable_at, {COVERING_RUN} AS payout_id, \
-               y.closed_at AS paid_at \
+               y.closed_at AS paid_at, \
+               CASE WHEN e.kind = 'clawback' THEN (SELECT r.event_row FROM refunds r \
+                   WHERE r.org_id = e.org_id AND r.chargebee_id = SUBSTR(e.key, 10)) \
+                 ELSE (SELECT t.event_row FROM transactions t \
+                   WHERE t.org_id = e.org_id AND t.chargebee_id = e.transaction_id) END AS webhook_event_id \
              FROM commission_entries e \
              JOIN partners p ON p.id = e.partner_id JOIN customers c ON c.id = e.customer_id \
              LEFT JOIN payouts y ON y.status = 'paid' AND y.id = {COVERING_RUN} \

@@ -7,6 +7,7 @@ use super::store::*;
 use super::*;
 use crate::chargebee::BillingEvent;
 use crate::domain::{identifier_problem, random_id};
+use crate::health::HealthFacts;
 use sqlx::{ColumnIndex, Decode, Encode, Executor, IntoArguments, Type};
 use std::borrow::Cow;
 
@@ -14,6 +15,9 @@ use std::borrow::Cow;
 /// be: as sent, trimmed, lower case, upper case.
 const KEY_VARIANTS: &str = "e.customer_key, trim(e.customer_key), lower(trim(e.customer_key)), \
      upper(trim(e.customer_key))";
+
+/// Health counts stop here: past it, "that many or more" is all an alert needs.
+pub const HEALTH_COUNT_CAP: i64 = 10_000;
 
 const EVENT_SUMMARY_COLUMNS: &str = "id, event_id, event_type, occurred_at, received_at, outcome, \
      detail, customer_key, attempts, customer_id";
@@ -416,6 +420,110 @@ where
                 .fetch_one(&self.read)
                 .await?,
         )
+    }
+
+    async fn health_facts(&self, org: &OrgId, now: i64) -> Result<HealthFacts> {
+        use crate::health::{CardFact, Refusal, RefusalFact, TRAFFIC_BEFORE_QUIET, WINDOW_MS};
+        // The 7 days before `now`: `now - WINDOW_MS` itself is outside, as in `health::alerts`.
+        let since = now.saturating_sub(WINDOW_MS) + 1;
+        let o = org.as_str();
+        // Newest first along (org_id, received_at): each stops at its first row.
+        let latest = |filter: &'static str| {
+            let sql = format!(
+                "SELECT received_at FROM webhook_events WHERE org_id = $1{filter} \
+                 ORDER BY received_at DESC LIMIT 1"
+            );
+            async move {
+                sqlx::query_scalar::<_, i64>(&sql)
+                    .bind(o)
+                    .fetch_optional(&self.read)
+                    .await
+            }
+        };
+        let last_delivery_at = latest("").await?;
+        let last_accepted_at = latest(" AND outcome <> 'rejected'").await?;
+        let traffic_before_last =
+            match last_delivery_at {
+                Some(last) => sqlx::query_scalar(
+                    "SELECT CAST(COUNT(*) AS BIGINT) FROM (SELECT 1 AS one FROM webhook_events \
+                     WHERE org_id = $1 AND received_at >= $2 AND received_at <= $3 LIMIT $4) x",
+                )
+                .bind(o)
+                .bind(last.saturating_sub(WINDOW_MS))
+                .bind(last)
+                .bind(TRAFFIC_BEFORE_QUIET)
+                .fetch_one(&self.read)
+                .await?,
+                None => 0,
+            };
+        // One index range per kind of refusal (webhook_events_refused), counted up to a cap.
+        let mut refusals = vec![];
+        for refusal in Refusal::ALL {
+            let (last_at, count): (Option<i64>, i64) = sqlx::query_as(
+                "SELECT MAX(received_at), CAST(COUNT(*) AS BIGINT) FROM (SELECT received_at \
+                 FROM webhook_events WHERE org_id = $1 AND refusal = $2 AND received_at >= $3 \
+                 AND refusal IS NOT NULL ORDER BY received_at DESC LIMIT $4) x",
+            )
+            .bind(o)
+            .bind(refusal.as_str())
+            .bind(since)
+            .bind(HEALTH_COUNT_CAP)
+            .fetch_one(&self.read)
+            .await?;
+            if let Some(last_at) = last_at {
+                refusals.push(RefusalFact {
+                    refusal,
+                    last_at,
+                    count_7d: count,
+                });
+            }
+        }
+        let card_last: Option<(i64, Option<String>)> = sqlx::query_as(
+            "SELECT received_at, event_type FROM webhook_events \
+             WHERE org_id = $1 AND card_data = 1 AND received_at >= $2 \
+             ORDER BY received_at DESC LIMIT 1",
+        )
+        .bind(o)
+        .bind(since)
+        .fetch_optional(&self.read)
+        .await?;
+        let card = match card_last {
+            None => None,
+            Some((last_at, event_type)) => {
+                let count_7d: i64 = sqlx::query_scalar(
+                    "SELECT CAST(COUNT(*) AS BIGINT) FROM (SELECT 1 AS one FROM webhook_events \
+                     WHERE org_id = $1 AND card_data = 1 AND received_at >= $2 LIMIT $3) x",
+                )
+                .bind(o)
+                .bind(since)
+                .bind(HEALTH_COUNT_CAP)
+                .fetch_one(&self.read)
+                .await?;
+                let clean: Option<i64> = sqlx::query_scalar(
+                    "SELECT received_at FROM webhook_events WHERE org_id = $1 \
+                     AND received_at >= $2 AND card_data = 0 AND event_type = $3 \
+                     ORDER BY received_at LIMIT 1",
+                )
+                .bind(o)
+                .bind(last_at)
+                .bind(event_type.as_deref().unwrap_or(""))
+                .fetch_optional(&self.read)
+                .await?;
+                Some(CardFact {
+                    last_at,
+                    event_type,
+                    count_7d,
+                    clean_since: clean.is_some(),
+                })
+            }
+        };
+        Ok(HealthFacts {
+            last_delivery_at,
+            last_accepted_at,
+            traffic_before_last,
+            refusals,
+            card,
+        })
     }
 
     async fn event_types(&self, org: &OrgId) -> Result<Vec<String>> {

@@ -209,6 +209,11 @@ pub struct NewEvent {
     pub occurred_at: Option<i64>,
     pub received_at: i64,
     pub payload: String,
+    /// Why it was refused, when it is recorded as rejected at the door.
+    pub refusal: Option<crate::health::Refusal>,
+    /// Whether it carried Chargebee's card object (removed before storage): what ticking
+    /// "Exclude card information" in Chargebee stops.
+    pub card_data: bool,
 }
 
 /// What happened to an event.
@@ -446,6 +451,9 @@ pub trait Events: Send + Sync {
     async fn event_attempts(&self, org: &OrgId, id: &str) -> Result<Vec<AttemptRow>>;
     async fn event_counts_since(&self, org: &OrgId, since: i64) -> Result<Vec<(String, i64)>>;
     async fn last_event_at(&self, org: &OrgId) -> Result<Option<i64>>;
+    /// What integration health is decided from, over the 7 days before `now`
+    /// ([`crate::health`]).
+    async fn health_facts(&self, org: &OrgId, now: i64) -> Result<crate::health::HealthFacts>;
     async fn event_types(&self, org: &OrgId) -> Result<Vec<String>>;
     /// Empties the payloads of up to `limit` events received before their organization's
     /// retention (never an event still waiting: unmatched, or failed with a retry to come).

@@ -370,6 +370,8 @@ fn delivery(n: usize, payload: &str) -> NewEvent {
         occurred_at: Some(env.occurred_at * 1000),
         received_at: 1_700_000_200_000 + n as i64,
         payload: payload.to_string(),
+        refusal: None,
+        card_data: false,
     }
 }
 

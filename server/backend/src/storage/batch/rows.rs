@@ -203,6 +203,7 @@ impl<'a> Writes<'a> {
                         Arg::Int(Some(now)),
                         opt(txn.exchange_rate),
                         opt(txn.base_currency_code),
+                        owned(event_row),
                     ]);
                     customer_id.get_or_insert(cid);
                 }
@@ -334,6 +335,8 @@ impl<'a> Writes<'a> {
                     opt(customer_id),
                     Arg::Int(Some(1)),
                     Arg::Int(None),
+                    opt_ref(e.refusal.map(|r| r.as_str())),
+                    Arg::Int(Some(i64::from(e.card_data))),
                 ]);
             }
             Row::Stored(ref id) => {
@@ -383,6 +386,8 @@ impl<'a> Writes<'a> {
             Arg::Text(None),
             Arg::Int(Some(0)),
             Arg::Int(None),
+            Arg::Text(None),
+            Arg::Int(Some(i64::from(e.card_data))),
         ]);
         detail
     }
@@ -412,6 +417,8 @@ impl<'a> Writes<'a> {
             Arg::Text(None),
             Arg::Int(Some(0)),
             Arg::Int(retry_at),
+            opt_ref(e.refusal.map(|r| r.as_str())),
+            Arg::Int(Some(i64::from(e.card_data))),
         ]);
     }
 }

@@ -193,8 +193,8 @@ pub(crate) const CUSTOMER_UPDATES: Stmt = Stmt {
 pub(crate) const TRANSACTIONS: Stmt = Stmt {
     head: "INSERT INTO transactions (id, org_id, chargebee_id, customer_id, recorded, amount, \
        amount_refunded, currency, occurred_at, subscription_id, invoice_id, removed_reason, \
-       created_at, exchange_rate, base_currency_code) VALUES ",
-    row: "(?, ?, ?, ?, TRUE, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+       created_at, exchange_rate, base_currency_code, event_row) VALUES ",
+    row: "(?, ?, ?, ?, TRUE, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
     tail: " ON CONFLICT (org_id, chargebee_id) DO UPDATE SET \
        customer_id = excluded.customer_id, recorded = TRUE, \
        amount = excluded.amount, amount_refunded = excluded.amount_refunded, \
@@ -202,7 +202,8 @@ pub(crate) const TRANSACTIONS: Stmt = Stmt {
        subscription_id = excluded.subscription_id, invoice_id = excluded.invoice_id, \
        removed_reason = excluded.removed_reason, \
        exchange_rate = COALESCE(excluded.exchange_rate, transactions.exchange_rate), \
-       base_currency_code = COALESCE(excluded.base_currency_code, transactions.base_currency_code)",
+       base_currency_code = COALESCE(excluded.base_currency_code, transactions.base_currency_code), \
+       event_row = COALESCE(transactions.event_row, excluded.event_row)",
     all_rows: None,
 };
 
@@ -227,7 +228,8 @@ pub(crate) const REFUNDS: Stmt = Stmt {
 pub(crate) const REJECTED_REFUNDS: Stmt = Stmt {
     head: "WITH v(org_id, txn, cur, why) AS (VALUES ",
     row: "(?, ?, ?, ?)",
-    tail: ") UPDATE webhook_events SET outcome = 'rejected', detail = v.why FROM v \
+    tail: ") UPDATE webhook_events SET outcome = 'rejected', detail = v.why, \
+       refusal = 'invalid' FROM v \
      WHERE webhook_events.org_id = v.org_id AND webhook_events.id IN (SELECT r.event_row \
        FROM refunds r WHERE r.org_id = v.org_id AND r.original_txn_id = v.txn \
          AND r.currency <> v.cur)",
@@ -272,8 +274,8 @@ pub(crate) const TOMBSTONES: Stmt = Stmt {
 pub(crate) const NEW_EVENTS: Stmt = Stmt {
     head: "INSERT INTO webhook_events (id, org_id, event_id, event_type, occurred_at, \
        received_at, outcome, detail, payload, customer_key, chargebee_customer, customer_id, \
-       attempts, next_attempt_at) VALUES ",
-    row: "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+       attempts, next_attempt_at, refusal, card_data) VALUES ",
+    row: "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
     tail: " ON CONFLICT (org_id, event_id) DO NOTHING",
     all_rows: Some("an event was stored by another writer during the batch"),
 };

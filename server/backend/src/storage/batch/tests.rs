@@ -104,6 +104,8 @@ pub(crate) fn re_deliveries_and_shared_customers_fall_into_later_waves() {
         occurred_at: Some(1),
         received_at: 2,
         payload: "{}".into(),
+        refusal: None,
+        card_data: false,
     };
     let (e1, e2, e3) = (event("ev_1"), event("ev_1"), event("ev_2"));
     let item = |e, billing| Item {
@@ -172,6 +174,8 @@ pub(crate) fn every_change_makes_whole_rows_of_its_statement() {
         occurred_at: None,
         received_at: 5,
         payload: "{}".into(),
+        refusal: None,
+        card_data: false,
     };
     let mut w = Writes::default();
     let changes = vec![
