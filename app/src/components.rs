@@ -261,7 +261,13 @@ pub fn ConfirmButton(
 /// Integration health: alerts while their cause lasts, the latest delivery, and deliveries
 /// per outcome over 24 hours and 7 days. On the Chargebee page and the Overview.
 #[component]
-pub fn HealthPanel(health: IntegrationHealth, heading: &'static str) -> impl IntoView {
+pub fn HealthPanel(
+    health: IntegrationHealth,
+    heading: &'static str,
+    /// A link to the page with the integration's settings (on the Overview).
+    #[prop(optional)]
+    settings_href: Option<&'static str>,
+) -> impl IntoView {
     let IntegrationHealth {
         last_delivery_at,
         counts_24h,
@@ -309,7 +315,7 @@ pub fn HealthPanel(health: IntegrationHealth, heading: &'static str) -> impl Int
                 None => "No deliveries yet. Once Chargebee sends events to the webhook URL, they show here.".to_string(),
             }}</p>
             {(!rows.is_empty()).then(|| view! {
-                <div class="table-wrap"><table class="table" id="delivery-counts">
+                <div class="table-wrap" tabindex="0"><table class="table" id="delivery-counts">
                     <caption class="visually-hidden">"Deliveries by outcome"</caption>
                     <thead><tr><th scope="col">"Outcome"</th><th scope="col" class="num">"Last 24 hours"</th><th scope="col" class="num">"Last 7 days"</th></tr></thead>
                     <tbody>
@@ -323,6 +329,7 @@ pub fn HealthPanel(health: IntegrationHealth, heading: &'static str) -> impl Int
                     </tbody>
                 </table></div>
             })}
+            {settings_href.map(|href| view! { <p><a href=href>"Chargebee settings and setup"</a></p> })}
         </section>
     }
 }

@@ -59,7 +59,7 @@ pub fn AuditLogPage() -> impl IntoView {
                             format!("/settings/audit-log?{}", q.join("&"))
                         });
                         view! {
-                            <div class="table-wrap"><table class="table" id="audit-table">
+                            <div class="table-wrap" tabindex="0"><table class="table" id="audit-table">
                                 <thead><tr><th scope="col">"When"</th><th scope="col">"Who"</th><th scope="col">"Action"</th><th scope="col">"On"</th><th scope="col">"Changes"</th></tr></thead>
                                 <tbody>
                                     {page.items.into_iter().map(|e| view! {

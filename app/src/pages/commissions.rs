@@ -16,7 +16,7 @@ pub fn TermsHistory(terms: CommissionTerms) -> impl IntoView {
             view! { <p class="empty">"No versions yet."</p> }.into_any()
         } else {
             view! {
-                <div class="table-wrap"><table class="table terms-history">
+                <div class="table-wrap" tabindex="0"><table class="table terms-history">
                     <caption class="visually-hidden">"Versions of the terms"</caption>
                     <thead><tr><th scope="col">"For payments from"</th><th scope="col">"Terms"</th><th scope="col">"State"</th><th scope="col">"Changed"</th></tr></thead>
                     <tbody>
@@ -51,7 +51,7 @@ fn PreviewResult(preview: TermsPreview) -> impl IntoView {
                 view! { <p class="empty">"No attributed payments in this period."</p> }.into_any()
             } else {
                 view! {
-                    <div class="table-wrap"><table class="table">
+                    <div class="table-wrap" tabindex="0"><table class="table">
                         <thead><tr><th scope="col">"Currency"</th><th scope="col" class="num">"Payments"</th><th scope="col" class="num">"Would have paid"</th><th scope="col" class="num">"Was earned"</th><th scope="col" class="num">"Difference"</th></tr></thead>
                         <tbody>
                             {preview.lines.into_iter().map(|l| view! {

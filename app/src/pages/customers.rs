@@ -90,7 +90,7 @@ pub fn CustomersPage() -> impl IntoView {
                         let next = page.next_cursor.clone().map(|c| query_url(&s, Some(&c)));
                         let first = after().is_some().then(|| query_url(&s, None));
                         view! {
-                            <div class="table-wrap">
+                            <div class="table-wrap" tabindex="0">
                             <table class="table" id="customers-table">
                                 <thead><tr>
                                     <th scope="col">"Key"</th><th scope="col">"Email"</th><th scope="col">"Partner"</th>
@@ -160,7 +160,7 @@ pub fn CustomerPage() -> impl IntoView {
                                     view! { <p class="empty">"No transactions yet. They are recorded when Chargebee sends payment_succeeded for this customer."</p> }.into_any()
                                 } else {
                                     view! {
-                                        <div class="table-wrap"><table class="table" id="transactions-table">
+                                        <div class="table-wrap" tabindex="0"><table class="table" id="transactions-table">
                                             <thead><tr><th scope="col">"Date"</th><th scope="col">"Chargebee id"</th><th scope="col" class="num">"Amount"</th>
                                                 <th scope="col" class="num">"Refunded"</th><th scope="col" class="num">"Net"</th><th scope="col" class="num">"Commission"</th><th scope="col">"Status"</th></tr></thead>
                                             <tbody>
@@ -194,7 +194,7 @@ pub fn CustomerPage() -> impl IntoView {
                                     view! { <p class="empty">"No subscriptions."</p> }.into_any()
                                 } else {
                                     view! {
-                                        <div class="table-wrap"><table class="table" id="subscriptions-table">
+                                        <div class="table-wrap" tabindex="0"><table class="table" id="subscriptions-table">
                                             <thead><tr><th scope="col">"Subscription"</th><th scope="col">"Plan"</th><th scope="col">"Status"</th><th scope="col" class="num">"MRR"</th><th scope="col">"Current term"</th></tr></thead>
                                             <tbody>
                                                 {d.subscriptions.into_iter().map(|s| view! {

@@ -58,7 +58,7 @@ pub fn EventsPage() -> impl IntoView {
                             format!("/events?{}", q.join("&"))
                         });
                         view! {
-                            <div class="table-wrap"><table class="table" id="events-table">
+                            <div class="table-wrap" tabindex="0"><table class="table" id="events-table">
                                 <thead><tr><th scope="col">"Received"</th><th scope="col">"Type"</th><th scope="col">"Event id"</th><th scope="col">"Outcome"</th><th scope="col">"Customer"</th><th scope="col">"Detail"</th></tr></thead>
                                 <tbody>
                                     {list.page.items.into_iter().map(|e| view! {
@@ -125,7 +125,7 @@ pub fn EventPage() -> impl IntoView {
                             </dl>
                             <section class="card" aria-labelledby="history">
                                 <h2 id="history">"Processing history"</h2>
-                                <div class="table-wrap"><table class="table" id="attempts-table">
+                                <div class="table-wrap" tabindex="0"><table class="table" id="attempts-table">
                                     <thead><tr><th scope="col">"#"</th><th scope="col">"When"</th><th scope="col">"Outcome"</th><th scope="col">"Detail"</th></tr></thead>
                                     <tbody>
                                         {e.history.iter().enumerate().map(|(i, a)| view! {

@@ -152,7 +152,7 @@ pub fn ChargebeePage() -> impl IntoView {
             <p>"Put your customer key (the key you use for the customer in Partner Ledger) in the Chargebee customer's "
                 <code>"meta_data"</code> " as " <code>"customer_key"</code> ". If the customer is not in Partner Ledger yet, also set "
                 <code>"partner_key"</code> " so we can create the customer and credit the partner."</p>
-            <pre class="code">"chargebee.customer.create({\n  email: \"ada@example.com\",\n  meta_data: { customer_key: \"<YOUR_CUSTOMER_KEY>\", partner_key: \"<PARTNER_KEY>\" }\n})"</pre>
+            <pre class="code" tabindex="0">"chargebee.customer.create({\n  email: \"ada@example.com\",\n  meta_data: { customer_key: \"<YOUR_CUSTOMER_KEY>\", partner_key: \"<PARTNER_KEY>\" }\n})"</pre>
             <p>"With Chargebee Hosted Pages, use the custom fields " <code>"cf_customer_id"</code> " (customer key) and "
                 <code>"cf_partner_key"</code> " (partner key) instead."</p>
             <p>"Payments whose customer cannot be matched are kept as " <a href="/events?outcome=unmatched">"unmatched"</a>

@@ -113,7 +113,7 @@ pub fn OverviewPage() -> impl IntoView {
                         let (not_attributed, waiting, window) = (o.not_attributed_this_month, o.waiting_this_month, o.attribution_window_days);
                         let health = o.health.clone();
                         view! {
-                            <HealthPanel health=health heading="Chargebee integration"/>
+                            <HealthPanel health=health heading="Chargebee integration" settings_href="/settings/integrations/webhooks/chargebee"/>
                             <section class="card">
                                 <h2>"Attributed revenue, last 90 days"</h2>
                                 <RevenueChart overview=o/>
@@ -125,7 +125,7 @@ pub fn OverviewPage() -> impl IntoView {
                                         view! { <p class="empty">"No partners yet. " <a href="/partners">"Add a partner"</a> ", or send customers with a partner_key from Chargebee."</p> }.into_any()
                                     } else {
                                         view! {
-                                            <div class="table-wrap"><table class="table">
+                                            <div class="table-wrap" tabindex="0"><table class="table">
                                                 <thead><tr><th scope="col">"Partner"</th><th scope="col">"Customers"</th><th scope="col" class="num">"Net revenue"</th></tr></thead>
                                                 <tbody>
                                                     {partners.into_iter().map(|p| view! {

@@ -25,7 +25,7 @@ pub fn BalanceTable(balance: PartnerBalance) -> impl IntoView {
     let converted = balance.converted.clone();
     let how = converted.as_ref().map(|c| c.how.clone());
     view! {
-        <div class="table-wrap"><table class="table" id="balance-table">
+        <div class="table-wrap" tabindex="0"><table class="table" id="balance-table">
             <caption class="visually-hidden">"Balance per currency"</caption>
             <thead><tr><th scope="col">"Currency"</th><th scope="col" class="num">"Pending"</th><th scope="col" class="num">"Approved"</th><th scope="col" class="num">"Paid"</th><th scope="col" class="num">"Clawed back"</th></tr></thead>
             <tbody>
@@ -165,7 +165,7 @@ pub fn PartnerPage() -> impl IntoView {
                             });
                             let first = after().is_some().then(|| format!("/partners/{}", urlencode(&key())));
                             view! {
-                                <div class="table-wrap"><table class="table" id="entries-table">
+                                <div class="table-wrap" tabindex="0"><table class="table" id="entries-table">
                                     <thead><tr><th scope="col">"Occurred"</th><th scope="col">"Kind"</th><th scope="col" class="num">"Amount"</th><th scope="col">"Status"</th><th scope="col">"Payable from"</th><th scope="col">"Customer"</th><th scope="col">"Payment"</th><th scope="col">"Event"</th><th scope="col">"Payout"</th></tr></thead>
                                     <tbody>
                                         {page.items.into_iter().map(|e| {

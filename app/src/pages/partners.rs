@@ -98,7 +98,7 @@ pub fn PartnersPage() -> impl IntoView {
                         <p class="empty">"No partners yet. Add one, or send Chargebee customers with a partner_key: unknown partner keys create partners automatically."</p>
                     }.into_any(),
                     Ok(list) => view! {
-                        <div class="table-wrap"><table class="table" id="partners-table">
+                        <div class="table-wrap" tabindex="0"><table class="table" id="partners-table">
                             <thead><tr><th scope="col">"Key"</th><th scope="col">"Name"</th><th scope="col" class="num">"Customers"</th><th scope="col" class="num">"Attributed net revenue"</th><th scope="col" class="num">"Commissions earned"</th><th scope="col"><span class="visually-hidden">"Actions"</span></th></tr></thead>
                             <tbody>
                                 {list.into_iter().map(|p| {

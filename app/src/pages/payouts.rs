@@ -53,7 +53,7 @@ pub fn PayoutsPage() -> impl IntoView {
                         <p class="empty">"No payout runs yet. Once commissions are approved (after their hold), create a run to pay them."</p>
                     }.into_any(),
                     Ok(runs) => view! {
-                        <div class="table-wrap"><table class="table" id="runs-table">
+                        <div class="table-wrap" tabindex="0"><table class="table" id="runs-table">
                             <thead><tr><th scope="col">"Run"</th><th scope="col">"Up to"</th><th scope="col">"Status"</th><th scope="col" class="num">"Pays"</th><th scope="col" class="num">"Statements"</th><th scope="col">"Reference"</th><th scope="col">"Created"</th></tr></thead>
                             <tbody>
                                 {runs.into_iter().map(|r| {
@@ -147,7 +147,7 @@ pub fn PayoutPage() -> impl IntoView {
                             })}
                             <section class="card" aria-labelledby="statements">
                                 <h2 id="statements">"Statements"</h2>
-                                <div class="table-wrap"><table class="table" id="statements-table">
+                                <div class="table-wrap" tabindex="0"><table class="table" id="statements-table">
                                     <thead><tr><th scope="col">"Partner"</th><th scope="col">"Payout email"</th><th scope="col">"Currency"</th><th scope="col" class="num">"Amount"</th><th scope="col" class="num">"Entries"</th></tr></thead>
                                     <tbody>
                                         {run.statements.into_iter().map(|s| {

@@ -135,7 +135,7 @@ pub fn PlansPage() -> impl IntoView {
                                     view! { <p class="empty">"No plans yet. Add one above with the same key as your Chargebee plan id."</p> }.into_any()
                                 } else {
                                     view! {
-                                        <div class="table-wrap"><table class="table" id="plans-table">
+                                        <div class="table-wrap" tabindex="0"><table class="table" id="plans-table">
                                             <thead><tr><th scope="col">"Key"</th><th scope="col">"Name"</th><th scope="col" class="num">"Subscriptions"</th><th scope="col"><span class="visually-hidden">"Actions"</span></th></tr></thead>
                                             <tbody>
                                                 {p.plans.into_iter().map(|plan| view! { <PlanRow plan update delete writer/> }).collect_view()}
@@ -148,7 +148,7 @@ pub fn PlansPage() -> impl IntoView {
                                 <section class="card">
                                     <h2>"Detected, not set up"</h2>
                                     <p class="muted">"These plan ids appear in Chargebee subscriptions but have no plan here."</p>
-                                    <div class="table-wrap"><table class="table" id="detected-plans">
+                                    <div class="table-wrap" tabindex="0"><table class="table" id="detected-plans">
                                         <thead><tr><th scope="col">"Plan id"</th><th scope="col" class="num">"Subscriptions"</th><th scope="col"><span class="visually-hidden">"Actions"</span></th></tr></thead>
                                         <tbody>
                                             {detected.into_iter().map(|d| {

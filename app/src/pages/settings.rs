@@ -69,7 +69,7 @@ pub fn TeamPage() -> impl IntoView {
                         view! {
                             <section class="card">
                                 <h2>"Members"</h2>
-                                <div class="table-wrap"><table class="table" id="members-table">
+                                <div class="table-wrap" tabindex="0"><table class="table" id="members-table">
                                     <thead><tr><th scope="col">"Email"</th><th scope="col">"Role"</th><th scope="col">"Since"</th><th scope="col"><span class="visually-hidden">"Actions"</span></th></tr></thead>
                                     <tbody>
                                         {team.members.into_iter().map(|m| {
@@ -180,7 +180,7 @@ pub fn ApiKeysPage() -> impl IntoView {
                     Err(e) => view! { <LoadError error=e/> }.into_any(),
                     Ok(keys) if keys.is_empty() => view! { <p class="empty">"No API keys yet."</p> }.into_any(),
                     Ok(keys) => view! {
-                        <div class="table-wrap"><table class="table" id="api-keys-table">
+                        <div class="table-wrap" tabindex="0"><table class="table" id="api-keys-table">
                             <thead><tr><th scope="col">"Name"</th><th scope="col">"Key"</th><th scope="col">"Access"</th><th scope="col">"Created"</th><th scope="col">"Last used"</th><th scope="col">"Status"</th></tr></thead>
                             <tbody>
                                 {keys.into_iter().map(|k| {

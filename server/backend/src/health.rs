@@ -134,8 +134,8 @@ pub fn alerts(facts: &HealthFacts, now: i64) -> Vec<HealthAlert> {
                     span(now.saturating_sub(last))
                 ),
                 advice: "Check in Chargebee (Settings › Configure Chargebee › Webhooks) that the \
-                         webhook is enabled, that its URL is the one on this page, and whether \
-                         its recent calls failed."
+                         webhook is enabled, that its URL is the one on the Chargebee page here, \
+                         and whether its recent calls failed."
                     .into(),
                 last_seen_at: last,
                 count_7d: 0,
@@ -150,7 +150,7 @@ pub fn alerts(facts: &HealthFacts, now: i64) -> Vec<HealthAlert> {
                 since_accepted(r.last_at),
                 "Deliveries are refused: their Basic Auth username or password is wrong or missing.",
                 "Enter the same username and password in Chargebee's webhook settings as under \
-                 Basic Auth on this page, or turn Basic Auth off here.",
+                 Basic Auth on the Chargebee page here, or turn Basic Auth off there.",
             ),
             Refusal::ApiVersion => (
                 since_accepted(r.last_at),
