@@ -1074,3 +1074,18 @@ pub async fn get_overview() -> Result<Overview, AppError> {
     })
     .await
 }
+
+// ---------------------------------------------------------------------------------------------
+// API reference
+// ---------------------------------------------------------------------------------------------
+
+/// The REST API's reference (its OpenAPI document, for people), for any signed-in member.
+#[server(prefix = "/rpc", endpoint = "api_reference")]
+pub async fn api_reference() -> Result<crate::pages::api_reference::ApiReference, AppError> {
+    ctx::answer(async {
+        ctx::user().await?;
+        let doc = expect_context::<crate::pages::api_reference::ApiDocument>();
+        Ok(crate::pages::api_reference::reference(&doc.0))
+    })
+    .await
+}

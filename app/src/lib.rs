@@ -65,6 +65,7 @@ pub fn App() -> impl IntoView {
                     <Route path=path!("/settings/integrations/webhooks/chargebee") view=integrations::ChargebeePage ssr=SsrMode::Async/>
                     <Route path=path!("/settings/team") view=settings::TeamPage ssr=SsrMode::Async/>
                     <Route path=path!("/settings/api-keys") view=settings::ApiKeysPage ssr=SsrMode::Async/>
+                    <Route path=path!("/settings/api-keys/reference") view=api_reference::ApiReferencePage ssr=SsrMode::Async/>
                     <Route path=path!("/settings/account") view=settings::AccountPage ssr=SsrMode::Async/>
                 </ParentRoute>
             </Routes>

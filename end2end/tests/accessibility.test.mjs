@@ -38,7 +38,8 @@ async function audit(page, base, paths) {
 const SIGNED_IN = [
   '/', '/customers', '/partners', '/payouts', '/plans', '/events',
   '/settings/integrations/webhooks', '/settings/integrations/webhooks/chargebee',
-  '/settings/commissions', '/settings/audit-log', '/settings/team', '/settings/api-keys', '/settings/account',
+  '/settings/commissions', '/settings/audit-log', '/settings/team', '/settings/api-keys', '/settings/api-keys/reference',
+  '/settings/account',
 ];
 
 test('every page passes axe-core for an empty tenant and for one with data', async () => {

@@ -1,5 +1,6 @@
 //! One module per area of the dashboard.
 
+pub mod api_reference;
 pub mod audit;
 pub mod auth;
 pub mod commissions;

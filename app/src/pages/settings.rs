@@ -149,6 +149,7 @@ pub fn ApiKeysPage() -> impl IntoView {
     view! {
         <h1>"API keys"</h1>
         <p class="muted">"Keys authenticate the REST API (" <code>"Authorization: Bearer <key>"</code> ") for this organization only."</p>
+        <p><a href="/settings/api-keys/reference" id="api-reference-link">"REST API reference"</a> " · every operation, its parameters and answers, and the " <a href="/api/v1/openapi.json">"OpenAPI document"</a> "."</p>
         {writer.then(|| view! {
             <section class="card">
                 <h2>"Create a key"</h2>

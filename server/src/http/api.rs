@@ -16,7 +16,6 @@ use axum::extract::rejection::{JsonRejection, QueryRejection};
 use axum::extract::{FromRequestParts, Path, Query, State};
 use axum::http::request::Parts;
 use axum::http::{header, Method, StatusCode};
-use axum::routing::{get, post, put};
 use axum::{Json, Router};
 use backend::audit::Actor;
 use backend::auth::sha256_hex;
@@ -25,6 +24,8 @@ use backend::storage::EventFilter;
 use backend::{ingest, service, AppState};
 use serde::Deserialize;
 use shared::model::{ApiScope, Outcome, Role};
+use utoipa::{IntoParams, ToSchema};
+use utoipa_axum::{router::OpenApiRouter, routes};
 
 type Result<T> = std::result::Result<T, ApiError>;
 
@@ -131,57 +132,74 @@ impl FromRequestParts<AppState> for Who {
     }
 }
 
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/customers", post(create_customer))
-        .route("/customers/{key}", get(get_customer))
-        .route("/customers/{key}/transactions", get(customer_transactions))
-        .route(
-            "/customers/{key}/subscriptions",
-            get(customer_subscriptions),
-        )
-        .route("/partners", get(list_partners).post(create_partner))
-        .route("/partners/{key}", get(get_partner).put(update_partner))
-        .route("/plans", get(list_plans).post(create_plan))
-        .route("/plans/{key}", put(update_plan).delete(delete_plan))
-        .route(
-            "/integrations/chargebee",
-            get(get_chargebee).put(put_chargebee),
-        )
-        .route("/integrations/chargebee/rotate", post(rotate_chargebee))
-        .route("/webhook-events", get(list_events))
-        .route("/webhook-events/{event_id}", get(get_event))
-        .route("/webhook-events/{event_id}/replay", post(replay_event))
-        .route(
-            "/commission-terms",
-            get(get_default_terms).put(put_default_terms),
-        )
-        .route(
-            "/partners/{key}/commission-terms",
-            get(get_partner_terms)
-                .put(put_partner_terms)
-                .delete(delete_partner_terms),
-        )
-        .route("/partners/{key}/balance", get(partner_balance))
-        .route("/settings", get(get_settings).put(put_settings))
-        .route("/audit-log", get(audit_log))
-        .route("/commission-terms/preview", post(preview_default_terms))
-        .route(
-            "/partners/{key}/commission-terms/preview",
-            post(preview_partner_terms),
-        )
-        .route("/commissions", get(list_commissions))
-        .route("/commissions/csv", get(commissions_csv))
-        .route("/transactions/csv", get(transactions_csv))
-        .route("/payouts", get(list_payouts).post(create_payout))
-        .route("/payouts/{id}", get(get_payout))
-        .route("/payouts/{id}/csv", get(payout_csv))
-        .route("/payouts/{id}/paid", post(mark_payout_paid))
-        .route("/payouts/{id}/cancel", post(cancel_payout))
-        .fallback(|| async { ApiError::not_found() })
+/// The REST API's routes, each registered with its OpenAPI description.
+fn routes() -> OpenApiRouter<AppState> {
+    use utoipa::OpenApi;
+    OpenApiRouter::with_openapi(super::openapi::ApiDoc::openapi())
+        .routes(routes!(create_customer))
+        .routes(routes!(get_customer))
+        .routes(routes!(customer_transactions))
+        .routes(routes!(customer_subscriptions))
+        .routes(routes!(list_partners, create_partner))
+        .routes(routes!(get_partner, update_partner))
+        .routes(routes!(list_plans, create_plan))
+        .routes(routes!(update_plan, delete_plan))
+        .routes(routes!(get_chargebee, put_chargebee))
+        .routes(routes!(rotate_chargebee))
+        .routes(routes!(list_events))
+        .routes(routes!(get_event))
+        .routes(routes!(replay_event))
+        .routes(routes!(get_default_terms, put_default_terms))
+        .routes(routes!(
+            get_partner_terms,
+            put_partner_terms,
+            delete_partner_terms
+        ))
+        .routes(routes!(partner_balance))
+        .routes(routes!(get_settings, put_settings))
+        .routes(routes!(audit_log))
+        .routes(routes!(preview_default_terms))
+        .routes(routes!(preview_partner_terms))
+        .routes(routes!(list_commissions))
+        .routes(routes!(commissions_csv))
+        .routes(routes!(transactions_csv))
+        .routes(routes!(list_payouts, create_payout))
+        .routes(routes!(get_payout))
+        .routes(routes!(payout_csv))
+        .routes(routes!(mark_payout_paid))
+        .routes(routes!(cancel_payout))
+        .routes(routes!(openapi_json))
 }
 
-#[derive(Deserialize)]
+/// The REST API, nested under `/api/v1`.
+pub fn router() -> Router<AppState> {
+    let (router, _) = routes().split_for_parts();
+    router.fallback(|| async { ApiError::not_found() })
+}
+
+/// The OpenAPI document of [`router`]: the same routes, with the errors each may answer.
+pub fn openapi() -> &'static utoipa::openapi::OpenApi {
+    static DOCUMENT: std::sync::OnceLock<utoipa::openapi::OpenApi> = std::sync::OnceLock::new();
+    DOCUMENT.get_or_init(|| {
+        let (_, mut doc) = routes().split_for_parts();
+        super::openapi::add_errors_and_security(&mut doc);
+        doc
+    })
+}
+
+/// This document, without an API key.
+#[utoipa::path(
+    get,
+    path = "/openapi.json",
+    tag = "meta",
+    summary = "This API's OpenAPI 3.1 document",
+    responses((status = 200, description = "The document", body = Value))
+)]
+async fn openapi_json() -> Json<&'static utoipa::openapi::OpenApi> {
+    Json(openapi())
+}
+
+#[derive(Deserialize, ToSchema)]
 struct CustomerIn {
     key: String,
     email: Option<String>,
@@ -189,6 +207,14 @@ struct CustomerIn {
     partner_key: Option<String>,
 }
 
+#[utoipa::path(
+    post,
+    path = "/customers",
+    tag = "customers",
+    summary = "Create a customer; events parked for its key are applied",
+    request_body = CustomerIn,
+    responses((status = 201, description = "Created", body = CreatedCustomerResponse))
+)]
 async fn create_customer(
     State(state): State<AppState>,
     ApiOrg(org, _): ApiOrg,
@@ -213,6 +239,14 @@ async fn create_customer(
     Ok((StatusCode::CREATED, Json(body)))
 }
 
+#[utoipa::path(
+    get,
+    path = "/customers/{key}",
+    tag = "customers",
+    summary = "A customer",
+    params(("key" = String, Path, description = "The customer's key")),
+    responses((status = 200, description = "The customer", body = CustomerResponse))
+)]
 async fn get_customer(
     State(state): State<AppState>,
     ApiOrg(org, _): ApiOrg,
@@ -222,6 +256,14 @@ async fn get_customer(
     Ok(Json(CustomerResponse::from(&c)))
 }
 
+#[utoipa::path(
+    get,
+    path = "/customers/{key}/transactions",
+    tag = "customers",
+    summary = "A customer's payments and refunds",
+    params(("key" = String, Path, description = "The customer's key")),
+    responses((status = 200, description = "Its transactions", body = ListResponse<TransactionResponse>))
+)]
 async fn customer_transactions(
     State(state): State<AppState>,
     ApiOrg(org, _): ApiOrg,
@@ -237,6 +279,14 @@ async fn customer_transactions(
     Ok(Json(ListResponse::new(data)))
 }
 
+#[utoipa::path(
+    get,
+    path = "/customers/{key}/subscriptions",
+    tag = "customers",
+    summary = "A customer's subscriptions",
+    params(("key" = String, Path, description = "The customer's key")),
+    responses((status = 200, description = "Its subscriptions", body = ListResponse<SubscriptionResponse>))
+)]
 async fn customer_subscriptions(
     State(state): State<AppState>,
     ApiOrg(org, _): ApiOrg,
@@ -248,13 +298,20 @@ async fn customer_subscriptions(
     Ok(Json(ListResponse::new(data)))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 struct PartnerIn {
     key: String,
     name: Option<String>,
     email: Option<String>,
 }
 
+#[utoipa::path(
+    get,
+    path = "/partners",
+    tag = "partners",
+    summary = "Every partner, with revenue and earnings per currency",
+    responses((status = 200, description = "The partners", body = ListResponse<PartnerResponse>))
+)]
 async fn list_partners(
     State(state): State<AppState>,
     ApiOrg(org, _): ApiOrg,
@@ -265,6 +322,14 @@ async fn list_partners(
     )))
 }
 
+#[utoipa::path(
+    get,
+    path = "/partners/{key}",
+    tag = "partners",
+    summary = "A partner",
+    params(("key" = String, Path, description = "The partner's key")),
+    responses((status = 200, description = "The partner", body = PartnerResponse))
+)]
 async fn get_partner(
     State(state): State<AppState>,
     ApiOrg(org, _): ApiOrg,
@@ -278,6 +343,14 @@ async fn get_partner(
     Ok(Json(PartnerResponse::from(&p)))
 }
 
+#[utoipa::path(
+    post,
+    path = "/partners",
+    tag = "partners",
+    summary = "Create a partner",
+    request_body = PartnerIn,
+    responses((status = 201, description = "Created", body = PartnerResponse))
+)]
 async fn create_partner(
     State(state): State<AppState>,
     ApiOrg(org, _): ApiOrg,
@@ -298,12 +371,21 @@ async fn create_partner(
     Ok((StatusCode::CREATED, Json(PartnerResponse::from(&partner))))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 struct PartnerUpdate {
     name: Option<String>,
     email: Option<String>,
 }
 
+#[utoipa::path(
+    put,
+    path = "/partners/{key}",
+    tag = "partners",
+    summary = "Change a partner's name or e-mail",
+    params(("key" = String, Path, description = "The partner's key")),
+    request_body = PartnerUpdate,
+    responses((status = 200, description = "The partner", body = PartnerResponse))
+)]
 async fn update_partner(
     State(state): State<AppState>,
     ApiOrg(org, _): ApiOrg,
@@ -325,12 +407,19 @@ async fn update_partner(
     Ok(Json(PartnerResponse::from(&partner)))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 struct PlanIn {
     key: String,
     name: String,
 }
 
+#[utoipa::path(
+    get,
+    path = "/plans",
+    tag = "plans",
+    summary = "Every plan name",
+    responses((status = 200, description = "The plans", body = ListResponse<PlanResponse>))
+)]
 async fn list_plans(
     State(state): State<AppState>,
     ApiOrg(org, _): ApiOrg,
@@ -341,6 +430,14 @@ async fn list_plans(
     )))
 }
 
+#[utoipa::path(
+    post,
+    path = "/plans",
+    tag = "plans",
+    summary = "Name a Chargebee plan id",
+    request_body = PlanIn,
+    responses((status = 201, description = "Created", body = PlanResponse))
+)]
 async fn create_plan(
     State(state): State<AppState>,
     ApiOrg(org, _): ApiOrg,
@@ -352,6 +449,15 @@ async fn create_plan(
     Ok((StatusCode::CREATED, Json(PlanResponse::from(&plan))))
 }
 
+#[utoipa::path(
+    put,
+    path = "/plans/{key}",
+    tag = "plans",
+    summary = "Change a plan's key or name",
+    params(("key" = String, Path, description = "The plan's key")),
+    request_body = PlanIn,
+    responses((status = 200, description = "The plan", body = PlanResponse))
+)]
 async fn update_plan(
     State(state): State<AppState>,
     ApiOrg(org, _): ApiOrg,
@@ -364,6 +470,14 @@ async fn update_plan(
     Ok(Json(PlanResponse::from(&plan)))
 }
 
+#[utoipa::path(
+    delete,
+    path = "/plans/{key}",
+    tag = "plans",
+    summary = "Delete a plan name",
+    params(("key" = String, Path, description = "The plan's key")),
+    responses((status = 200, description = "Deleted", body = DeletedPlanResponse))
+)]
 async fn delete_plan(
     State(state): State<AppState>,
     ApiOrg(org, _): ApiOrg,
@@ -377,6 +491,13 @@ async fn delete_plan(
     }))
 }
 
+#[utoipa::path(
+    get,
+    path = "/integrations/chargebee",
+    tag = "integration",
+    summary = "The webhook URL, Basic Auth and health (a full-access key)",
+    responses((status = 200, description = "The integration", body = ChargebeeIntegrationResponse))
+)]
 async fn get_chargebee(
     State(state): State<AppState>,
     FullAccess(org): FullAccess,
@@ -386,17 +507,25 @@ async fn get_chargebee(
     )))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 struct BasicAuthIn {
     username: String,
     password: String,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 struct ChargebeeIn {
     basic_auth: Option<BasicAuthIn>,
 }
 
+#[utoipa::path(
+    put,
+    path = "/integrations/chargebee",
+    tag = "integration",
+    summary = "Turn Basic Auth on (`basic_auth`) or off (`null`)",
+    request_body = ChargebeeIn,
+    responses((status = 200, description = "The integration", body = ChargebeeIntegrationResponse))
+)]
 async fn put_chargebee(
     State(state): State<AppState>,
     FullAccess(org): FullAccess,
@@ -413,13 +542,21 @@ async fn put_chargebee(
     )))
 }
 
-#[derive(Deserialize, Default)]
+#[derive(Deserialize, Default, ToSchema)]
 struct RotateIn {
     /// Stop the previous URL at once instead of after the grace period.
     #[serde(default)]
     revoke_previous: bool,
 }
 
+#[utoipa::path(
+    post,
+    path = "/integrations/chargebee/rotate",
+    tag = "integration",
+    summary = "A new webhook URL; the previous one works for the grace period unless revoked",
+    request_body = RotateIn,
+    responses((status = 200, description = "The integration", body = ChargebeeIntegrationResponse))
+)]
 async fn rotate_chargebee(
     State(state): State<AppState>,
     FullAccess(org): FullAccess,
@@ -432,7 +569,8 @@ async fn rotate_chargebee(
     )))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 struct EventQuery {
     outcome: Option<String>,
     #[serde(rename = "type")]
@@ -441,6 +579,14 @@ struct EventQuery {
     cursor: Option<String>,
 }
 
+#[utoipa::path(
+    get,
+    path = "/webhook-events",
+    tag = "events",
+    summary = "Webhook events, newest first",
+    params(EventQuery),
+    responses((status = 200, description = "A page of events", body = EventPageResponse))
+)]
 async fn list_events(
     State(state): State<AppState>,
     ApiOrg(org, _): ApiOrg,
@@ -489,6 +635,14 @@ async fn list_events(
     }))
 }
 
+#[utoipa::path(
+    get,
+    path = "/webhook-events/{event_id}",
+    tag = "events",
+    summary = "An event with its payload and every processing attempt",
+    params(("event_id" = String, Path, description = "The event's id here, or Chargebee's event id")),
+    responses((status = 200, description = "The event", body = EventDetailResponse))
+)]
 async fn get_event(
     State(state): State<AppState>,
     ApiOrg(org, _): ApiOrg,
@@ -502,6 +656,14 @@ async fn get_event(
     Ok(Json(EventDetailResponse::from(e)))
 }
 
+#[utoipa::path(
+    post,
+    path = "/webhook-events/{event_id}/replay",
+    tag = "events",
+    summary = "Process a stored event again (its history keeps every attempt)",
+    params(("event_id" = String, Path, description = "The event's id here, or Chargebee's event id")),
+    responses((status = 200, description = "The outcome of the replay", body = ReplayResponse))
+)]
 async fn replay_event(
     State(state): State<AppState>,
     ApiOrg(org, _): ApiOrg,
@@ -519,6 +681,13 @@ async fn replay_event(
 
 type TermsBody = std::result::Result<Json<backend::commission::TermsSpec>, JsonRejection>;
 
+#[utoipa::path(
+    get,
+    path = "/commission-terms",
+    tag = "commissions",
+    summary = "The organization's default terms and their versions",
+    responses((status = 200, description = "The terms", body = CommissionTermsResponse))
+)]
 async fn get_default_terms(
     State(state): State<AppState>,
     ApiOrg(org, _): ApiOrg,
@@ -527,6 +696,14 @@ async fn get_default_terms(
     Ok(Json(view.into()))
 }
 
+#[utoipa::path(
+    put,
+    path = "/commission-terms",
+    tag = "commissions",
+    summary = "A new version of the default terms, from `effective_from` (default now)",
+    request_body = super::openapi::TermsDoc,
+    responses((status = 200, description = "The terms", body = CommissionTermsResponse))
+)]
 async fn put_default_terms(
     State(state): State<AppState>,
     ApiOrg(org, _): ApiOrg,
@@ -538,14 +715,23 @@ async fn put_default_terms(
     Ok(Json(view.into()))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 struct PreviewIn {
+    #[schema(value_type = super::openapi::TermsDoc)]
     terms: backend::commission::TermsSpec,
     from: i64,
     to: i64,
 }
 
+#[utoipa::path(
+    post,
+    path = "/commission-terms/preview",
+    tag = "commissions",
+    summary = "What other default terms would have paid over a past period, beside what was earned; writes nothing",
+    request_body = PreviewIn,
+    responses((status = 200, description = "The preview", body = TermsPreviewResponse))
+)]
 async fn preview_default_terms(
     State(state): State<AppState>,
     ApiOrg(org, _): ApiOrg,
@@ -556,6 +742,15 @@ async fn preview_default_terms(
     Ok(Json(preview.into()))
 }
 
+#[utoipa::path(
+    post,
+    path = "/partners/{key}/commission-terms/preview",
+    tag = "commissions",
+    summary = "What other terms would have paid one partner over a past period; writes nothing",
+    params(("key" = String, Path, description = "The partner's key")),
+    request_body = PreviewIn,
+    responses((status = 200, description = "The preview", body = TermsPreviewResponse))
+)]
 async fn preview_partner_terms(
     State(state): State<AppState>,
     ApiOrg(org, _): ApiOrg,
@@ -568,6 +763,14 @@ async fn preview_partner_terms(
     Ok(Json(preview.into()))
 }
 
+#[utoipa::path(
+    get,
+    path = "/partners/{key}/commission-terms",
+    tag = "commissions",
+    summary = "A partner's own terms (an override of the default) and their versions",
+    params(("key" = String, Path, description = "The partner's key")),
+    responses((status = 200, description = "The terms", body = CommissionTermsResponse))
+)]
 async fn get_partner_terms(
     State(state): State<AppState>,
     ApiOrg(org, _): ApiOrg,
@@ -577,6 +780,15 @@ async fn get_partner_terms(
     Ok(Json(view.into()))
 }
 
+#[utoipa::path(
+    put,
+    path = "/partners/{key}/commission-terms",
+    tag = "commissions",
+    summary = "A new version of a partner's own terms",
+    params(("key" = String, Path, description = "The partner's key")),
+    request_body = super::openapi::TermsDoc,
+    responses((status = 200, description = "The terms", body = CommissionTermsResponse))
+)]
 async fn put_partner_terms(
     State(state): State<AppState>,
     ApiOrg(org, _): ApiOrg,
@@ -589,6 +801,14 @@ async fn put_partner_terms(
     Ok(Json(view.into()))
 }
 
+#[utoipa::path(
+    delete,
+    path = "/partners/{key}/commission-terms",
+    tag = "commissions",
+    summary = "End a partner's own terms: the default applies from now",
+    params(("key" = String, Path, description = "The partner's key")),
+    responses((status = 200, description = "The terms", body = CommissionTermsResponse))
+)]
 async fn delete_partner_terms(
     State(state): State<AppState>,
     ApiOrg(org, _): ApiOrg,
@@ -599,6 +819,14 @@ async fn delete_partner_terms(
     Ok(Json(view.into()))
 }
 
+#[utoipa::path(
+    get,
+    path = "/partners/{key}/balance",
+    tag = "partners",
+    summary = "A partner's commissions per currency: pending, approved, paid, clawed back",
+    params(("key" = String, Path, description = "The partner's key")),
+    responses((status = 200, description = "The balance", body = PartnerBalanceResponse))
+)]
 async fn partner_balance(
     State(state): State<AppState>,
     ApiOrg(org, _): ApiOrg,
@@ -608,7 +836,8 @@ async fn partner_balance(
     Ok(Json(balance.into()))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 struct AuditQuery {
     action: Option<String>,
     actor: Option<String>,
@@ -618,6 +847,14 @@ struct AuditQuery {
     cursor: Option<String>,
 }
 
+#[utoipa::path(
+    get,
+    path = "/audit-log",
+    tag = "settings",
+    summary = "Who changed what, newest first (a full-access key)",
+    params(AuditQuery),
+    responses((status = 200, description = "A page of the audit log", body = AuditPageResponse))
+)]
 /// The audit log (a full-access key: it names people and their addresses).
 async fn audit_log(
     State(state): State<AppState>,
@@ -642,6 +879,13 @@ async fn audit_log(
     Ok(Json(page.into()))
 }
 
+#[utoipa::path(
+    get,
+    path = "/settings",
+    tag = "settings",
+    summary = "The organization's settings",
+    responses((status = 200, description = "The settings", body = SettingsResponse))
+)]
 async fn get_settings(
     State(state): State<AppState>,
     ApiOrg(org, _): ApiOrg,
@@ -650,7 +894,7 @@ async fn get_settings(
 }
 
 /// Any of the settings; the others stay as they are.
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 struct SettingsIn {
     reporting_currency: Option<String>,
@@ -658,6 +902,14 @@ struct SettingsIn {
     attribution_window_days: Option<i64>,
 }
 
+#[utoipa::path(
+    put,
+    path = "/settings",
+    tag = "settings",
+    summary = "Change any of the settings; all are checked before any changes",
+    request_body = SettingsIn,
+    responses((status = 200, description = "The settings", body = SettingsResponse))
+)]
 async fn put_settings(
     State(state): State<AppState>,
     ApiOrg(org, _): ApiOrg,
@@ -682,7 +934,8 @@ async fn put_settings(
     Ok(Json(service::settings::get(&state, &org).await?.into()))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 struct CommissionQuery {
     partner: Option<String>,
     customer: Option<String>,
@@ -691,6 +944,14 @@ struct CommissionQuery {
     cursor: Option<String>,
 }
 
+#[utoipa::path(
+    get,
+    path = "/commissions",
+    tag = "commissions",
+    summary = "Commission ledger entries, newest first",
+    params(CommissionQuery),
+    responses((status = 200, description = "A page of entries", body = CommissionPageResponse))
+)]
 async fn list_commissions(
     State(state): State<AppState>,
     ApiOrg(org, _): ApiOrg,
@@ -720,16 +981,23 @@ async fn list_commissions(
     }))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 struct PayoutIn {
     up_to: i64,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 struct PaidIn {
     reference: String,
 }
 
+#[utoipa::path(
+    get,
+    path = "/payouts",
+    tag = "payouts",
+    summary = "Every payout run, newest first",
+    responses((status = 200, description = "The runs", body = ListResponse<PayoutResponse>))
+)]
 async fn list_payouts(
     State(state): State<AppState>,
     ApiOrg(org, _): ApiOrg,
@@ -740,6 +1008,14 @@ async fn list_payouts(
     )))
 }
 
+#[utoipa::path(
+    post,
+    path = "/payouts",
+    tag = "payouts",
+    summary = "A draft payout run of the approved entries up to `up_to`",
+    request_body = PayoutIn,
+    responses((status = 201, description = "Created", body = PayoutResponse))
+)]
 async fn create_payout(
     State(state): State<AppState>,
     ApiOrg(org, _): ApiOrg,
@@ -751,6 +1027,14 @@ async fn create_payout(
     Ok((StatusCode::CREATED, Json(run.into())))
 }
 
+#[utoipa::path(
+    get,
+    path = "/payouts/{id}",
+    tag = "payouts",
+    summary = "A payout run with its statements",
+    params(("id" = String, Path, description = "The run's id")),
+    responses((status = 200, description = "The run", body = PayoutResponse))
+)]
 async fn get_payout(
     State(state): State<AppState>,
     ApiOrg(org, _): ApiOrg,
@@ -763,6 +1047,14 @@ async fn get_payout(
     ))
 }
 
+#[utoipa::path(
+    get,
+    path = "/payouts/{id}/csv",
+    tag = "payouts",
+    summary = "A run's statements as CSV, one row per statement",
+    params(("id" = String, Path, description = "The run's id")),
+    responses((status = 200, description = "CSV", content_type = "text/csv", body = String))
+)]
 async fn payout_csv(
     State(state): State<AppState>,
     ApiOrg(org, _): ApiOrg,
@@ -775,6 +1067,14 @@ async fn payout_csv(
     ))
 }
 
+#[utoipa::path(
+    get,
+    path = "/commissions/csv",
+    tag = "commissions",
+    summary = "Commission entries as CSV, filtered as the list is",
+    params(exports::ExportQuery),
+    responses((status = 200, description = "CSV", content_type = "text/csv", body = String))
+)]
 async fn commissions_csv(
     State(state): State<AppState>,
     ApiOrg(org, _): ApiOrg,
@@ -784,6 +1084,14 @@ async fn commissions_csv(
     exports::commissions_csv(state, org, q)
 }
 
+#[utoipa::path(
+    get,
+    path = "/transactions/csv",
+    tag = "customers",
+    summary = "Transactions as CSV, filtered by customer or partner",
+    params(exports::ExportQuery),
+    responses((status = 200, description = "CSV", content_type = "text/csv", body = String))
+)]
 async fn transactions_csv(
     State(state): State<AppState>,
     ApiOrg(org, _): ApiOrg,
@@ -793,6 +1101,15 @@ async fn transactions_csv(
     Ok(exports::transactions_csv(state, org, q))
 }
 
+#[utoipa::path(
+    post,
+    path = "/payouts/{id}/paid",
+    tag = "payouts",
+    summary = "Mark a draft run paid with a reference: its entries become paid",
+    params(("id" = String, Path, description = "The run's id")),
+    request_body = PaidIn,
+    responses((status = 200, description = "The run", body = PayoutResponse))
+)]
 async fn mark_payout_paid(
     State(state): State<AppState>,
     ApiOrg(org, _): ApiOrg,
@@ -805,6 +1122,14 @@ async fn mark_payout_paid(
     Ok(Json(run.into()))
 }
 
+#[utoipa::path(
+    post,
+    path = "/payouts/{id}/cancel",
+    tag = "payouts",
+    summary = "Cancel a draft run: its entries are free for the next one",
+    params(("id" = String, Path, description = "The run's id")),
+    responses((status = 200, description = "The run", body = PayoutResponse))
+)]
 async fn cancel_payout(
     State(state): State<AppState>,
     ApiOrg(org, _): ApiOrg,

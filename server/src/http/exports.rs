@@ -69,7 +69,8 @@ async fn member(session: &Session, state: &AppState, back: &str) -> Result<OrgId
     }
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct ExportQuery {
     pub partner: Option<String>,
     pub customer: Option<String>,

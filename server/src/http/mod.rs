@@ -1,11 +1,12 @@
 //! The router: pages and server functions (Leptos), webhooks, REST API, health checks,
 //! and the layers around them (sessions, CSRF, request ids, tracing).
 
-mod api;
+pub mod api;
 mod csrf;
 mod error;
 mod exports;
 mod headers;
+mod openapi;
 mod responses;
 mod serve;
 mod signed_in;
@@ -75,7 +76,13 @@ pub fn router(state: AppState, leptos_options: LeptosOptions, config: &Config) -
             routes,
             {
                 let state = state.clone();
-                move || provide_context(state.clone())
+                let doc = app::pages::api_reference::ApiDocument(std::sync::Arc::new(
+                    serde_json::to_value(api::openapi()).unwrap_or_default(),
+                ));
+                move || {
+                    provide_context(state.clone());
+                    provide_context(doc.clone());
+                }
             },
             {
                 let options = http_state.leptos_options.clone();

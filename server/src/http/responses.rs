@@ -11,9 +11,10 @@ use shared::model::{
     ChargebeeIntegration, CurrencyTotal, Customer, EventDetail, EventSummary, Outcome, Partner,
     Plan, Subscription, Transaction,
 };
+use utoipa::ToSchema;
 
 /// `{"data": [...]}`: a list that is not paginated.
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 pub struct ListResponse<T> {
     pub data: Vec<T>,
 }
@@ -24,7 +25,7 @@ impl<T> ListResponse<T> {
     }
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 pub struct CustomerResponse {
     pub chargebee_customer_id: Option<String>,
     pub created_at: i64,
@@ -48,14 +49,14 @@ impl From<&Customer> for CustomerResponse {
 }
 
 /// A created customer, and how many parked events its creation released and applied.
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 pub struct CreatedCustomerResponse {
     #[serde(flatten)]
     pub customer: CustomerResponse,
     pub reconciled_events: usize,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 pub struct PartnerResponse {
     pub auto_created: bool,
     /// Commissions per currency (commissions less clawbacks), minor units.
@@ -76,7 +77,7 @@ pub struct PartnerResponse {
 }
 
 /// A total in the reporting currency, converted at Chargebee's exchange rates.
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 pub struct ConvertedTotalResponse {
     pub amount: i128,
     pub currency: String,
@@ -117,14 +118,14 @@ impl From<&Partner> for PartnerResponse {
 }
 
 /// A partner's commissions in one currency.
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 pub struct EarningsResponse {
     pub amount: i128,
     pub currency: String,
 }
 
 /// A partner's net revenue in one currency.
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 pub struct RevenueResponse {
     pub currency: String,
     pub net_revenue: i128,
@@ -139,7 +140,7 @@ impl From<&CurrencyTotal> for RevenueResponse {
     }
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 pub struct PlanResponse {
     pub key: String,
     pub name: String,
@@ -156,14 +157,14 @@ impl From<&Plan> for PlanResponse {
     }
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 pub struct DeletedPlanResponse {
     /// The deleted plan's key.
     pub deleted: String,
     pub subscriptions_without_plan_name: i64,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 pub struct TransactionResponse {
     pub amount: i64,
     pub amount_refunded: i64,
@@ -200,7 +201,7 @@ impl From<&Transaction> for TransactionResponse {
     }
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 pub struct SubscriptionResponse {
     pub currency: Option<String>,
     pub current_term_end: Option<i64>,
@@ -228,7 +229,7 @@ impl From<&Subscription> for SubscriptionResponse {
     }
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 pub struct ChargebeeIntegrationResponse {
     pub basic_auth_username: Option<String>,
     pub health: HealthResponse,
@@ -250,14 +251,14 @@ impl From<&ChargebeeIntegration> for ChargebeeIntegrationResponse {
 }
 
 /// Deliveries per outcome over a period.
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 pub struct OutcomeCountResponse {
     pub count: i64,
     pub outcome: String,
 }
 
 /// The integration's health: see `docs/webhooks.md` for when each alert shows and clears.
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 pub struct HealthResponse {
     pub alerts: Vec<HealthAlertResponse>,
     pub counts_24h: Vec<OutcomeCountResponse>,
@@ -266,7 +267,7 @@ pub struct HealthResponse {
 }
 
 /// An alert while its cause lasts.
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 pub struct HealthAlertResponse {
     pub advice: String,
     pub count_7d: i64,
@@ -306,7 +307,7 @@ impl From<&shared::model::IntegrationHealth> for HealthResponse {
 }
 
 /// One row of the webhook event log (the field names of [`EventSummary`]).
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 pub struct EventSummaryResponse {
     pub attempts: i32,
     pub customer_key: Option<String>,
@@ -317,6 +318,7 @@ pub struct EventSummaryResponse {
     /// Our row id.
     pub id: String,
     pub occurred_at: Option<i64>,
+    #[schema(value_type = super::openapi::OutcomeDoc)]
     pub outcome: Outcome,
     pub received_at: i64,
 }
@@ -338,14 +340,14 @@ impl From<EventSummary> for EventSummaryResponse {
 }
 
 /// A page of the webhook event log; `next_cursor` is `null` on the last page.
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 pub struct EventPageResponse {
     pub data: Vec<EventSummaryResponse>,
     pub next_cursor: Option<String>,
 }
 
 /// One webhook event: its summary's fields and the stored payload.
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 pub struct EventDetailResponse {
     pub attempts: i32,
     pub customer_key: Option<String>,
@@ -358,8 +360,10 @@ pub struct EventDetailResponse {
     pub history: Vec<AttemptResponse>,
     pub id: String,
     pub occurred_at: Option<i64>,
+    #[schema(value_type = super::openapi::OutcomeDoc)]
     pub outcome: Outcome,
     /// The stored payload as JSON; as a string when it is not JSON (empty once pruned).
+    #[schema(value_type = Value)]
     pub payload: Value,
     /// When the payload was pruned, past the organization's retention.
     pub payload_pruned_at: Option<i64>,
@@ -400,7 +404,7 @@ impl From<EventDetail> for EventDetailResponse {
 }
 
 /// One processing attempt of an event.
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 pub struct AttemptResponse {
     pub at: i64,
     pub detail: Option<String>,
@@ -408,11 +412,12 @@ pub struct AttemptResponse {
 }
 
 /// What replaying an event did.
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 pub struct ReplayResponse {
     pub detail: Option<String>,
     /// Our row id for the event.
     pub id: String,
+    #[schema(value_type = super::openapi::OutcomeDoc)]
     pub outcome: Outcome,
     pub reconciled_events: usize,
 }
@@ -429,11 +434,12 @@ impl From<EventOutcome> for ReplayResponse {
 }
 
 /// The answer to an accepted webhook delivery.
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 pub struct WebhookDeliveryResponse {
     pub detail: Option<String>,
     /// Our row id for the event (the original's for a duplicate).
     pub event: String,
+    #[schema(value_type = super::openapi::OutcomeDoc)]
     pub outcome: Outcome,
 }
 
@@ -448,25 +454,27 @@ impl From<EventOutcome> for WebhookDeliveryResponse {
 }
 
 /// The answer to a refused webhook delivery: `{"error": "<why>"}`.
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 pub struct WebhookErrorResponse {
     pub error: String,
 }
 
 /// One version of commission terms.
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 pub struct TermsVersionResponse {
     pub created_at: i64,
     pub effective_from: i64,
     /// `null`: a partner's override ended here.
+    #[schema(value_type = Option<super::openapi::TermsDoc>)]
     pub terms: Option<backend::commission::TermsSpec>,
 }
 
 /// Commission terms: those in force now (`null` if none), in plain language, and every
 /// version, oldest first.
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 pub struct CommissionTermsResponse {
     pub description: Option<String>,
+    #[schema(value_type = Option<super::openapi::TermsDoc>)]
     pub terms: Option<backend::commission::TermsSpec>,
     pub versions: Vec<TermsVersionResponse>,
 }
@@ -490,7 +498,7 @@ impl From<backend::service::commissions::TermsView> for CommissionTermsResponse 
 }
 
 /// One commission ledger entry.
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 pub struct CommissionEntryResponse {
     pub amount: i64,
     pub currency: String,
@@ -530,14 +538,14 @@ impl CommissionEntryResponse {
 }
 
 /// A page of commission entries; `next_cursor` is `null` on the last page.
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 pub struct CommissionPageResponse {
     pub data: Vec<CommissionEntryResponse>,
     pub next_cursor: Option<String>,
 }
 
 /// A partner's commissions in one currency (minor units).
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 pub struct BalanceResponse {
     pub approved: i128,
     pub clawed_back: i128,
@@ -560,13 +568,13 @@ impl From<shared::model::Balance> for BalanceResponse {
 
 /// A partner's balance per currency and, where every figure can be converted at Chargebee's
 /// exchange rates, the same figures in the organization's reporting currency.
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 pub struct PartnerBalanceResponse {
     pub converted: Option<ConvertedBalanceResponse>,
     pub data: Vec<BalanceResponse>,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 pub struct ConvertedBalanceResponse {
     pub approved: i128,
     pub clawed_back: i128,
@@ -595,7 +603,7 @@ impl From<shared::model::PartnerBalance> for PartnerBalanceResponse {
 
 /// What other terms would have paid over a past period, next to what was earned (a preview:
 /// nothing is written).
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 pub struct TermsPreviewResponse {
     /// The terms previewed, in plain language.
     pub description: String,
@@ -609,7 +617,7 @@ pub struct TermsPreviewResponse {
 }
 
 /// One currency of a preview (minor units).
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 pub struct PreviewLineResponse {
     /// What the entries of those payments sum to.
     pub actual: i128,
@@ -642,7 +650,7 @@ impl From<shared::model::TermsPreview> for TermsPreviewResponse {
 }
 
 /// The organization's settings.
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 pub struct SettingsResponse {
     /// How many days an unmatched event waits for its customer before it is not attributed.
     pub attribution_window_days: i64,
@@ -663,7 +671,7 @@ impl From<backend::service::settings::OrgSettings> for SettingsResponse {
 }
 
 /// A payout run's statement: one partner, one currency (minor units).
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 pub struct StatementResponse {
     pub amount: i64,
     pub currency: String,
@@ -672,7 +680,7 @@ pub struct StatementResponse {
 }
 
 /// A payout run (`draft`, `paid` or `cancelled`) and its statements.
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 pub struct PayoutResponse {
     pub closed_at: Option<i64>,
     pub created_at: i64,
@@ -688,7 +696,7 @@ pub struct PayoutResponse {
     pub up_to: i64,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 pub struct RunTotalResponse {
     pub amount: i128,
     pub currency: String,
@@ -729,7 +737,7 @@ impl From<shared::model::PayoutRun> for PayoutResponse {
 }
 
 /// One row of the audit log.
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 pub struct AuditEntryResponse {
     pub action: String,
     pub actor: AuditActorResponse,
@@ -741,7 +749,7 @@ pub struct AuditEntryResponse {
     pub target: Option<String>,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 pub struct AuditActorResponse {
     pub id: Option<String>,
     /// `user`, `api_key` or `system`.
@@ -750,7 +758,7 @@ pub struct AuditActorResponse {
     pub label: String,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 pub struct AuditChangeResponse {
     pub after: Option<String>,
     pub before: Option<String>,
@@ -758,7 +766,7 @@ pub struct AuditChangeResponse {
 }
 
 /// A page of the audit log, newest first; `next_cursor` is `null` on the last page.
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 pub struct AuditPageResponse {
     pub data: Vec<AuditEntryResponse>,
     pub next_cursor: Option<String>,

@@ -413,15 +413,9 @@ impl TestOrg {
         body
     }
 
+    /// GETs `/api/v1{path}`; the response must conform to the OpenAPI document.
     pub async fn get(&self, path: &str) -> (u16, Value) {
-        let r = self
-            .api
-            .get(format!("{}/api/v1{path}", self.base))
-            .send()
-            .await
-            .unwrap();
-        let status = r.status().as_u16();
-        (status, r.json().await.unwrap_or(Value::Null))
+        self.send(reqwest::Method::GET, path, None).await
     }
 
     pub async fn send(
@@ -432,13 +426,24 @@ impl TestOrg {
     ) -> (u16, Value) {
         let mut req = self
             .api
-            .request(method, format!("{}/api/v1{path}", self.base));
+            .request(method.clone(), format!("{}/api/v1{path}", self.base));
         if let Some(b) = body {
             req = req.json(&b);
         }
         let r = req.send().await.unwrap();
         let status = r.status().as_u16();
-        (status, r.json().await.unwrap_or(Value::Null))
+        let content_type = r
+            .headers()
+            .get("content-type")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("")
+            .to_string();
+        let bytes = r.bytes().await.unwrap();
+        crate::contract::check(&method, path, status, &content_type, &bytes);
+        (
+            status,
+            serde_json::from_slice(&bytes).unwrap_or(Value::Null),
+        )
     }
 
     pub async fn transactions(&self, customer: &str) -> Vec<Value> {

@@ -1,6 +1,7 @@
 //! Integration tests: the real server on a real port, a fresh database per test, every test
 //! on both SQLite and PostgreSQL.
 
+mod contract;
 mod helpers;
 
 mod accounts;
@@ -12,6 +13,7 @@ mod event_history;
 mod health;
 mod migrations;
 mod multi_instance;
+mod openapi;
 mod pages;
 mod real_payloads;
 mod retention;

@@ -56,6 +56,10 @@ both_backends!(
             ),
             ("/settings/team".into(), "members-table"),
             ("/settings/api-keys".into(), "API keys"),
+            (
+                "/settings/api-keys/reference".into(),
+                "Commission ledger entries, newest first",
+            ),
             ("/settings/account".into(), "Change password"),
             ("/settings/commissions".into(), "terms-description"),
         ];
