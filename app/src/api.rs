@@ -67,6 +67,14 @@ mod ctx {
     }
 
     /// Who is acting, for the audit log: the signed-in user, from their address.
+    /// The signed-in partner user, in the portal; `Forbidden` for a team session.
+    pub async fn partner() -> Result<(AppState, backend::session::PartnerCtx), AppError> {
+        let state = state();
+        let ctx = session::current_partner(&session().await?, &state).await?;
+        tracing::Span::current().record("org", ctx.org.as_str());
+        Ok((state, ctx))
+    }
+
     pub async fn actor(state: &AppState, ctx: &Ctx) -> backend::audit::Actor {
         let ip = client_ip(state).await;
         backend::audit::Actor::user(ctx.user.as_str(), &ctx.email, &ip)
@@ -149,7 +157,11 @@ pub async fn login(
         let signed =
             backend::service::account::sign_in(&state, &email, &password, &ip, next.as_deref())
                 .await?;
-        backend::session::start(&ctx::session().await?, &state, &signed.user, &signed.org).await?;
+        let session = ctx::session().await?;
+        backend::session::start(&session, &state, &signed.user, &signed.org).await?;
+        if let Some(partner) = &signed.partner {
+            backend::session::enter_partner(&session, &signed.org, partner).await?;
+        }
         leptos_axum::redirect(&signed.next);
         Ok(())
     })
@@ -188,8 +200,8 @@ pub async fn change_password(
 pub async fn switch_org(org_id: String) -> Result<(), AppError> {
     ctx::answer(async {
         let state = ctx::state();
-        backend::session::switch_org(&ctx::session().await?, &state, &org_id).await?;
-        leptos_axum::redirect("/");
+        let to = backend::session::switch_org(&ctx::session().await?, &state, &org_id).await?;
+        leptos_axum::redirect(to);
         Ok(())
     })
     .await
@@ -333,8 +345,9 @@ pub async fn accept_invite(
         let state = ctx::state();
         let session = ctx::session().await?;
         let ip = ctx::client_ip(&state).await;
-        backend::service::invites::accept_invite(&state, &session, &ip, &token, &password).await?;
-        leptos_axum::redirect("/");
+        let to = backend::service::invites::accept_invite(&state, &session, &ip, &token, &password)
+            .await?;
+        leptos_axum::redirect(to);
         Ok(())
     })
     .await
@@ -1082,10 +1095,190 @@ pub async fn get_overview() -> Result<Overview, AppError> {
 /// The REST API's reference (its OpenAPI document, for people), for any signed-in member.
 #[server(prefix = "/rpc", endpoint = "api_reference")]
 pub async fn api_reference() -> Result<crate::pages::api_reference::ApiReference, AppError> {
-    ctx::answer(async {
+    // Read before the first await, like the state.
+    let doc = use_context::<crate::pages::api_reference::ApiDocument>();
+    ctx::answer(async move {
         ctx::user().await?;
-        let doc = expect_context::<crate::pages::api_reference::ApiDocument>();
+        let doc = doc.ok_or_else(|| {
+            tracing::error!("the OpenAPI document is not in the pages' context");
+            AppError::Internal
+        })?;
         Ok(crate::pages::api_reference::reference(&doc.0))
+    })
+    .await
+}
+
+// ---------------------------------------------------------------------------------------------
+// Partner users (admins) and the partner portal (partner users)
+// ---------------------------------------------------------------------------------------------
+
+/// A partner's portal users and pending invites.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PartnerAccessView {
+    pub users: Vec<PartnerUser>,
+    pub invites: Vec<PartnerInvite>,
+}
+
+#[server(prefix = "/rpc", endpoint = "partner_access")]
+pub async fn partner_access(key: String) -> Result<PartnerAccessView, AppError> {
+    ctx::answer(async {
+        let (state, ctx) = ctx::writer().await?;
+        let (users, invites) = backend::service::portal::users(&state, &ctx.org, &key).await?;
+        Ok(PartnerAccessView { users, invites })
+    })
+    .await
+}
+
+/// Invites a partner contact to the portal; returns the one-time link.
+#[server(prefix = "/rpc", endpoint = "invite_partner_user")]
+pub async fn invite_partner_user(key: String, email: String) -> Result<String, AppError> {
+    ctx::answer(async {
+        let (state, ctx) = ctx::writer().await?;
+        let who = ctx::actor(&state, &ctx).await;
+        backend::service::portal::invite(&state, &ctx.org, &key, &email, &who).await
+    })
+    .await
+}
+
+#[server(prefix = "/rpc", endpoint = "remove_partner_user")]
+pub async fn remove_partner_user(key: String, user_id: String) -> Result<(), AppError> {
+    ctx::answer(async {
+        let (state, ctx) = ctx::writer().await?;
+        let who = ctx::actor(&state, &ctx).await;
+        backend::service::portal::remove_user(&state, &ctx.org, &key, &user_id, &who).await
+    })
+    .await
+}
+
+#[server(prefix = "/rpc", endpoint = "revoke_partner_invite")]
+pub async fn revoke_partner_invite(key: String, id: String) -> Result<(), AppError> {
+    ctx::answer(async {
+        let (state, ctx) = ctx::writer().await?;
+        let who = ctx::actor(&state, &ctx).await;
+        backend::service::portal::revoke_invite(&state, &ctx.org, &key, &id, &who).await
+    })
+    .await
+}
+
+/// The signed-in partner user, their partner and their memberships (the portal's shell).
+#[server(prefix = "/rpc", endpoint = "portal_me")]
+pub async fn portal_me() -> Result<PartnerMe, AppError> {
+    ctx::answer(async {
+        let (state, p) = ctx::partner().await?;
+        let choices = backend::session::memberships(&state, &p.user).await?;
+        let partner = state
+            .store
+            .partner(&p.org, &p.partner_key)
+            .await?
+            .ok_or(AppError::NotFound)?;
+        let org_name = choices
+            .iter()
+            .find(|c| c.id == p.org.as_str())
+            .map(|c| c.name.clone())
+            .unwrap_or_default();
+        Ok(PartnerMe {
+            email: p.email.clone(),
+            org_name,
+            partner_key: partner.key,
+            partner_name: partner.name,
+            partner_email: partner.email,
+            current: format!("{}/{}", p.org, p.partner_id),
+            choices,
+        })
+    })
+    .await
+}
+
+/// The portal's home page.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PortalHomeView {
+    pub balance: PartnerBalance,
+    pub next_payout: Vec<CurrencyTotal>,
+    pub next_payable_at: Option<i64>,
+    pub months: Vec<PortalMonth>,
+}
+
+#[server(prefix = "/rpc", endpoint = "portal_home")]
+pub async fn portal_home() -> Result<PortalHomeView, AppError> {
+    ctx::answer(async {
+        let (state, p) = ctx::partner().await?;
+        let h = backend::service::portal::home(&state, &p).await?;
+        Ok(PortalHomeView {
+            balance: h.balance,
+            next_payout: h.next_payout,
+            next_payable_at: h.next_payable_at,
+            months: h.months,
+        })
+    })
+    .await
+}
+
+#[server(prefix = "/rpc", endpoint = "portal_customers")]
+pub async fn portal_customers(
+    #[server(default)] q: Option<String>,
+    #[server(default)] after: Option<String>,
+) -> Result<Page<PortalCustomer>, AppError> {
+    ctx::answer(async {
+        let (state, p) = ctx::partner().await?;
+        let q = q.filter(|s| !s.is_empty());
+        let after = after.filter(|s| !s.is_empty());
+        backend::service::portal::customers(&state, &p, q.as_deref(), after.as_deref()).await
+    })
+    .await
+}
+
+#[server(prefix = "/rpc", endpoint = "portal_commissions")]
+pub async fn portal_commissions(
+    #[server(default)] status: Option<String>,
+    #[server(default)] customer: Option<String>,
+    #[server(default)] after: Option<String>,
+) -> Result<Page<CommissionEntry>, AppError> {
+    ctx::answer(async {
+        let (state, p) = ctx::partner().await?;
+        let keep = |s: Option<String>| s.filter(|s| !s.is_empty());
+        let (status, customer, after) = (keep(status), keep(customer), keep(after));
+        backend::service::portal::entries(
+            &state,
+            &p,
+            status.as_deref(),
+            customer.as_deref(),
+            after.as_deref(),
+        )
+        .await
+    })
+    .await
+}
+
+#[server(prefix = "/rpc", endpoint = "portal_statements")]
+pub async fn portal_statements() -> Result<Vec<PortalStatement>, AppError> {
+    ctx::answer(async {
+        let (state, p) = ctx::partner().await?;
+        backend::service::portal::statements(&state, &p).await
+    })
+    .await
+}
+
+/// The partner's own name and payout e-mail, changed by a partner user.
+#[server(prefix = "/rpc", endpoint = "portal_profile")]
+pub async fn portal_profile(
+    #[server(default)] name: String,
+    #[server(default)] email: String,
+) -> Result<(), AppError> {
+    ctx::answer(async {
+        let (state, p) = ctx::partner().await?;
+        let ip = ctx::client_ip(&state).await;
+        let who = backend::audit::Actor::user(p.user.as_str(), &p.email, &ip);
+        let opt = |s: &str| Some(s.trim()).filter(|s| !s.is_empty()).map(str::to_string);
+        let (name, email) = (opt(&name), opt(&email));
+        backend::service::portal::update_profile(
+            &state,
+            &p,
+            name.as_deref(),
+            email.as_deref(),
+            &who,
+        )
+        .await?;
+        Ok(())
     })
     .await
 }

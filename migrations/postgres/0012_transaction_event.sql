@@ -5,9 +5,9 @@
 ALTER TABLE transactions ADD COLUMN event_row TEXT;
 UPDATE transactions SET event_row = f.id
 FROM (
-    SELECT w.org_id, w.id, w.payload::json #>> '{content,transaction,id}' AS txn,
+    SELECT w.org_id, w.id, CASE WHEN w.outcome = 'processed' AND w.payload <> '' AND strpos(w.payload, '\u0000') = 0 THEN w.payload::json #>> '{content,transaction,id}' END AS txn,
            ROW_NUMBER() OVER (
-               PARTITION BY w.org_id, w.payload::json #>> '{content,transaction,id}'
+               PARTITION BY w.org_id, CASE WHEN w.outcome = 'processed' AND w.payload <> '' AND strpos(w.payload, '\u0000') = 0 THEN w.payload::json #>> '{content,transaction,id}' END
                ORDER BY w.received_at, w.id) AS n
     FROM webhook_events w
     WHERE w.outcome = 'processed' AND w.payload <> '' AND strpos(w.payload, '\u0000') = 0

@@ -63,11 +63,126 @@ pub struct Me {
     pub orgs: Vec<OrgChoice>,
 }
 
+/// A membership the organization switcher offers: a team membership (with its role), or a
+/// partner-user membership (with its partner; `role` is then `viewer` and means nothing).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct OrgChoice {
     pub id: String,
     pub name: String,
     pub role: Role,
+    #[serde(default)]
+    pub partner: Option<PartnerChoice>,
+}
+
+impl OrgChoice {
+    /// The switcher's value for it: `org` for a team membership, `org/partner` for a partner's.
+    pub fn value(&self) -> String {
+        match &self.partner {
+            Some(p) => format!("{}/{}", self.id, p.id),
+            None => self.id.clone(),
+        }
+    }
+
+    /// How the switcher names it.
+    pub fn label(&self) -> String {
+        match &self.partner {
+            Some(p) => format!(
+                "{} — partner portal of {}",
+                self.name,
+                p.name.clone().unwrap_or_else(|| p.key.clone())
+            ),
+            None => format!("{} — {}", self.name, self.role),
+        }
+    }
+}
+
+/// The partner of a partner-user membership.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PartnerChoice {
+    pub id: String,
+    pub key: String,
+    pub name: Option<String>,
+}
+
+/// A person who sees a partner's part in the partner portal.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "sqlx", derive(sqlx::FromRow))]
+pub struct PartnerUser {
+    pub user_id: String,
+    pub email: String,
+    pub created_at: i64,
+}
+
+/// An invite to the partner portal, not accepted yet.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "sqlx", derive(sqlx::FromRow))]
+pub struct PartnerInvite {
+    pub id: String,
+    pub email: String,
+    pub created_at: i64,
+    pub expires_at: i64,
+}
+
+/// The signed-in partner user, in the portal.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PartnerMe {
+    pub email: String,
+    pub org_name: String,
+    pub partner_key: String,
+    pub partner_name: Option<String>,
+    pub partner_email: Option<String>,
+    /// Every membership of the account (for the switcher), and which is current.
+    pub choices: Vec<OrgChoice>,
+    pub current: String,
+}
+
+/// A customer as the partner who referred them sees it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PortalCustomer {
+    pub key: String,
+    pub name: Option<String>,
+    /// First letter and domain only: `a…@example.com`.
+    pub email: Option<String>,
+    pub first_payment_at: Option<i64>,
+    pub revenue: Vec<CurrencyTotal>,
+    pub earnings: Vec<CurrencyTotal>,
+}
+
+/// One month of a partner's attributed revenue and earnings in one currency.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PortalMonth {
+    /// `2026-11`.
+    pub month: String,
+    pub currency: String,
+    pub revenue: i128,
+    pub earnings: i128,
+}
+
+/// A partner's statement in a payout run.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "sqlx", derive(sqlx::FromRow))]
+pub struct PortalStatement {
+    pub run_id: String,
+    pub run_number: i64,
+    /// `draft` (being prepared) or `paid`.
+    pub status: String,
+    pub reference: Option<String>,
+    pub created_at: i64,
+    pub paid_at: Option<i64>,
+    pub currency: String,
+    pub amount: i64,
+    pub entries: i64,
+}
+
+/// `ada@example.com` → `a…@example.com`; anything without an `@` → `…`.
+pub fn mask_email(email: &str) -> String {
+    match email.split_once('@') {
+        Some((local, domain)) => {
+            let first: String = local.chars().take(1).collect();
+            format!("{first}…@{domain}")
+        }
+        None => "…".into(),
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

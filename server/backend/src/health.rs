@@ -4,10 +4,10 @@
 //!
 //! Every alert lasts only while its cause does:
 //! - **quiet**: no delivery for 24 hours after a period of traffic (at least
-//!   [`TRAFFIC_BEFORE_QUIET`] deliveries in the 7 days before the last one). The next
-//!   delivery clears it.
+//!   [`TRAFFIC_BEFORE_QUIET`] deliveries in the 7 days up to the last one). The next
+//!   delivery clears it. "Send test event" is not a delivery from Chargebee.
 //! - **basic_auth**, **api_version**: a delivery refused for wrong Basic Auth or for being a
-//!   v1 webhook, with no delivery accepted since. While either is wrong, every delivery is
+//!   v1 webhook, with no delivery accepted since (a copy of a refused event is not one). While either is wrong, every delivery is
 //!   refused, so the first accepted one proves the fix and clears it.
 //! - **not_json**, **too_large**: such a refusal in the last 24 hours. These concern single
 //!   deliveries among good ones, so an accepted delivery proves nothing; they clear 24 hours
@@ -103,7 +103,7 @@ pub struct HealthFacts {
     pub last_delivery_at: Option<i64>,
     /// The latest delivery that was not refused.
     pub last_accepted_at: Option<i64>,
-    /// Deliveries in the 7 days before the latest one (counted up to
+    /// Deliveries in the 7 days up to the latest one, itself included (counted up to
     /// [`TRAFFIC_BEFORE_QUIET`]).
     pub traffic_before_last: i64,
     /// Refusals in the last 7 days, one per kind seen.

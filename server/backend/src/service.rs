@@ -13,6 +13,7 @@ pub mod commissions;
 pub mod exports;
 pub mod invites;
 pub mod overview;
+pub mod portal;
 pub mod settings;
 pub mod team;
 pub mod terms_form;
@@ -356,7 +357,10 @@ pub async fn integration(
         previous_url_valid_until: row.previous_valid_until.filter(|t| *t > now),
         grace_days: state.settings.webhook_grace_ms / DAY_MS,
         last_event_at: state.store.last_event_at(org).await?,
-        counts_24h: state.store.event_counts_since(org, now - DAY_MS).await?,
+        counts_24h: state
+            .store
+            .event_counts_since(org, now - DAY_MS + 1)
+            .await?,
         health: integration_health(state, org).await?,
     })
 }

@@ -6,12 +6,14 @@ use super::domain::{Email, OrgId, UserId};
 use super::storage::UserRow;
 use super::AppState;
 use shared::error::AppError;
-use shared::model::{Me, Role};
+use shared::model::{Me, OrgChoice, Role};
 use std::net::{IpAddr, SocketAddr};
 use tower_sessions::Session;
 
 const USER: &str = "uid";
 const ORG: &str = "org";
+/// Set when the session is in a partner-user membership: the partner's id (in `ORG`).
+const PARTNER: &str = "partner";
 const EPOCH: &str = "epoch";
 const LOGIN_AT: &str = "login_at";
 const LAST_SEEN: &str = "last_seen";
@@ -99,12 +101,77 @@ pub async fn signed_in(session: &Session, state: &AppState) -> Result<UserRow, A
     Ok(row)
 }
 
-/// The current user and organization, or `Unauthorized` (see [`signed_in`]).
+/// The refusal of a team page or server function to a session in the partner portal.
+pub const PORTAL_ONLY: &str = "Partner users see the partner portal only.";
+
+/// The signed-in partner user acting for one partner of one organization.
+#[derive(Debug, Clone)]
+pub struct PartnerCtx {
+    pub user: UserId,
+    pub email: String,
+    pub org: OrgId,
+    pub partner_id: String,
+    pub partner_key: String,
+}
+
+/// Whether the session is in a partner-user membership (whoever is signed in).
+pub async fn in_portal(session: &Session) -> Result<bool, AppError> {
+    Ok(get::<String>(session, PARTNER).await?.is_some())
+}
+
+/// The current partner user and partner, or `Unauthorized` (see [`signed_in`]); `Forbidden`
+/// for a session in a team membership. A partner user who was removed is signed out at once.
+pub async fn current_partner(session: &Session, state: &AppState) -> Result<PartnerCtx, AppError> {
+    let row = signed_in(session, state).await?;
+    let (Some(org), partner) = (
+        get::<String>(session, ORG).await?,
+        get::<String>(session, PARTNER).await?,
+    ) else {
+        return Err(AppError::Unauthorized);
+    };
+    let Some(partner) = partner else {
+        return Err(AppError::Forbidden(
+            "The partner portal is for partner users; your account is a team member here.".into(),
+        ));
+    };
+    let user = UserId::from_trusted(row.id.clone());
+    let org = OrgId::from_trusted(org);
+    match state
+        .store
+        .partner_membership(&org, &partner, &user)
+        .await?
+    {
+        Some(p) => Ok(PartnerCtx {
+            user,
+            email: row.email,
+            org,
+            partner_id: p.id,
+            partner_key: p.key,
+        }),
+        None => {
+            end(session).await;
+            Err(AppError::Unauthorized)
+        }
+    }
+}
+
+/// Every membership of `user`: team memberships first, then partner-user ones.
+pub async fn memberships(state: &AppState, user: &UserId) -> Result<Vec<OrgChoice>, AppError> {
+    let mut all = state.store.user_orgs(user).await?;
+    all.extend(state.store.user_partner_memberships(user).await?);
+    Ok(all)
+}
+
+/// The current user and organization, or `Unauthorized` (see [`signed_in`]); `Forbidden`
+/// ([`PORTAL_ONLY`]) for a session in the partner portal.
 pub async fn current(session: &Session, state: &AppState) -> Result<Ctx, AppError> {
     let row = signed_in(session, state).await?;
     let Some(org) = get::<String>(session, ORG).await? else {
         return Err(AppError::Unauthorized);
     };
+    if get::<String>(session, PARTNER).await?.is_some() {
+        return Err(AppError::Forbidden(PORTAL_ONLY.into()));
+    }
     let user = UserId::from_trusted(row.id.clone());
     let org = OrgId::from_trusted(org);
     let role = match state.store.member_role(&org, &user).await? {
@@ -138,10 +205,10 @@ pub async fn current(session: &Session, state: &AppState) -> Result<Ctx, AppErro
 
 pub async fn me(session: &Session, state: &AppState) -> Result<Me, AppError> {
     let ctx = current(session, state).await?;
-    let orgs = state.store.user_orgs(&ctx.user).await?;
+    let orgs = memberships(state, &ctx.user).await?;
     let org_name = orgs
         .iter()
-        .find(|o| o.id == ctx.org.as_str())
+        .find(|o| o.id == ctx.org.as_str() && o.partner.is_none())
         .map(|o| o.name.clone())
         .unwrap_or_default();
     Ok(Me {
@@ -168,6 +235,7 @@ pub async fn start(
     session.cycle_id().await.map_err(fail)?;
     session.insert(USER, &user.id).await.map_err(fail)?;
     session.insert(ORG, org).await.map_err(fail)?;
+    session.remove_value(PARTNER).await.map_err(fail)?;
     session
         .insert(EPOCH, user.session_epoch)
         .await
@@ -178,22 +246,57 @@ pub async fn start(
     Ok(())
 }
 
-pub async fn switch_org(session: &Session, state: &AppState, org: &str) -> Result<(), AppError> {
-    let ctx = current(session, state).await?;
-    let org_id = OrgId::from_trusted(org);
-    if state.store.member_role(&org_id, &ctx.user).await?.is_none() {
-        return Err(AppError::NotFound);
+/// Moves the session to another membership of the signed-in user: `org` (a team membership)
+/// or `org/partner` (a partner-user one, see [`OrgChoice::value`]). Returns where to go: `/`
+/// or `/partner`. Another account's membership is `NotFound`.
+pub async fn switch_org(
+    session: &Session,
+    state: &AppState,
+    choice: &str,
+) -> Result<&'static str, AppError> {
+    let row = signed_in(session, state).await?;
+    let user = UserId::from_trusted(row.id);
+    match choice.split_once('/') {
+        Some((org, partner)) => {
+            let org_id = OrgId::from_trusted(org);
+            if state
+                .store
+                .partner_membership(&org_id, partner, &user)
+                .await?
+                .is_none()
+            {
+                return Err(AppError::NotFound);
+            }
+            enter_partner(session, org, partner).await?;
+            Ok("/partner")
+        }
+        None => {
+            let org_id = OrgId::from_trusted(choice);
+            if state.store.member_role(&org_id, &user).await?.is_none() {
+                return Err(AppError::NotFound);
+            }
+            enter(session, choice).await?;
+            Ok("/")
+        }
     }
-    enter(session, org).await
 }
 
 /// Puts the signed-in session into `org`, which the caller has just checked (or made) the
 /// user a member of.
 pub async fn enter(session: &Session, org: &str) -> Result<(), AppError> {
-    session
-        .insert(ORG, org)
-        .await
-        .map_err(|_| AppError::Unavailable)
+    let fail = |_| AppError::Unavailable;
+    session.insert(ORG, org).await.map_err(fail)?;
+    session.remove_value(PARTNER).await.map_err(fail)?;
+    Ok(())
+}
+
+/// Puts the signed-in session into the partner portal of `partner` in `org`, which the caller
+/// has just checked (or made) the user a partner user of.
+pub async fn enter_partner(session: &Session, org: &str, partner: &str) -> Result<(), AppError> {
+    let fail = |_| AppError::Unavailable;
+    session.insert(ORG, org).await.map_err(fail)?;
+    session.insert(PARTNER, partner).await.map_err(fail)?;
+    Ok(())
 }
 
 /// After a password change: this session stays valid (new epoch), all others end.

@@ -69,6 +69,7 @@ pub enum OutcomeDoc {
 /// `rate_bps` and `flat_amount` (with `currency`).
 #[derive(ToSchema)]
 #[schema(as = Terms)]
+#[serde(deny_unknown_fields)]
 #[allow(dead_code)]
 pub struct TermsDoc {
     /// A percentage of each attributed payment, in basis points (2000 = 20 %).
@@ -151,6 +152,7 @@ pub fn add_errors_and_security(doc: &mut OpenApi) {
             .build()
     };
     let common = [
+        ("400", "The query or body is not of the expected shape"),
         ("401", "No API key, or an unknown one"),
         (
             "403",
@@ -159,10 +161,13 @@ pub fn add_errors_and_security(doc: &mut OpenApi) {
         ("404", "No such resource in this organization"),
         ("422", "A value is refused; `fields` says which"),
         ("429", "Too many requests; try again later"),
+        (
+            "500",
+            "An unexpected failure (logged with its cause); nothing was changed",
+        ),
         ("503", "The service is temporarily unavailable; try again"),
     ];
     let with_body = [
-        ("400", "The body is not JSON of the expected shape"),
         ("409", "The change conflicts with the current state"),
         ("413", "The body is too large"),
         ("415", "The body is not `application/json`"),

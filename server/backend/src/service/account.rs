@@ -39,6 +39,8 @@ pub struct SignIn {
     pub user: UserRow,
     /// The organization to start in; empty for an account in none (invite page only).
     pub org: String,
+    /// The partner, when the account is only a partner user: the session starts in the portal.
+    pub partner: Option<String>,
     /// `next` as a local path (see [`session::local_path`]).
     pub next: String,
 }
@@ -57,9 +59,18 @@ pub async fn sign_in(
 ) -> Result<SignIn> {
     let user = session::check_credentials(state, email, password, client_ip).await?;
     let user_id = UserId::from_trusted(user.id.clone());
-    let orgs = state.store.user_orgs(&user_id).await?;
-    let next = session::local_path(next);
-    let org = match orgs.first() {
+    let orgs = session::memberships(state, &user_id).await?;
+    let mut next = session::local_path(next);
+    // A team membership first; an account that is only a partner user lands in the portal.
+    let first = orgs
+        .iter()
+        .find(|o| o.partner.is_none())
+        .or_else(|| orgs.first());
+    let partner = first.and_then(|o| o.partner.as_ref()).map(|p| p.id.clone());
+    if partner.is_some() && !next.starts_with("/partner") && !next.starts_with("/invite/") {
+        next = "/partner".into();
+    }
+    let org = match first {
         Some(first) => first.id.clone(),
         // An account in no organization may still sign in to accept an invite: the
         // session then works on the invite page only.
@@ -70,7 +81,12 @@ pub async fn sign_in(
             ))
         }
     };
-    Ok(SignIn { user, org, next })
+    Ok(SignIn {
+        user,
+        org,
+        partner,
+        next,
+    })
 }
 
 /// A new password for the signed-in user: `new_password` must be a valid password (checked

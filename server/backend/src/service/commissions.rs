@@ -489,7 +489,33 @@ pub async fn cancel_payout(
 /// currency's major unit, entry count, run id). Cells that a spreadsheet would read as a
 /// formula are prefixed with `'`.
 pub async fn payout_csv(state: &AppState, org: &OrgId, id: &str) -> Result<String> {
-    let run = payout(state, org, id).await?;
+    payout_csv_of(state, org, id, None).await
+}
+
+/// A run's CSV with only `partner`'s statements (the partner portal); `NotFound` when it has
+/// none, exactly like a run that does not exist.
+pub async fn partner_payout_csv(
+    state: &AppState,
+    org: &OrgId,
+    id: &str,
+    partner_key: &str,
+) -> Result<String> {
+    payout_csv_of(state, org, id, Some(partner_key)).await
+}
+
+async fn payout_csv_of(
+    state: &AppState,
+    org: &OrgId,
+    id: &str,
+    only: Option<&str>,
+) -> Result<String> {
+    let mut run = payout(state, org, id).await?;
+    if let Some(key) = only {
+        run.statements.retain(|s| s.partner_key == key);
+        if run.statements.is_empty() || run.status == "cancelled" {
+            return Err(AppError::NotFound);
+        }
+    }
     let mut w = csv::Writer::from_writer(vec![]);
     let fail = |e: csv::Error| {
         tracing::error!(error = %e, "writing a payout CSV");

@@ -23,19 +23,31 @@ pub struct InviteInfo {
 /// account is not said: an invite for an existing account is accepted by signing in as it.
 pub async fn invite_info(state: &AppState, session: &Session, token: &str) -> Result<InviteInfo> {
     let now = state.now();
-    let invite = state
-        .store
-        .invite_by_token_hash(&auth::sha256_hex(token))
-        .await?
-        .filter(|i| i.accepted_at.is_none() && i.expires_at > now)
-        .ok_or(AppError::NotFound)?;
+    let hash = auth::sha256_hex(token);
+    let (email, role) = match state.store.invite_by_token_hash(&hash).await? {
+        Some(i) => (i.accepted_at.is_none() && i.expires_at > now)
+            .then(|| (i.email, i.role.to_string()))
+            .ok_or(AppError::NotFound)?,
+        None => state
+            .store
+            .partner_invite_by_token_hash(&hash)
+            .await?
+            .filter(|i| i.accepted_at.is_none() && i.expires_at > now)
+            .map(|i| {
+                (
+                    i.email,
+                    format!("partner user of {} (the partner portal)", i.partner_name),
+                )
+            })
+            .ok_or(AppError::NotFound)?,
+    };
     let signed_in_as = match session::signed_in(session, state).await {
         Ok(me) => Some(me.email),
         Err(_) => None,
     };
     Ok(InviteInfo {
-        email: invite.email,
-        role: invite.role.to_string(),
+        email,
+        role,
         signed_in_as,
     })
 }
@@ -49,14 +61,14 @@ pub async fn invite_info(state: &AppState, session: &Session, token: &str) -> Re
 /// must be usable (`NotFound`), its address must have no account yet (`Conflict`: sign in
 /// first; checked before the costly hash, and again atomically when accepting), `password`
 /// must be a valid password; the account is created and a new session starts in the
-/// organization joined.
+/// organization joined. Returns where to go: `/`, or `/partner` for a partner invite.
 pub async fn accept_invite(
     state: &AppState,
     session: &Session,
     client_ip: &str,
     token: &str,
     password: &str,
-) -> Result<()> {
+) -> Result<&'static str> {
     let limit = Limit {
         scope: format!("invite:{client_ip}"),
         max: state.settings.login_limit_per_ip,
@@ -70,17 +82,29 @@ pub async fn accept_invite(
         .map(|u| UserId::from_trusted(u.id.clone()));
     let new_user = UserId::generate();
     let hash;
+    // A team invite, or else a partner invite (the invited address and whether it is one).
+    let now = state.now();
+    let (email, for_partner) = match state.store.invite_by_token_hash(&token_hash).await? {
+        Some(i) => (
+            (i.accepted_at.is_none() && i.expires_at > now).then_some(i.email),
+            false,
+        ),
+        None => (
+            state
+                .store
+                .partner_invite_by_token_hash(&token_hash)
+                .await?
+                .filter(|i| i.accepted_at.is_none() && i.expires_at > now)
+                .map(|i| i.email),
+            true,
+        ),
+    };
+    let email = email.ok_or(AppError::NotFound)?;
     let acceptor = match &me {
         Some(me) => InviteAcceptor::SignedIn(me),
         None => {
-            let invite = state
-                .store
-                .invite_by_token_hash(&token_hash)
-                .await?
-                .filter(|i| i.accepted_at.is_none() && i.expires_at > state.now())
-                .ok_or(AppError::NotFound)?;
             // Checked before the costly hash (and again, atomically, when accepting).
-            if state.store.user_by_email(&invite.email).await?.is_some() {
+            if state.store.user_by_email(&email).await?.is_some() {
                 return Err(AppError::Conflict(SIGN_IN_TO_ACCEPT.into()));
             }
             let p = Password::parse("password", password)?;
@@ -91,20 +115,32 @@ pub async fn accept_invite(
             }
         }
     };
-    let accepted = state
-        .store
-        .accept_invite(&token_hash, acceptor, state.now())
-        .await?;
+    let (user_id, org_id, partner) = if for_partner {
+        let a = state
+            .store
+            .accept_partner_invite(&token_hash, acceptor, now)
+            .await?;
+        (a.user, a.org_id, Some(a.partner_id))
+    } else {
+        let a = state
+            .store
+            .accept_invite(&token_hash, acceptor, now)
+            .await?;
+        (a.user, a.org_id, None)
+    };
     attempt.clear(state).await?;
     let user = state
         .store
-        .user_by_id(&accepted.user)
+        .user_by_id(&user_id)
         .await?
         .ok_or(AppError::Internal)?;
-    match signed_in {
-        // Already signed in: switch to the organization just joined.
-        Some(_) => session::enter(session, &accepted.org_id).await?,
-        None => session::start(session, state, &user, &accepted.org_id).await?,
+    // Signed in already: switch to the membership just made; else a new session there.
+    if signed_in.is_none() {
+        session::start(session, state, &user, &org_id).await?;
     }
-    Ok(())
+    match &partner {
+        Some(p) => session::enter_partner(session, &org_id, p).await?,
+        None => session::enter(session, &org_id).await?,
+    }
+    Ok(if partner.is_some() { "/partner" } else { "/" })
 }

@@ -13,7 +13,7 @@ use shared::error::AppError;
 use shared::model::{Invite, Member, Role};
 
 /// How long an invite link can be used.
-const INVITE_VALID_MS: i64 = 7 * DAY_MS;
+pub(crate) const INVITE_VALID_MS: i64 = 7 * DAY_MS;
 
 /// The members of an organization and its pending invites.
 pub struct Team {

@@ -138,6 +138,7 @@ where
                 id,
                 name,
                 role: role.parse().unwrap_or(Role::Viewer),
+                partner: None,
             })
             .collect())
     }

@@ -427,26 +427,32 @@ where
         // The 7 days before `now`: `now - WINDOW_MS` itself is outside, as in `health::alerts`.
         let since = now.saturating_sub(WINDOW_MS) + 1;
         let o = org.as_str();
-        // Newest first along (org_id, received_at): each stops at its first row.
-        let latest = |filter: &'static str| {
-            let sql = format!(
-                "SELECT received_at FROM webhook_events WHERE org_id = $1{filter} \
-                 ORDER BY received_at DESC LIMIT 1"
-            );
-            async move {
-                sqlx::query_scalar::<_, i64>(&sql)
-                    .bind(o)
-                    .fetch_optional(&self.read)
-                    .await
-            }
-        };
-        let last_delivery_at = latest("").await?;
-        let last_accepted_at = latest(" AND outcome <> 'rejected'").await?;
+        // Newest first along (org_id, received_at): each stops at its first row. Chargebee's
+        // deliveries only: not "Send test event" (it skips Basic Auth and is always v2).
+        const NOT_TEST: &str = "(event_type IS NULL OR event_type <> 'partner_ledger_test')";
+        let last_delivery_at: Option<i64> = sqlx::query_scalar(&format!(
+            "SELECT received_at FROM webhook_events WHERE org_id = $1 AND {NOT_TEST} \
+             ORDER BY received_at DESC LIMIT 1"
+        ))
+        .bind(o)
+        .fetch_optional(&self.read)
+        .await?;
+        // Accepted: neither refused nor a copy of a refused one (a retried v1 event is a
+        // duplicate), within the window the refusals are read from.
+        let last_accepted_at: Option<i64> = sqlx::query_scalar(&format!(
+            "SELECT received_at FROM webhook_events WHERE org_id = $1 AND received_at >= $2 \
+               AND outcome NOT IN ('rejected', 'duplicate') AND {NOT_TEST} \
+             ORDER BY received_at DESC LIMIT 1"
+        ))
+        .bind(o)
+        .bind(since)
+        .fetch_optional(&self.read)
+        .await?;
         let traffic_before_last =
             match last_delivery_at {
                 Some(last) => sqlx::query_scalar(
                     "SELECT CAST(COUNT(*) AS BIGINT) FROM (SELECT 1 AS one FROM webhook_events \
-                     WHERE org_id = $1 AND received_at >= $2 AND received_at <= $3 LIMIT $4) x",
+                     WHERE org_id = $1 AND received_at > $2 AND received_at <= $3 LIMIT $4) x",
                 )
                 .bind(o)
                 .bind(last.saturating_sub(WINDOW_MS))

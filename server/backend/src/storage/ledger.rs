@@ -10,7 +10,7 @@ use crate::domain::{identifier_problem, random_id};
 use sqlx::{ColumnIndex, Decode, Encode, Executor, IntoArguments, Type};
 use std::collections::HashMap;
 
-fn like_pattern(search: &str) -> String {
+pub(super) fn like_pattern(search: &str) -> String {
     let escaped = search
         .trim()
         .to_lowercase()

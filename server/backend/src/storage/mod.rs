@@ -16,6 +16,7 @@ mod commissions;
 mod events;
 mod integrations;
 mod ledger;
+mod portal;
 mod sessions;
 mod settings;
 mod store;
@@ -29,8 +30,8 @@ pub use store::{PgStorage, SqlStore, SqliteStorage};
 /// The storage traits, for callers of `DynStorage` methods.
 pub mod prelude {
     pub use super::{
-        Accounts, ApiKeys, Audit, Commissions, Events, Integrations, Ledger, Settings, Storage,
-        Team,
+        Accounts, ApiKeys, Audit, Commissions, Events, Integrations, Ledger, Portal, Settings,
+        Storage, Team,
     };
 }
 
@@ -532,6 +533,100 @@ pub trait Ledger: Send + Sync {
     ) -> Result<Vec<crate::currency::RatedSum>>;
 }
 
+/// A partner invite as its link finds it.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct PartnerInviteRow {
+    pub id: String,
+    pub org_id: String,
+    pub partner_id: String,
+    pub email: String,
+    pub expires_at: i64,
+    pub accepted_at: Option<i64>,
+    pub org_name: String,
+    pub partner_name: String,
+}
+
+/// Who accepted a partner invite, into which organization and partner.
+#[derive(Debug, Clone)]
+pub struct AcceptedPartnerInvite {
+    pub user: UserId,
+    pub org_id: String,
+    pub partner_id: String,
+}
+
+/// Partner users, their invites, and one partner's part of an organization (the portal).
+/// Every method is scoped by organization and partner.
+#[async_trait]
+pub trait Portal: Send + Sync {
+    async fn partner_users(&self, org: &OrgId, partner_id: &str) -> Result<Vec<PartnerUser>>;
+    /// `NotFound` when the user is not a partner user of that partner.
+    async fn remove_partner_user(&self, org: &OrgId, partner_id: &str, user: &str) -> Result<()>;
+    /// The partner, when `user` is one of its partner users.
+    async fn partner_membership(
+        &self,
+        org: &OrgId,
+        partner_id: &str,
+        user: &UserId,
+    ) -> Result<Option<PartnerChoice>>;
+    /// Every partner-user membership of `user`, oldest first.
+    async fn user_partner_memberships(&self, user: &UserId) -> Result<Vec<OrgChoice>>;
+    /// `invite.role` is not used.
+    async fn create_partner_invite(
+        &self,
+        org: &OrgId,
+        partner_id: &str,
+        invite: &NewInvite<'_>,
+    ) -> Result<PartnerInvite>;
+    /// Pending invites (not accepted, not expired at `now`).
+    async fn partner_invites(
+        &self,
+        org: &OrgId,
+        partner_id: &str,
+        now: i64,
+    ) -> Result<Vec<PartnerInvite>>;
+    async fn revoke_partner_invite(&self, org: &OrgId, partner_id: &str, id: &str) -> Result<()>;
+    async fn partner_invite_by_token_hash(
+        &self,
+        token_hash: &str,
+    ) -> Result<Option<PartnerInviteRow>>;
+    /// Accepts like a team invite ([`InviteAcceptor`]), making the account a partner user.
+    async fn accept_partner_invite(
+        &self,
+        token_hash: &str,
+        acceptor: InviteAcceptor<'_>,
+        now: i64,
+    ) -> Result<AcceptedPartnerInvite>;
+    /// The partner's customers by key, searched by key or name, with masked e-mails.
+    async fn portal_customers(
+        &self,
+        org: &OrgId,
+        partner_id: &str,
+        search: Option<&str>,
+        cursor: Option<&str>,
+        limit: i64,
+    ) -> Result<Page<PortalCustomer>>;
+    /// Whether `key` is one of the partner's customers.
+    async fn portal_customer_exists(
+        &self,
+        org: &OrgId,
+        partner_id: &str,
+        key: &str,
+    ) -> Result<bool>;
+    /// (day since 1970, currency, net revenue, earnings) of the partner since `since`.
+    async fn portal_daily(
+        &self,
+        org: &OrgId,
+        partner_id: &str,
+        since: i64,
+    ) -> Result<Vec<(i64, String, i64, i64)>>;
+    /// The partner's statements in runs that are drafts or paid, newest run first.
+    async fn portal_statements(
+        &self,
+        org: &OrgId,
+        partner_id: &str,
+    ) -> Result<Vec<PortalStatement>>;
+}
+
 /// All of storage: what the services hold (`Arc<dyn Storage>`). Bring the area traits into
 /// scope with `use backend::storage::prelude::*`.
 #[async_trait]
@@ -545,6 +640,7 @@ pub trait Storage:
     + Commissions
     + Audit
     + Settings
+    + Portal
     + Send
     + Sync
     + 'static

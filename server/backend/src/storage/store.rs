@@ -59,8 +59,16 @@ where
     DB: Backend,
     for<'c> &'c mut DB::Connection: Executor<'c, Database = DB>,
     for<'q> DB::Arguments<'q>: IntoArguments<'q, DB>,
-    Self:
-        Accounts + Team + ApiKeys + Integrations + Events + Ledger + Commissions + Audit + Settings,
+    Self: Accounts
+        + Team
+        + ApiKeys
+        + Integrations
+        + Events
+        + Ledger
+        + Commissions
+        + Audit
+        + Settings
+        + Portal,
 {
     fn backend_name(&self) -> &'static str {
         DB::BACKEND

@@ -77,6 +77,47 @@ where
         .await?;
         Ok(())
     }
+
+    /// Who accepts an invite for `email`: the signed-in account if it is that address, or a
+    /// new account created now; `Conflict` otherwise (another account is signed in, or the
+    /// address has an account that must sign in first).
+    pub(super) async fn invited_user(
+        conn: &mut DB::Connection,
+        email: &str,
+        acceptor: InviteAcceptor<'_>,
+        now: i64,
+    ) -> Result<UserId> {
+        let existing: Option<String> = sqlx::query_scalar("SELECT id FROM users WHERE email = $1")
+            .bind(email)
+            .fetch_optional(&mut *conn)
+            .await?;
+        Ok(match (acceptor, existing) {
+            // The invited account itself, signed in.
+            (InviteAcceptor::SignedIn(me), Some(id)) if id == me.as_str() => me.clone(),
+            (InviteAcceptor::SignedIn(_), _) => {
+                return Err(StorageError::Conflict(format!(
+                    "This invite is for {email}. Sign out, then sign in with that address (or create it) to join."
+                )))
+            }
+            // An address that already has an account joins only by signing in.
+            (InviteAcceptor::NewUser { .. }, Some(_)) => {
+                return Err(StorageError::Conflict(SIGN_IN_TO_ACCEPT.into()))
+            }
+            (InviteAcceptor::NewUser { id, password_hash }, None) => {
+                let r = sqlx::query(
+                    "INSERT INTO users (id, email, password_hash, created_at) VALUES ($1, $2, $3, $4)",
+                )
+                .bind(id.as_str())
+                .bind(email)
+                .bind(password_hash)
+                .bind(now)
+                .execute(&mut *conn)
+                .await;
+                r.map_err(|e| conflict_if_unique(e, || SIGN_IN_TO_ACCEPT.into()))?;
+                id.clone()
+            }
+        })
+    }
 }
 
 #[async_trait]
@@ -230,37 +271,7 @@ where
         let invite = invite
             .filter(|i| i.accepted_at.is_none() && i.expires_at > now)
             .ok_or(StorageError::NotFound)?;
-        let existing: Option<String> = sqlx::query_scalar("SELECT id FROM users WHERE email = $1")
-            .bind(&invite.email)
-            .fetch_optional(&mut *tx)
-            .await?;
-        let user = match (acceptor, existing) {
-            // The invited account itself, signed in.
-            (InviteAcceptor::SignedIn(me), Some(id)) if id == me.as_str() => me.clone(),
-            (InviteAcceptor::SignedIn(_), _) => {
-                return Err(StorageError::Conflict(format!(
-                    "This invite is for {}. Sign out, then sign in with that address (or create it) to join.",
-                    invite.email
-                )))
-            }
-            // An address that already has an account joins only by signing in.
-            (InviteAcceptor::NewUser { .. }, Some(_)) => {
-                return Err(StorageError::Conflict(SIGN_IN_TO_ACCEPT.into()))
-            }
-            (InviteAcceptor::NewUser { id, password_hash }, None) => {
-                let r = sqlx::query(
-                    "INSERT INTO users (id, email, password_hash, created_at) VALUES ($1, $2, $3, $4)",
-                )
-                .bind(id.as_str())
-                .bind(&invite.email)
-                .bind(password_hash)
-                .bind(now)
-                .execute(&mut *tx)
-                .await;
-                r.map_err(|e| conflict_if_unique(e, || SIGN_IN_TO_ACCEPT.into()))?;
-                id.clone()
-            }
-        };
+        let user = Self::invited_user(&mut tx, &invite.email, acceptor, now).await?;
         sqlx::query("UPDATE invites SET accepted_at = $2 WHERE id = $1")
             .bind(&invite.id)
             .bind(now)

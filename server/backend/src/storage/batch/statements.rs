@@ -288,6 +288,7 @@ pub(crate) const EVENT_UPDATES: Stmt = Stmt {
        customer_key = v.customer_key, chargebee_customer = v.chargebee_customer, \
        customer_id = v.customer_id, next_attempt_at = NULL, \
        attempts = webhook_events.attempts + 1, \
+       refusal = CASE WHEN v.outcome = 'rejected' THEN webhook_events.refusal END, \
        first_outcome = COALESCE(webhook_events.first_outcome, webhook_events.outcome), \
        first_detail = CASE WHEN webhook_events.first_outcome IS NULL \
          THEN webhook_events.detail ELSE webhook_events.first_detail END \
