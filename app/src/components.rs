@@ -49,8 +49,8 @@ pub fn Shell(me: Me) -> impl IntoView {
                     <label for="org-select" class="visually-hidden">"Organization"</label>
                     <select id="org-select" name="org_id" aria-label="Organization">
                         {orgs.into_iter().map(|o| {
-                            let selected = o.id == current_org;
-                            view! { <option value=o.id.clone() selected=selected>{o.name.clone()}</option> }
+                            let selected = o.partner.is_none() && o.id == current_org;
+                            view! { <option value=o.value() selected=selected>{o.label()}</option> }
                         }).collect_view()}
                     </select>
                     <button type="submit" class="button small secondary">"Switch"</button>

@@ -48,6 +48,13 @@ pub fn App() -> impl IntoView {
                 <Route path=path!("/login") view=auth::LoginPage ssr=SsrMode::Async/>
                 <Route path=path!("/signup") view=auth::SignupPage ssr=SsrMode::Async/>
                 <Route path=path!("/invite/:token") view=auth::InvitePage ssr=SsrMode::Async/>
+                <ParentRoute path=path!("/partner") view=portal::PortalLayout ssr=SsrMode::Async>
+                    <Route path=path!("") view=portal::PortalHomePage ssr=SsrMode::Async/>
+                    <Route path=path!("/customers") view=portal::PortalCustomersPage ssr=SsrMode::Async/>
+                    <Route path=path!("/commissions") view=portal::PortalCommissionsPage ssr=SsrMode::Async/>
+                    <Route path=path!("/payouts") view=portal::PortalPayoutsPage ssr=SsrMode::Async/>
+                    <Route path=path!("/profile") view=portal::PortalProfilePage ssr=SsrMode::Async/>
+                </ParentRoute>
                 <ParentRoute path=path!("") view=Protected ssr=SsrMode::Async>
                     <Route path=path!("/") view=overview::OverviewPage ssr=SsrMode::Async/>
                     <Route path=path!("/customers") view=customers::CustomersPage ssr=SsrMode::Async/>

@@ -12,4 +12,5 @@ pub mod partner;
 pub mod partners;
 pub mod payouts;
 pub mod plans;
+pub mod portal;
 pub mod settings;

@@ -1,8 +1,13 @@
 //! One partner: its balance per currency, its commission terms (own or the default) and every
 //! commission entry, with the payment and event it came from.
 
-use crate::api::{get_partner, list_commission_entries, RemovePartnerTerms, SaveTerms};
-use crate::components::{can_write, loading, money, ActionError, ConfirmButton, LoadError};
+use crate::api::{
+    get_partner, list_commission_entries, partner_access, InvitePartnerUser, RemovePartnerTerms,
+    RemovePartnerUser, RevokePartnerInvite, SaveTerms,
+};
+use crate::components::{
+    can_write, loading, money, time, ActionError, ConfirmButton, CopyField, FieldError, LoadError,
+};
 use crate::model::{format_date, PartnerBalance};
 use crate::pages::commissions::{TermsEditor, TermsHistory};
 use crate::pages::customers::urlencode;
@@ -136,6 +141,7 @@ pub fn PartnerPage() -> impl IntoView {
                 }
             })}
         </Suspense>
+        {writer.then(|| view! { <PortalAccess key=Signal::derive(key)/> })}
         <section class="card" aria-labelledby="entries">
             <h2 id="entries">"Commission entries"</h2>
             <form method="get" class="toolbar filters">
@@ -199,6 +205,93 @@ pub fn PartnerPage() -> impl IntoView {
                                 </nav>
                             }.into_any()
                         }
+                    }
+                })}
+            </Transition>
+        </section>
+    }
+}
+
+/// Who of the partner sees its part in the partner portal: invite a contact (a one-time link),
+/// remove a partner user (their sessions end at once), revoke a pending invite. Admins only.
+#[component]
+fn PortalAccess(key: Signal<String>) -> impl IntoView {
+    let invite = ServerAction::<InvitePartnerUser>::new();
+    let remove = ServerAction::<RemovePartnerUser>::new();
+    let revoke = ServerAction::<RevokePartnerInvite>::new();
+    let data = Resource::new(
+        move || {
+            (
+                key.get(),
+                invite.version().get(),
+                remove.version().get(),
+                revoke.version().get(),
+            )
+        },
+        |(k, _, _, _)| partner_access(k),
+    );
+    let invite_value = invite.value();
+    view! {
+        <section class="card" aria-labelledby="portal-access">
+            <h2 id="portal-access">"Partner portal access"</h2>
+            <p class="muted">"People you invite here sign in at the same address and see only this partner's customers (e-mails masked), commissions and payouts, in the partner portal."</p>
+            <ActionForm action=invite attr:class="form inline-form" attr:id="partner-invite-form">
+                <input type="hidden" name="key" value=move || key.get()/>
+                <label for="partner-invite-email">"E-mail"</label>
+                <input id="partner-invite-email" name="email" type="email" autocomplete="off" required/>
+                <FieldError value=invite_value field="email"/>
+                <ActionError value=invite_value/>
+                <button type="submit" class="button">"Invite to the portal"</button>
+            </ActionForm>
+            {move || invite_value.get().and_then(|r| r.ok()).map(|url| view! {
+                <div class="notice">
+                    <CopyField value=url label="Send this link to the person. It works once, for 7 days." id="partner-invite-link"/>
+                </div>
+            })}
+            <ActionError value=remove.value()/>
+            <ActionError value=revoke.value()/>
+            <Transition fallback=loading>
+                {move || Suspend::new(async move {
+                    match data.await {
+                        Err(e) => view! { <LoadError error=e/> }.into_any(),
+                        Ok(a) if a.users.is_empty() && a.invites.is_empty() => view! {
+                            <p class="empty" id="partner-users-empty">"Nobody has access yet."</p>
+                        }.into_any(),
+                        Ok(a) => view! {
+                            <div class="table-wrap" tabindex="0"><table class="table" id="partner-users-table">
+                                <thead><tr><th scope="col">"E-mail"</th><th scope="col">"Access"</th><th scope="col">"Since / until"</th><th scope="col"><span class="visually-hidden">"Actions"</span></th></tr></thead>
+                                <tbody>
+                                    {a.users.into_iter().map(|u| {
+                                        let (k, id) = (key.get_untracked(), u.user_id.clone());
+                                        view! {
+                                            <tr>
+                                                <td>{u.email.clone()}</td>
+                                                <td>"Partner user"</td>
+                                                <td>{time(u.created_at)}</td>
+                                                <td><ConfirmButton label="Remove".to_string() id=format!("remove-partner-user-{}", u.user_id)
+                                                    question=format!("Remove {}? They are signed out of the portal at once.", u.email)
+                                                    confirm="Remove".to_string()
+                                                    on_confirm=move |_| { remove.dispatch(RemovePartnerUser { key: k.clone(), user_id: id.clone() }); }/></td>
+                                            </tr>
+                                        }
+                                    }).collect_view()}
+                                    {a.invites.into_iter().map(|i| {
+                                        let (k, id) = (key.get_untracked(), i.id.clone());
+                                        view! {
+                                            <tr>
+                                                <td>{i.email.clone()}</td>
+                                                <td>"Invited"</td>
+                                                <td>{format!("until {}", time(i.expires_at))}</td>
+                                                <td><ConfirmButton label="Revoke".to_string()
+                                                    question=format!("Revoke the invite for {}? Its link stops working.", i.email)
+                                                    confirm="Revoke".to_string()
+                                                    on_confirm=move |_| { revoke.dispatch(RevokePartnerInvite { key: k.clone(), id: id.clone() }); }/></td>
+                                            </tr>
+                                        }
+                                    }).collect_view()}
+                                </tbody>
+                            </table></div>
+                        }.into_any(),
                     }
                 })}
             </Transition>

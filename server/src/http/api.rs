@@ -8,9 +8,10 @@ use super::responses::{
     AuditPageResponse, ChargebeeIntegrationResponse, CommissionEntryResponse,
     CommissionPageResponse, CommissionTermsResponse, CreatedCustomerResponse, CustomerResponse,
     DeletedPlanResponse, EventDetailResponse, EventPageResponse, EventSummaryResponse,
-    ListResponse, PartnerBalanceResponse, PartnerResponse, PayoutResponse, PlanResponse,
-    ReplayResponse, SettingsResponse, SubscriptionResponse, TermsPreviewResponse,
-    TransactionResponse,
+    ListResponse, PartnerBalanceResponse, PartnerInviteCreatedResponse, PartnerInviteResponse,
+    PartnerResponse, PartnerUserResponse, PartnerUsersResponse, PayoutResponse, PlanResponse,
+    RemovedPartnerUserResponse, ReplayResponse, SettingsResponse, SubscriptionResponse,
+    TermsPreviewResponse, TransactionResponse,
 };
 use axum::extract::rejection::{JsonRejection, QueryRejection};
 use axum::extract::{FromRequestParts, Path, Query, State};
@@ -156,6 +157,8 @@ fn routes() -> OpenApiRouter<AppState> {
             delete_partner_terms
         ))
         .routes(routes!(partner_balance))
+        .routes(routes!(list_partner_users, invite_partner_user))
+        .routes(routes!(remove_partner_user))
         .routes(routes!(get_settings, put_settings))
         .routes(routes!(audit_log))
         .routes(routes!(preview_default_terms))
@@ -1141,4 +1144,89 @@ async fn cancel_payout(
             .await?
             .into(),
     ))
+}
+
+#[derive(Deserialize, ToSchema)]
+struct PartnerUserIn {
+    email: String,
+}
+
+#[utoipa::path(
+    get,
+    path = "/partners/{key}/users",
+    tag = "partners",
+    summary = "A partner's portal users and pending invites",
+    params(("key" = String, Path, description = "The partner's key")),
+    responses((status = 200, description = "Its users and invites", body = PartnerUsersResponse))
+)]
+async fn list_partner_users(
+    State(state): State<AppState>,
+    ApiOrg(org, _): ApiOrg,
+    Path(key): Path<String>,
+) -> Result<Json<PartnerUsersResponse>> {
+    let (users, invites) = service::portal::users(&state, &org, &key).await?;
+    Ok(Json(PartnerUsersResponse {
+        data: users
+            .into_iter()
+            .map(|u| PartnerUserResponse {
+                created_at: u.created_at,
+                email: u.email,
+                user_id: u.user_id,
+            })
+            .collect(),
+        invites: invites
+            .into_iter()
+            .map(|i| PartnerInviteResponse {
+                created_at: i.created_at,
+                email: i.email,
+                expires_at: i.expires_at,
+                id: i.id,
+            })
+            .collect(),
+    }))
+}
+
+#[utoipa::path(
+    post,
+    path = "/partners/{key}/users",
+    tag = "partners",
+    summary = "Invite a partner contact to the partner portal (a one-time link, valid 7 days)",
+    params(("key" = String, Path, description = "The partner's key")),
+    request_body = PartnerUserIn,
+    responses((status = 201, description = "The invite link", body = PartnerInviteCreatedResponse))
+)]
+async fn invite_partner_user(
+    State(state): State<AppState>,
+    ApiOrg(org, _): ApiOrg,
+    Who(who): Who,
+    Path(key): Path<String>,
+    body: std::result::Result<Json<PartnerUserIn>, JsonRejection>,
+) -> Result<(StatusCode, Json<PartnerInviteCreatedResponse>)> {
+    let Json(b) = body?;
+    let invite_url = service::portal::invite(&state, &org, &key, &b.email, &who).await?;
+    Ok((
+        StatusCode::CREATED,
+        Json(PartnerInviteCreatedResponse { invite_url }),
+    ))
+}
+
+#[utoipa::path(
+    delete,
+    path = "/partners/{key}/users/{user_id}",
+    tag = "partners",
+    summary = "Remove a partner user: their portal sessions end at once",
+    params(
+        ("key" = String, Path, description = "The partner's key"),
+        ("user_id" = String, Path, description = "The partner user's id")
+    ),
+    responses((status = 200, description = "Removed", body = RemovedPartnerUserResponse))
+)]
+async fn remove_partner_user(
+    State(state): State<AppState>,
+    ApiOrg(org, _): ApiOrg,
+    Who(who): Who,
+    Path((key, user_id)): Path<(String, String)>,
+) -> Result<Json<RemovedPartnerUserResponse>> {
+    service::portal::remove_user(&state, &org, &key, &user_id, &who).await?;
+    Ok(Json(RemovedPartnerUserResponse { removed: user_id }))
 }

@@ -24,6 +24,14 @@ pub fn router() -> Router<AppState> {
         .route("/exports/commissions.csv", get(commissions_download))
         .route("/exports/transactions.csv", get(transactions_download))
         .route("/exports/payouts/{file}", get(payout_download))
+        .route(
+            "/partner/exports/commissions.csv",
+            get(portal_commissions_download),
+        )
+        .route(
+            "/partner/exports/statements/{file}",
+            get(portal_statement_download),
+        )
 }
 
 /// A CSV attachment; `filename` is reduced to safe characters.
@@ -148,6 +156,73 @@ async fn payout_download(
     let id = file.strip_suffix(".csv").unwrap_or(&file);
     match commissions::payout_csv(&state, &org, id).await {
         Ok(csv) => csv_response(&format!("payout-{id}.csv"), Body::from(csv)),
+        Err(e) => ApiError::from(e).into_response(),
+    }
+}
+
+/// The signed-in partner user's partner, or the response to give instead (sign in; a team
+/// session is refused).
+async fn partner_user(
+    session: &Session,
+    state: &AppState,
+    back: &str,
+) -> Result<backend::session::PartnerCtx, Response> {
+    match backend::session::current_partner(session, state).await {
+        Ok(p) => Ok(p),
+        Err(AppError::Unauthorized) => {
+            Err(Redirect::to(&super::signed_in::login_url_for(back)).into_response())
+        }
+        Err(e) => Err(ApiError::from(e).into_response()),
+    }
+}
+
+/// The portal's entries as CSV: always the session's partner's; a customer filter must be
+/// one of its customers (another's is 404).
+async fn portal_commissions_download(
+    State(state): State<AppState>,
+    session: Session,
+    query: Result<Query<ExportQuery>, QueryRejection>,
+) -> Response {
+    let p = match partner_user(&session, &state, "/partner/commissions").await {
+        Ok(p) => p,
+        Err(r) => return r,
+    };
+    let Ok(Query(mut q)) = query else {
+        return ApiError::new(
+            axum::http::StatusCode::BAD_REQUEST,
+            "invalid",
+            "the query is not valid",
+        )
+        .into_response();
+    };
+    if let Some(c) = q.customer.as_deref().filter(|c| !c.is_empty()) {
+        match state
+            .store
+            .portal_customer_exists(&p.org, &p.partner_id, c)
+            .await
+        {
+            Ok(true) => {}
+            Ok(false) => return ApiError::not_found().into_response(),
+            Err(e) => return ApiError::from(e).into_response(),
+        }
+    }
+    q.partner = Some(p.partner_key.clone());
+    commissions_csv(state, p.org, q).unwrap_or_else(IntoResponse::into_response)
+}
+
+/// One of the partner's statements as CSV; another partner's run is 404.
+async fn portal_statement_download(
+    State(state): State<AppState>,
+    session: Session,
+    Path(file): Path<String>,
+) -> Response {
+    let p = match partner_user(&session, &state, "/partner/payouts").await {
+        Ok(p) => p,
+        Err(r) => return r,
+    };
+    let id = file.strip_suffix(".csv").unwrap_or(&file);
+    match backend::service::portal::statement_csv(&state, &p, id).await {
+        Ok(csv) => csv_response(&format!("statement-{id}.csv"), Body::from(csv)),
         Err(e) => ApiError::from(e).into_response(),
     }
 }

@@ -9,7 +9,7 @@ mod headers;
 mod openapi;
 mod responses;
 mod serve;
-mod signed_in;
+pub mod signed_in;
 mod webhooks;
 
 pub use headers::redacted_path;

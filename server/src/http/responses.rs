@@ -804,3 +804,37 @@ impl From<shared::model::Page<shared::model::AuditEntry>> for AuditPageResponse 
         }
     }
 }
+
+/// A partner's portal users and pending invites.
+#[derive(Serialize, ToSchema)]
+pub struct PartnerUsersResponse {
+    pub data: Vec<PartnerUserResponse>,
+    pub invites: Vec<PartnerInviteResponse>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct PartnerUserResponse {
+    pub created_at: i64,
+    pub email: String,
+    pub user_id: String,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct PartnerInviteResponse {
+    pub created_at: i64,
+    pub email: String,
+    pub expires_at: i64,
+    pub id: String,
+}
+
+/// An invite to the partner portal: hand `invite_url` to the person (it is shown only once).
+#[derive(Serialize, ToSchema)]
+pub struct PartnerInviteCreatedResponse {
+    pub invite_url: String,
+}
+
+/// A removed partner user: their portal sessions have ended.
+#[derive(Serialize, ToSchema)]
+pub struct RemovedPartnerUserResponse {
+    pub removed: String,
+}

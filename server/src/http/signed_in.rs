@@ -4,7 +4,7 @@
 //! still covers a session that ends while a page is open.)
 
 use axum::extract::{Request, State};
-use axum::http::{Method, Uri};
+use axum::http::{Method, StatusCode, Uri};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Redirect, Response};
 use backend::AppState;
@@ -49,19 +49,65 @@ pub fn login_url_for(target: &str) -> String {
 }
 
 pub async fn require_member(State(state): State<AppState>, req: Request, next: Next) -> Response {
-    if !matches!(*req.method(), Method::GET | Method::HEAD) || !is_dashboard_page(req.uri().path())
-    {
-        return next.run(req).await;
-    }
+    let path = req.uri().path().to_string();
     let Some(session) = req.extensions().get::<Session>().cloned() else {
         return next.run(req).await;
     };
+    // A session in the partner portal reaches only the portal's server functions.
+    if let Some(name) = path.strip_prefix("/rpc/") {
+        if !PORTAL_RPCS.contains(&name) && backend::session::in_portal(&session).await == Ok(true) {
+            return (
+                StatusCode::FORBIDDEN,
+                backend::session::PORTAL_ONLY.to_string(),
+            )
+                .into_response();
+        }
+        return next.run(req).await;
+    }
+    if !matches!(*req.method(), Method::GET | Method::HEAD) {
+        return next.run(req).await;
+    }
+    if is_portal_page(&path) {
+        return match backend::session::current_partner(&session, &state).await {
+            Ok(_) => next.run(req).await,
+            Err(AppError::Unauthorized) => Redirect::to(&login_url(req.uri())).into_response(),
+            // A team member: the portal is not theirs; their dashboard is.
+            Err(AppError::Forbidden(_)) => Redirect::to("/").into_response(),
+            Err(_) => next.run(req).await,
+        };
+    }
+    if !is_dashboard_page(&path) {
+        return next.run(req).await;
+    }
     match backend::session::current(&session, &state).await {
         Ok(_) => next.run(req).await,
         Err(AppError::Unauthorized) => Redirect::to(&login_url(req.uri())).into_response(),
+        // A partner user: their part is the portal.
+        Err(AppError::Forbidden(_)) => Redirect::to("/partner").into_response(),
         // The database away: let the page say so (it renders its own error).
         Err(_) => next.run(req).await,
     }
+}
+
+/// The server functions a session in the partner portal may call: the portal's own, and
+/// signing in and out, switching membership and accepting invites.
+pub const PORTAL_RPCS: [&str; 11] = [
+    "portal_me",
+    "portal_home",
+    "portal_customers",
+    "portal_commissions",
+    "portal_statements",
+    "portal_profile",
+    "login",
+    "logout",
+    "switch_org",
+    "invite_info",
+    "accept_invite",
+];
+
+/// The partner portal's pages: `/partner` and everything under it.
+pub fn is_portal_page(path: &str) -> bool {
+    path == "/partner" || path.starts_with("/partner/")
 }
 
 #[cfg(test)]
@@ -85,6 +131,8 @@ mod tests {
             "/invite/abc",
             "/pkg/app.js",
             "/partnersx",
+            "/partner",
+            "/partner/customers",
             "/rpc/me",
             "/api/v1/partners",
         ] {

@@ -15,6 +15,7 @@ mod migrations;
 mod multi_instance;
 mod openapi;
 mod pages;
+mod portal;
 mod real_payloads;
 mod retention;
 mod security_accounts;

@@ -22,6 +22,9 @@ const OPERATIONS: &[(&str, &str)] = &[
     ("put", "/partners/{key}/commission-terms"),
     ("delete", "/partners/{key}/commission-terms"),
     ("post", "/partners/{key}/commission-terms/preview"),
+    ("get", "/partners/{key}/users"),
+    ("post", "/partners/{key}/users"),
+    ("delete", "/partners/{key}/users/{user_id}"),
     ("get", "/plans"),
     ("post", "/plans"),
     ("put", "/plans/{key}"),
@@ -120,7 +123,8 @@ both_backends!(
             let concrete = path
                 .replace("{key}", "k1")
                 .replace("{id}", "pay_1")
-                .replace("{event_id}", "evt_1");
+                .replace("{event_id}", "evt_1")
+                .replace("{user_id}", "usr_1");
             let r = org
                 .api
                 .patch(app.url(&format!("/api/v1{concrete}")))

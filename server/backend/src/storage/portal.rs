@@ -318,7 +318,7 @@ where
         key: &str,
     ) -> Result<bool> {
         let n: Option<i64> = sqlx::query_scalar(
-            "SELECT 1 FROM customers WHERE org_id = $1 AND partner_id = $2 AND key = $3",
+            "SELECT CAST(1 AS BIGINT) FROM customers WHERE org_id = $1 AND partner_id = $2 AND key = $3",
         )
         .bind(org.as_str())
         .bind(partner_id)
