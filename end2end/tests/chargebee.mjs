@@ -85,3 +85,34 @@ export async function webhookUrl(page, base) {
   return input.inputValue();
 }
 
+
+/** Creates a full-access API key in Settings › API keys; returns a REST caller with it that
+ *  fails the test on any answer of 300 or more. */
+export async function restClient(page, base, name = 'Browser test') {
+  await open(page, `${base}/settings/api-keys`);
+  await page.fill('#key-name', name);
+  await page.click('#api-key-form button[type=submit]');
+  const key = await page.locator('#new-api-key').inputValue();
+  return async (method, path, body) => {
+    const r = await fetch(`${base}/api/v1${path}`, {
+      method,
+      headers: { authorization: `Bearer ${key}`, 'content-type': 'application/json' },
+      body: body && JSON.stringify(body),
+    });
+    const text = await r.text();
+    assert.ok(r.status < 300, `${method} ${path}: ${r.status} ${text}`);
+    return JSON.parse(text);
+  };
+}
+
+/** axe-core's WCAG 2 A/AA violations on the page as it is now, one line each (the page's
+ *  context must bypass the Content-Security-Policy, since the test injects the script). */
+export async function axeViolations(page, axePath) {
+  if (!(await page.evaluate(() => typeof window.axe === 'object'))) {
+    await page.addScriptTag({ path: axePath });
+  }
+  return page.evaluate(async () => {
+    const r = await window.axe.run(document, { runOnly: { type: 'tag', values: ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa'] } });
+    return r.violations.map((v) => `${v.id} (${v.impact}): ${v.help} at ${v.nodes.slice(0, 3).map((n) => n.target.join(' ')).join(', ')}`);
+  });
+}

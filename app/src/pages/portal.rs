@@ -152,7 +152,6 @@ pub fn PortalHomePage() -> impl IntoView {
                             <section class="card" aria-labelledby="portal-balance">
                                 <h2 id="portal-balance">"Your commissions"</h2>
                                 <BalanceTable balance=h.balance.clone()/>
-                                <p class="muted">"Pending commissions are inside the refund window; approved ones are paid in the next payout; clawed back is what refunds and failed payments took back."</p>
                             </section>
                             <section class="card" aria-labelledby="next-payout">
                                 <h2 id="next-payout">"Next payout"</h2>
