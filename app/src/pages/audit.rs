@@ -7,11 +7,12 @@ use leptos::prelude::*;
 use leptos_router::hooks::use_query_map;
 
 /// The kinds of change, by the prefix of their action.
-const KINDS: [(&str, &str); 12] = [
+const KINDS: [(&str, &str); 13] = [
     ("", "All changes"),
     ("integration.", "Chargebee integration"),
     ("plan.", "Plans"),
     ("partner.", "Partners"),
+    ("partner_user.", "Partner portal access"),
     ("customer.", "Customers"),
     ("member.", "Members and roles"),
     ("invite.", "Invites"),

@@ -387,3 +387,153 @@ both_backends!(
         assert_eq!(s, 404);
     }
 );
+
+both_backends!(
+    one_account_is_a_team_member_here_and_a_partner_user_there_and_switches_between_them,
+    |b| async move {
+        let app = TestApp::spawn(b).await;
+        let (a, b2) = (app.org("Org A").await, app.org("Org B").await);
+        b2.deliver_ok(&payment(&SEATS[2], "txn_b", 4_000)).await;
+        // Org A's owner is invited to Org B's partner pb1, and accepts signed in (no password).
+        let (s, body) = b2
+            .send(
+                Method::POST,
+                "/partners/pb1/users",
+                Some(json!({"email": a.email})),
+            )
+            .await;
+        assert_eq!(s, 201, "{body}");
+        let link = body["invite_url"].as_str().unwrap().to_string();
+        let token = link.rsplit('/').next().unwrap().to_string();
+        let owner = app.signed_in(&a.email, PASSWORD).await;
+        // Not signed in, an existing account cannot take the invite with a password.
+        let stranger = browser_client(&app.address);
+        let (s, _) = app
+            .rpc(
+                &stranger,
+                "accept_invite",
+                &[("token", &token), ("password", "x".repeat(12).as_str())],
+            )
+            .await;
+        assert_eq!(s, 409);
+        let (s, body) = app.rpc(&owner, "accept_invite", &[("token", &token)]).await;
+        assert!(s < 400, "{s} {body}");
+        // Now in the portal of pb1; the switcher lists both memberships with their kinds.
+        let (s, me) = app.rpc(&owner, "portal_me", &[]).await;
+        assert_eq!(s, 200, "{me}");
+        let labels: Vec<&str> = me["choices"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|c| c["name"].as_str().unwrap())
+            .collect();
+        assert_eq!(labels, ["Org A", "Org B"]);
+        assert!(me["choices"][0]["partner"].is_null());
+        assert_eq!(me["choices"][1]["partner"]["key"], "pb1");
+        let html = app.page(&owner, "/partner").await;
+        assert!(
+            html.contains("Org A — owner"),
+            "the switcher names the kind"
+        );
+        assert!(html.contains("Org B — partner portal of pb1"));
+        // Back to the team membership: the dashboard again, the portal refused.
+        let org_a = me["choices"][0]["id"].as_str().unwrap().to_string();
+        let (s, _) = app.rpc(&owner, "switch_org", &[("org_id", &org_a)]).await;
+        assert!(s < 400);
+        let (s, _) = app.rpc(&owner, "partners", &[]).await;
+        assert_eq!(s, 200);
+        let (s, _) = app.rpc(&owner, "portal_home", &[]).await;
+        assert_eq!(s, 403);
+        // And to the portal: only through a membership of their own.
+        let portal = me["current"].as_str().unwrap().to_string();
+        let (s, _) = app.rpc(&owner, "switch_org", &[("org_id", &portal)]).await;
+        assert!(s < 400);
+        let (s, _) = app.rpc(&owner, "portal_home", &[]).await;
+        assert_eq!(s, 200);
+        let other_partner = format!("{}/prt_not_theirs", portal.split('/').next().unwrap());
+        let (s, _) = app
+            .rpc(&owner, "switch_org", &[("org_id", &other_partner)])
+            .await;
+        assert_eq!(s, 404);
+        // Signing in again starts in the team membership (the dashboard).
+        let again = app.signed_in(&a.email, PASSWORD).await;
+        let (s, _) = app.rpc(&again, "partners", &[]).await;
+        assert_eq!(s, 200);
+    }
+);
+
+both_backends!(
+    the_portal_pages_customers_25_at_a_time_searches_them_and_says_when_there_is_nothing_yet,
+    |b| async move {
+        let app = TestApp::spawn(b).await;
+        let org = app.org("Org").await;
+        let (_, body) = org
+            .send(
+                Method::POST,
+                "/partners",
+                Some(json!({"key": "p1", "name": "Partner One"})),
+            )
+            .await;
+        assert_eq!(body["key"], "p1");
+        let (_, invite) = org
+            .send(
+                Method::POST,
+                "/partners/p1/users",
+                Some(json!({"email": "p1-contact@example.com"})),
+            )
+            .await;
+        let user = accept(&app, invite["invite_url"].as_str().unwrap()).await;
+        // Nothing yet: every page says what will appear.
+        for (path, empty) in [
+            ("/partner/customers", "portal-customers-empty"),
+            ("/partner/commissions", "portal-commissions-empty"),
+            ("/partner/payouts", "portal-payouts-empty"),
+            ("/partner", "monthly-empty"),
+        ] {
+            let html = app.page(&user, path).await;
+            assert!(html.contains(empty), "{path}");
+        }
+        // 30 customers of p1 (one named Zed), created over the REST API.
+        for n in 0..30 {
+            let name = if n == 7 {
+                "Zed Zebra".to_string()
+            } else {
+                format!("Customer {n}")
+            };
+            let (s, body) = org
+                .send(
+                    Method::POST,
+                    "/customers",
+                    Some(json!({"key": format!("k{n:02}"), "name": name, "email": format!("c{n}@example.com"), "partner_key": "p1"})),
+                )
+                .await;
+            assert_eq!(s, 201, "{body}");
+        }
+        let (s, first) = app.rpc(&user, "portal_customers", &[]).await;
+        assert_eq!(s, 200);
+        assert_eq!(first["items"].as_array().unwrap().len(), 25);
+        assert_eq!(first["items"][0]["email"], "c…@example.com");
+        let cursor = first["next_cursor"].as_str().unwrap().to_string();
+        let (_, second) = app
+            .rpc(&user, "portal_customers", &[("after", &cursor)])
+            .await;
+        assert_eq!(second["items"].as_array().unwrap().len(), 5);
+        assert!(second["next_cursor"].is_null());
+        let (_, found) = app.rpc(&user, "portal_customers", &[("q", "zebra")]).await;
+        let keys: Vec<&str> = found["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|c| c["key"].as_str().unwrap())
+            .collect();
+        assert_eq!(keys, ["k07"]);
+        // By e-mail nothing is found: the portal never confirms an address.
+        let (_, by_email) = app
+            .rpc(&user, "portal_customers", &[("q", "c7@example.com")])
+            .await;
+        assert_eq!(by_email["items"], json!([]));
+        // Wildcards are plain characters.
+        let (_, wild) = app.rpc(&user, "portal_customers", &[("q", "%")]).await;
+        assert_eq!(wild["items"], json!([]));
+    }
+);
