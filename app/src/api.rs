@@ -181,11 +181,15 @@ pub async fn change_password(
     new_password: String,
 ) -> Result<(), AppError> {
     ctx::answer(async {
-        let (state, ctx) = ctx::user().await?;
+        // Any signed-in account, team member or partner user: it changes only the account.
+        let state = ctx::state();
+        let session = ctx::session().await?;
+        let user = backend::session::signed_in(&session, &state).await?;
+        let user = backend::domain::UserId::from_trusted(user.id);
         let ip = ctx::client_ip(&state).await;
         let epoch = backend::service::account::change_password(
             &state,
-            &ctx,
+            &user,
             &ip,
             &current_password,
             &new_password,

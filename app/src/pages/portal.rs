@@ -2,8 +2,8 @@
 //! else. The same sign-in, components and stylesheet as the dashboard; its own shell.
 
 use crate::api::{
-    portal_commissions, portal_customers, portal_home, portal_me, portal_statements, Logout,
-    PortalProfile, SwitchOrg,
+    portal_commissions, portal_customers, portal_home, portal_me, portal_statements,
+    ChangePassword, Logout, PortalProfile, SwitchOrg,
 };
 use crate::components::{loading, money, time, ActionError, FieldError, LoadError};
 use crate::error::AppError;
@@ -382,9 +382,34 @@ pub fn PortalProfilePage() -> impl IntoView {
                                 <span role="status" aria-live="polite" id="profile-saved">{move || value.get().and_then(|r| r.ok()).map(|_| " Saved.")}</span>
                             </ActionForm>
                         </section>
+                        <PasswordCard/>
                     }.into_any(),
                 }
             })}
         </Suspense>
+    }
+}
+
+/// The partner user's own password (their only account setting).
+#[component]
+fn PasswordCard() -> impl IntoView {
+    let change = ServerAction::<ChangePassword>::new();
+    let value = change.value();
+    view! {
+        <section class="card" aria-labelledby="portal-password">
+            <h2 id="portal-password">"Your password"</h2>
+            <ActionForm action=change attr:class="form" attr:id="portal-password-form">
+                <label for="current-password">"Current password"</label>
+                <input id="current-password" name="current_password" type="password" autocomplete="current-password" required/>
+                <FieldError value field="current_password"/>
+                <label for="new-password">"New password"</label>
+                <input id="new-password" name="new_password" type="password" autocomplete="new-password" required aria-describedby="new-password-help"/>
+                <span class="help" id="new-password-help">"At least 10 characters. Your other sessions end."</span>
+                <FieldError value field="new_password"/>
+                <ActionError value/>
+                <button type="submit" class="button">"Change password"</button>
+                <span role="status" aria-live="polite">{move || value.get().and_then(|r| r.ok()).map(|_| " Password changed.")}</span>
+            </ActionForm>
+        </section>
     }
 }

@@ -79,6 +79,9 @@ enum Cmd {
         transactions: usize,
         #[arg(long, default_value_t = 200)]
         requests: usize,
+        /// Webhook events received over the last 7 days (what the integration health reads).
+        #[arg(long, default_value_t = 200_000)]
+        events: usize,
         #[arg(long, default_value = "postgres://postgres@127.0.0.1:5432/postgres")]
         pg: String,
     },
@@ -625,8 +628,7 @@ async fn release(bin: &PathBuf, backend: &str, parked: usize, pg: &str) -> anyho
 async fn dashboard(
     bin: &PathBuf,
     backend: &str,
-    customers: usize,
-    transactions: usize,
+    (customers, transactions, events): (usize, usize, usize),
     requests: usize,
     pg: &str,
 ) -> anyhow::Result<()> {
@@ -635,8 +637,9 @@ async fn dashboard(
     let org_id = org["org_id"].as_str().unwrap().to_string();
     let seeded = Instant::now();
     seed(&db.url, &org_id, customers, transactions).await?;
+    seed_events(&db.url, &org_id, events).await?;
     println!(
-        "## Dashboard: {backend}, {customers} customers, {transactions} transactions (seeded in {:.0} s)\n",
+        "## Dashboard: {backend}, {customers} customers, {transactions} transactions, {events} webhook events in 7 days (seeded in {:.0} s)\n",
         seeded.elapsed().as_secs_f64()
     );
     let server = Server::start(bin, &db.url, db.dir.path(), &[]).await?;
@@ -685,6 +688,13 @@ async fn dashboard(
             ],
         ),
         ("customer detail", "customer", vec![("key", detail.clone())]),
+        // Revenue, top partners, needs action and the integration's health (7 days of events).
+        ("overview (with integration health)", "overview", vec![]),
+        (
+            "Chargebee page (with integration health)",
+            "chargebee",
+            vec![],
+        ),
     ];
     println!("| request | p50 ms | p99 ms | max ms |");
     println!("|---|---|---|---|");
@@ -766,6 +776,44 @@ macro_rules! bulk_load {
 }
 
 /// Bulk-loads a large tenant directly (the API would take too long for a million rows).
+/// `events` webhook events received over the 7 days before now: mostly processed, a fifth
+/// unmatched, some ignored, 1 % refused for Basic Auth, a third carrying card data.
+async fn seed_events(url: &str, org: &str, events: usize) -> anyhow::Result<()> {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)?
+        .as_millis() as i64;
+    let week = 7 * 86_400_000i64;
+    bulk_load!(url, |pool| {
+        let mut q = String::new();
+        for n in 0..events {
+            if q.is_empty() {
+                q.push_str("INSERT INTO webhook_events (id, org_id, event_id, event_type, occurred_at, received_at, outcome, detail, payload, attempts, refusal, card_data) VALUES ");
+            } else {
+                q.push(',');
+            }
+            let at = now - week + (n as i64) * week / (events.max(1) as i64);
+            let (outcome, refusal) = match n % 100 {
+                0 => ("rejected", "'basic_auth'"),
+                1..=20 => ("unmatched", "NULL"),
+                21..=25 => ("ignored", "NULL"),
+                _ => ("processed", "NULL"),
+            };
+            let card = i64::from(n % 3 == 0);
+            q.push_str(&format!(
+                "('evt_{n}', '{org}', 'ev_{n}', 'payment_succeeded', {at}, {at}, '{outcome}', NULL, '{{}}', 1, {refusal}, {card})"
+            ));
+            if (n + 1) % 1000 == 0 {
+                sqlx::query(&q).execute(&pool).await?;
+                q.clear();
+            }
+        }
+        if !q.is_empty() {
+            sqlx::query(&q).execute(&pool).await?;
+        }
+    });
+    Ok(())
+}
+
 async fn seed(url: &str, org: &str, customers: usize, transactions: usize) -> anyhow::Result<()> {
     let partners = 500;
     bulk_load!(url, |pool| {
@@ -837,8 +885,18 @@ async fn main() -> anyhow::Result<()> {
             customers,
             transactions,
             requests,
+            events,
             pg,
-        } => dashboard(&server, &backend, customers, transactions, requests, &pg).await,
+        } => {
+            dashboard(
+                &server,
+                &backend,
+                (customers, transactions, events),
+                requests,
+                &pg,
+            )
+            .await
+        }
         Cmd::Release {
             backend,
             parked,

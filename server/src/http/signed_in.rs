@@ -90,14 +90,15 @@ pub async fn require_member(State(state): State<AppState>, req: Request, next: N
 }
 
 /// The server functions a session in the partner portal may call: the portal's own, and
-/// signing in and out, switching membership and accepting invites.
-pub const PORTAL_RPCS: [&str; 11] = [
+/// signing in and out, changing one's password, switching membership and accepting invites.
+pub const PORTAL_RPCS: [&str; 12] = [
     "portal_me",
     "portal_home",
     "portal_customers",
     "portal_commissions",
     "portal_statements",
     "portal_profile",
+    "change_password",
     "login",
     "logout",
     "switch_org",

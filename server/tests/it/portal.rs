@@ -365,6 +365,45 @@ both_backends!(
             assert_eq!(r.status(), 403, "team member downloading {path}");
         }
 
+        // An account that is only a partner user signs in at /login into the portal.
+        let fresh = browser_client(&app.address);
+        let r = fresh
+            .post(app.url("/rpc/login"))
+            .form(&[("email", "contact-pa2@example.com"), ("password", PASSWORD)])
+            .send()
+            .await
+            .unwrap();
+        let (s, _, to) = status_and_body(r).await;
+        assert!(s < 400, "{s}");
+        if let Some(to) = to {
+            assert_eq!(to, "/partner");
+        }
+        let (s, _) = app.rpc(&fresh, "portal_home", &[]).await;
+        assert_eq!(s, 200);
+        let (s, _) = app.rpc(&fresh, "partners", &[]).await;
+        assert_eq!(s, 403);
+
+        // A partner user edits their partner's name and payout e-mail (and nothing else).
+        let (s, body) = app
+            .rpc(
+                &users[1],
+                "portal_profile",
+                &[
+                    ("name", "Bruno's Agency"),
+                    ("email", "pay@bruno.example"),
+                    ("key", "pa1"),
+                ],
+            )
+            .await;
+        assert_eq!(s, 200, "{body}");
+        let (_, pa2) = orgs[0].get("/partners/pa2").await;
+        assert_eq!(
+            (pa2["name"].as_str(), pa2["email"].as_str()),
+            (Some("Bruno's Agency"), Some("pay@bruno.example"))
+        );
+        let (_, pa1) = orgs[0].get("/partners/pa1").await;
+        assert_ne!(pa1["name"], "Bruno's Agency");
+
         // Removing a partner user ends their sessions at once.
         let (_, list) = orgs[0].get("/partners/pa1/users").await;
         let uid = list["data"][0]["user_id"].as_str().unwrap().to_string();
@@ -382,6 +421,35 @@ both_backends!(
             .unwrap();
         let (s, _, to) = status_and_body(r).await;
         assert_eq!((s, to.as_deref()), (303, Some("/login?next=/partner")));
+        // Each change is in the audit log with who made it.
+        let (_, log) = orgs[0].get("/audit-log?limit=200").await;
+        let rows: Vec<(String, String, String)> = log["data"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| {
+                (
+                    r["action"].as_str().unwrap().to_string(),
+                    r["actor"]["kind"].as_str().unwrap().to_string(),
+                    r["actor"]["label"].as_str().unwrap_or("").to_string(),
+                )
+            })
+            .collect();
+        for (action, kind, label) in [
+            ("partner_user.invited", "api_key", "tests"),
+            ("partner_user.removed", "api_key", "tests"),
+            ("partner.updated", "user", "contact-pa2@example.com"),
+        ] {
+            assert!(
+                rows.iter()
+                    .any(|(a, k, l)| a == action && k == kind && l.starts_with(label)),
+                "{action} by {kind} {label} in {rows:?}"
+            );
+        }
+        assert!(
+            !log.to_string().contains("/invite/"),
+            "no invite link in the audit log"
+        );
         // Another organization's partner cannot be reached through this one's API key.
         let (s, _) = orgs[0].get("/partners/pb1/users").await;
         assert_eq!(s, 404);
@@ -532,6 +600,28 @@ both_backends!(
             .rpc(&user, "portal_customers", &[("q", "c7@example.com")])
             .await;
         assert_eq!(by_email["items"], json!([]));
+        // A partner user changes their own password (there is no dashboard account page for
+        // them); the old one stops working.
+        let (s, body) = app
+            .rpc(
+                &user,
+                "change_password",
+                &[
+                    ("current_password", PASSWORD),
+                    ("new_password", "a brand new passphrase"),
+                ],
+            )
+            .await;
+        assert_eq!(s, 200, "{body}");
+        let retry = browser_client(&app.address);
+        let (s, _) = app
+            .rpc(
+                &retry,
+                "login",
+                &[("email", "p1-contact@example.com"), ("password", PASSWORD)],
+            )
+            .await;
+        assert_eq!(s, 401);
         // Wildcards are plain characters.
         let (_, wild) = app.rpc(&user, "portal_customers", &[("q", "%")]).await;
         assert_eq!(wild["items"], json!([]));

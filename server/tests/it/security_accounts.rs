@@ -114,6 +114,43 @@ both_backends!(
         let by_admin = invite_token(&app, &admin, "friend@example.com", "viewer").await;
         let by_second = invite_token(&app, &second, "pal@example.com", "viewer").await;
         let by_owner = invite_token(&app, &owner, "kept@example.com", "viewer").await;
+        // Invites to the partner portal too.
+        let (s, body) = app
+            .rpc(
+                &owner,
+                "save_partner",
+                &[
+                    ("key", "p1"),
+                    ("name", "P1"),
+                    ("email", ""),
+                    ("create", "true"),
+                ],
+            )
+            .await;
+        assert_eq!(s, 200, "{body}");
+        let mut portal_tokens = vec![];
+        for (who, email) in [
+            (&admin, "portal-friend@example.com"),
+            (&second, "portal-pal@example.com"),
+            (&owner, "portal-kept@example.com"),
+        ] {
+            let (s, link) = app
+                .rpc(
+                    who,
+                    "invite_partner_user",
+                    &[("key", "p1"), ("email", email)],
+                )
+                .await;
+            assert_eq!(s, 200, "{link}");
+            portal_tokens.push(
+                link.as_str()
+                    .unwrap()
+                    .rsplit('/')
+                    .next()
+                    .unwrap()
+                    .to_string(),
+            );
+        }
         let (_, team) = app.rpc(&owner, "team", &[]).await;
         let (s, _) = app
             .rpc(
@@ -135,7 +172,15 @@ both_backends!(
             .await;
         assert_eq!(s, 200);
         let anonymous = browser_client(&app.address);
-        for (token, status) in [(by_admin, 404), (by_second, 404), (by_owner, 200)] {
+        let [p_admin, p_second, p_owner]: [String; 3] = portal_tokens.try_into().unwrap();
+        for (token, status) in [
+            (by_admin, 404),
+            (by_second, 404),
+            (by_owner, 200),
+            (p_admin, 404),
+            (p_second, 404),
+            (p_owner, 200),
+        ] {
             let (s, body) = app
                 .rpc(&anonymous, "invite_info", &[("token", &token)])
                 .await;

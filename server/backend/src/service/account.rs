@@ -96,7 +96,7 @@ pub async fn sign_in(
 /// to the new epoch.
 pub async fn change_password(
     state: &AppState,
-    ctx: &Ctx,
+    user_id: &UserId,
     client_ip: &str,
     current_password: &str,
     new_password: &str,
@@ -104,7 +104,7 @@ pub async fn change_password(
     let new = Password::parse("new_password", new_password)?;
     let user = state
         .store
-        .user_by_id(&ctx.user)
+        .user_by_id(user_id)
         .await?
         .ok_or(AppError::Unauthorized)?;
     let limits = session::password_limits(state, &user.email, client_ip);
@@ -117,7 +117,7 @@ pub async fn change_password(
         ));
     }
     let hash = state.passwords.hash(new.expose().to_string()).await?;
-    Ok(state.store.set_password(&ctx.user, &hash).await?)
+    Ok(state.store.set_password(user_id, &hash).await?)
 }
 
 /// Deletes the session's organization and everything it owns. Only an owner may, and only by

@@ -105,6 +105,12 @@ pub async fn remove_user(
         .map(|u| u.email)
         .ok_or(AppError::NotFound)?;
     state.store.remove_partner_user(org, &p.id, user_id).await?;
+    // A second link sent to the same address must not let them straight back in.
+    for i in state.store.partner_invites(org, &p.id, state.now()).await? {
+        if i.email.eq_ignore_ascii_case(&email) {
+            state.store.revoke_partner_invite(org, &p.id, &i.id).await?;
+        }
+    }
     audit::record(
         state,
         org,
@@ -167,17 +173,10 @@ pub async fn home(state: &AppState, p: &PartnerCtx) -> Result<Home> {
         })
         .collect();
     let now = state.now();
-    let pending = super::commissions::entries(
-        state,
-        &p.org,
-        Some(&p.partner_key),
-        None,
-        Some("pending"),
-        None,
-        200,
-    )
-    .await?;
-    let next_payable_at = pending.items.iter().map(|e| e.payable_at).min();
+    let next_payable_at = state
+        .store
+        .portal_next_payable(&p.org, &p.partner_id, now)
+        .await?;
     // From the first day of the month 11 months back.
     let today = now.div_euclid(DAY_MS);
     let (y, m, _) = civil_from_days(today);
@@ -313,7 +312,8 @@ pub async fn statement_csv(state: &AppState, p: &PartnerCtx, run_id: &str) -> Re
     super::commissions::partner_payout_csv(state, &p.org, run_id, &p.partner_key).await
 }
 
-/// The partner's own profile: its name and payout e-mail, changed by a partner user.
+/// The partner's own profile: its name and payout e-mail, changed by a partner user (audited
+/// with them as the actor). A field left empty stays as it is.
 pub async fn update_profile(
     state: &AppState,
     p: &PartnerCtx,
@@ -321,5 +321,8 @@ pub async fn update_profile(
     email: Option<&str>,
     who: &Actor,
 ) -> Result<Partner> {
+    let current = partner(state, &p.org, &p.partner_key).await?;
+    let name = name.or(current.name.as_deref());
+    let email = email.or(current.email.as_deref());
     crate::service::save_partner(state, &p.org, &p.partner_key, name, email, false, who).await
 }

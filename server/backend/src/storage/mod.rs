@@ -619,6 +619,14 @@ pub trait Portal: Send + Sync {
         partner_id: &str,
         since: i64,
     ) -> Result<Vec<(i64, String, i64, i64)>>;
+    /// When the partner's earliest pending commission becomes payable (after `now`). A
+    /// pending entry is in no run: runs take only entries payable by their cutoff.
+    async fn portal_next_payable(
+        &self,
+        org: &OrgId,
+        partner_id: &str,
+        now: i64,
+    ) -> Result<Option<i64>>;
     /// The partner's statements in runs that are drafts or paid, newest run first.
     async fn portal_statements(
         &self,

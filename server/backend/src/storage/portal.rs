@@ -370,6 +370,23 @@ where
         Ok(out)
     }
 
+    async fn portal_next_payable(
+        &self,
+        org: &OrgId,
+        partner_id: &str,
+        now: i64,
+    ) -> Result<Option<i64>> {
+        Ok(sqlx::query_scalar(
+            "SELECT MIN(payable_at) FROM commission_entries \
+             WHERE org_id = $1 AND partner_id = $2 AND payable_at > $3",
+        )
+        .bind(org.as_str())
+        .bind(partner_id)
+        .bind(now)
+        .fetch_one(&self.read)
+        .await?)
+    }
+
     async fn portal_statements(
         &self,
         org: &OrgId,

@@ -68,13 +68,16 @@ where
         org: &OrgId,
         user: &UserId,
     ) -> Result<()> {
-        sqlx::query(
-            "DELETE FROM invites WHERE org_id = $1 AND created_by = $2 AND accepted_at IS NULL",
-        )
-        .bind(org.as_str())
-        .bind(user.as_str())
-        .execute(&mut *conn)
-        .await?;
+        // Team invites and partner-portal invites alike.
+        for table in ["invites", "partner_invites"] {
+            sqlx::query(&format!(
+                "DELETE FROM {table} WHERE org_id = $1 AND created_by = $2 AND accepted_at IS NULL"
+            ))
+            .bind(org.as_str())
+            .bind(user.as_str())
+            .execute(&mut *conn)
+            .await?;
+        }
         Ok(())
     }
 
