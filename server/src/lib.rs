@@ -1,6 +1,8 @@
 //! The Partner Ledger server: configuration, the axum router (pages, server functions,
 //! webhooks, REST API, health), background work, and the command line.
 #![forbid(unsafe_code)]
+// The pages' view types are deep; release builds compute their layout here too.
+#![recursion_limit = "512"]
 
 pub mod cli;
 pub mod config;

@@ -141,7 +141,7 @@ pub fn PartnerPage() -> impl IntoView {
                 }
             })}
         </Suspense>
-        {writer.then(|| view! { <PortalAccess key=Signal::derive(key)/> })}
+        {writer.then(|| view! { <PortalAccess key=Signal::derive(key)/> }.into_any())}
         <section class="card" aria-labelledby="entries">
             <h2 id="entries">"Commission entries"</h2>
             <form method="get" class="toolbar filters">

@@ -637,7 +637,7 @@ async fn dashboard(
     let org_id = org["org_id"].as_str().unwrap().to_string();
     let seeded = Instant::now();
     seed(&db.url, &org_id, customers, transactions).await?;
-    seed_events(&db.url, &org_id, events).await?;
+    seed_events(&db.url, &org_id, events, customers).await?;
     println!(
         "## Dashboard: {backend}, {customers} customers, {transactions} transactions, {events} webhook events in 7 days (seeded in {:.0} s)\n",
         seeded.elapsed().as_secs_f64()
@@ -778,7 +778,7 @@ macro_rules! bulk_load {
 /// Bulk-loads a large tenant directly (the API would take too long for a million rows).
 /// `events` webhook events received over the 7 days before now: mostly processed, a fifth
 /// unmatched, some ignored, 1 % refused for Basic Auth, a third carrying card data.
-async fn seed_events(url: &str, org: &str, events: usize) -> anyhow::Result<()> {
+async fn seed_events(url: &str, org: &str, events: usize, customers: usize) -> anyhow::Result<()> {
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)?
         .as_millis() as i64;
@@ -787,7 +787,7 @@ async fn seed_events(url: &str, org: &str, events: usize) -> anyhow::Result<()> 
         let mut q = String::new();
         for n in 0..events {
             if q.is_empty() {
-                q.push_str("INSERT INTO webhook_events (id, org_id, event_id, event_type, occurred_at, received_at, outcome, detail, payload, attempts, refusal, card_data) VALUES ");
+                q.push_str("INSERT INTO webhook_events (id, org_id, event_id, event_type, occurred_at, received_at, outcome, detail, payload, attempts, refusal, card_data, customer_id) VALUES ");
             } else {
                 q.push(',');
             }
@@ -799,8 +799,14 @@ async fn seed_events(url: &str, org: &str, events: usize) -> anyhow::Result<()> 
                 _ => ("processed", "NULL"),
             };
             let card = i64::from(n % 3 == 0);
+            // Processed events name their customer, as real ones do.
+            let customer = if outcome == "processed" {
+                format!("'cus_{}'", n % customers.max(1))
+            } else {
+                "NULL".into()
+            };
             q.push_str(&format!(
-                "('evt_{n}', '{org}', 'ev_{n}', 'payment_succeeded', {at}, {at}, '{outcome}', NULL, '{{}}', 1, {refusal}, {card})"
+                "('evt_{n}', '{org}', 'ev_{n}', 'payment_succeeded', {at}, {at}, '{outcome}', NULL, '{{}}', 1, {refusal}, {card}, {customer})"
             ));
             if (n + 1) % 1000 == 0 {
                 sqlx::query(&q).execute(&pool).await?;

@@ -327,10 +327,22 @@ where
         limit: i64,
     ) -> Result<Page<EventSummary>> {
         let (c_time, c_id) = newest_first_cursor(cursor);
+        // Equality where a filter is given (not `$n IS NULL OR …`), so the planner can read a
+        // customer's events through webhook_events_customer_time, or one outcome's through
+        // webhook_events_outcome, instead of scanning the organization's in time order.
+        let by_outcome = if filter.outcome.is_some() {
+            "outcome = $2"
+        } else {
+            "$2 IS NULL"
+        };
+        let by_customer = if filter.customer_id.is_some() {
+            "customer_id = $4"
+        } else {
+            "$4 IS NULL"
+        };
         let sql = format!(
             "SELECT {EVENT_SUMMARY_COLUMNS} FROM webhook_events WHERE org_id = $1 \
-               AND ($2 IS NULL OR outcome = $2) AND ($3 IS NULL OR event_type = $3) \
-               AND ($4 IS NULL OR customer_id = $4) \
+               AND {by_outcome} AND ($3 IS NULL OR event_type = $3) AND {by_customer} \
                AND ($6 = '' OR received_at < $5 OR (received_at = $5 AND id < $6)) \
              ORDER BY received_at DESC, id DESC LIMIT $7"
         );
