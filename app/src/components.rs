@@ -2,7 +2,7 @@
 
 use crate::api::{Logout, SwitchOrg};
 use crate::error::AppError;
-use crate::model::{format_count, format_money, format_time, IntegrationHealth, Me};
+use crate::model::{format_count, format_money, format_time, IntegrationHealth, Me, OrgChoice};
 use leptos::prelude::*;
 use leptos_router::components::{Outlet, A};
 use leptos_router::hooks::use_location;
@@ -17,44 +17,56 @@ pub fn can_write() -> bool {
     use_me().is_some_and(|m| m.role.can_write())
 }
 
+/// A sidebar link, marked as the current page when the path is `href` or below it (`root`,
+/// the area's home, only when exactly it).
+pub fn nav_link(href: &'static str, label: &'static str, root: &'static str) -> impl IntoView {
+    let location = use_location();
+    let current = move || {
+        let path = location.pathname.get();
+        if href == root {
+            path == root
+        } else {
+            path.starts_with(href)
+        }
+    };
+    view! {
+        <li>
+            <A href=href attr:class=move || if current() { "nav-link active" } else { "nav-link" }
+                attr:aria-current=move || current().then_some("page")>{label}</A>
+        </li>
+    }
+}
+
+/// The top bar's switcher between the account's memberships (team and partner portal);
+/// `current` is the [`OrgChoice::value`] of the one the session is in.
+#[component]
+pub fn MembershipSwitcher(choices: Vec<OrgChoice>, current: String) -> impl IntoView {
+    let switch = ServerAction::<SwitchOrg>::new();
+    view! {
+        <ActionForm action=switch attr:class="org-switch">
+            <label for="org-select" class="visually-hidden">"Organization"</label>
+            <select id="org-select" name="org_id" aria-label="Organization">
+                {choices.into_iter().map(|o| {
+                    let value = o.value();
+                    let selected = value == current;
+                    view! { <option value=value selected=selected>{o.label()}</option> }
+                }).collect_view()}
+            </select>
+            <button type="submit" class="button small secondary">"Switch"</button>
+        </ActionForm>
+    }
+}
+
 #[component]
 pub fn Shell(me: Me) -> impl IntoView {
     let logout = ServerAction::<Logout>::new();
-    let switch = ServerAction::<SwitchOrg>::new();
-    let location = use_location();
-    let link = move |href: &'static str, label: &'static str| {
-        let current = move || {
-            let path = location.pathname.get();
-            if href == "/" {
-                path == "/"
-            } else {
-                path.starts_with(href)
-            }
-        };
-        view! {
-            <li>
-                <A href=href attr:class=move || if current() { "nav-link active" } else { "nav-link" }
-                    attr:aria-current=move || current().then_some("page")>{label}</A>
-            </li>
-        }
-    };
-    let orgs = me.orgs.clone();
-    let current_org = me.org_id.clone();
+    let link = |href, label| nav_link(href, label, "/");
     view! {
         <a class="skip-link" href="#content">"Skip to content"</a>
         <header class="topbar">
             <a class="brand" href="/">"Partner Ledger"</a>
             <div class="topbar-right">
-                <ActionForm action=switch attr:class="org-switch">
-                    <label for="org-select" class="visually-hidden">"Organization"</label>
-                    <select id="org-select" name="org_id" aria-label="Organization">
-                        {orgs.into_iter().map(|o| {
-                            let selected = o.partner.is_none() && o.id == current_org;
-                            view! { <option value=o.value() selected=selected>{o.label()}</option> }
-                        }).collect_view()}
-                    </select>
-                    <button type="submit" class="button small secondary">"Switch"</button>
-                </ActionForm>
+                <MembershipSwitcher choices=me.orgs.clone() current=me.org_id.clone()/>
                 <span class="who" title=format!("Role: {}", me.role)>
                     {me.email.clone()} <span class="badge">{me.role.to_string()}</span>
                 </span>

@@ -5,6 +5,9 @@ import { waitForHydration } from './harness.mjs';
 export const DESKTOP = { width: 1280, height: 900 };
 export const PHONE = { width: 390, height: 844 };
 
+/** The first match's text, with runs of white space as one space. */
+export const text = async (page, selector) => (await page.locator(selector).first().textContent()).replace(/\s+/g, ' ').trim();
+
 export async function open(page, url) {
   await page.goto(url);
   await waitForHydration(page);

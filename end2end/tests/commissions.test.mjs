@@ -5,10 +5,9 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { withApp, newPage, waitForHydration, signUp, screenshot } from './harness.mjs';
-import { PHONE, open, paymentSucceeded, deliverOk, webhookUrl } from './chargebee.mjs';
+import { PHONE, open, paymentSucceeded, deliverOk, webhookUrl, text } from './chargebee.mjs';
 
 const cells = async (page, selector) => (await page.locator(selector).allTextContents()).map((t) => t.trim());
-const text = async (page, selector) => (await page.locator(selector).first().textContent()).replace(/\s+/g, ' ').trim();
 
 test('commission terms, a partner balance and a payout run through to paid', async () => {
   await withApp(async ({ browser, base }) => {

@@ -5,9 +5,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { withApp, newPage, signUp, screenshot } from './harness.mjs';
-import { DESKTOP, PHONE, open, paymentSucceeded, deliver, deliverOk, webhookUrl } from './chargebee.mjs';
+import { DESKTOP, PHONE, open, paymentSucceeded, deliver, deliverOk, webhookUrl, text } from './chargebee.mjs';
 
-const text = async (page, selector) => (await page.locator(selector).first().textContent()).replace(/\s+/g, ' ').trim();
 
 test('an Overview with 90 % non-referred traffic needs no action, and wrong Basic Auth is an alert until fixed', async () => {
   await withApp(async ({ browser, base }) => {

@@ -6,10 +6,9 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createRequire } from 'node:module';
 import { withApp, newPage, waitForHydration, signUp, screenshot } from './harness.mjs';
-import { DESKTOP, PHONE, open, paymentSucceeded, deliverOk, webhookUrl, restClient, axeViolations } from './chargebee.mjs';
+import { DESKTOP, PHONE, open, paymentSucceeded, deliverOk, webhookUrl, restClient, axeViolations, text } from './chargebee.mjs';
 
 const AXE = createRequire(import.meta.url).resolve('axe-core/axe.min.js');
-const text = async (page, selector) => (await page.locator(selector).first().textContent()).replace(/\s+/g, ' ').trim();
 
 test('an invited partner contact sees their own earnings, exports a statement and is refused the dashboard', async () => {
   await withApp(async ({ browser, base }) => {

@@ -891,6 +891,18 @@ pub fn format_date(ms: i64) -> String {
     format!("{y:04}-{m:02}-{d:02}")
 }
 
+/// Days since 1970-01-01 of the first day of month `m` (1–12) of year `y` (the inverse of
+/// [`civil_from_days`] on first days).
+pub fn days_from_civil(y: i64, m: u32) -> i64 {
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let m = i64::from(m);
+    let doy = (153 * (m + if m > 2 { -3 } else { 9 }) + 2) / 5;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    era * 146_097 + doe - 719_468
+}
+
 /// Howard Hinnant's days → (year, month, day) algorithm.
 pub fn civil_from_days(z: i64) -> (i64, u32, u32) {
     let z = z + 719_468;
@@ -947,6 +959,15 @@ mod tests {
     #[test]
     fn times_are_formatted_in_utc() {
         assert_eq!(format_time(0), "1970-01-01 00:00 UTC");
+        for (y, m, d) in [
+            (1970, 1, 0),
+            (2026, 12, 20_788),
+            (2024, 3, 19_783),
+            (2000, 2, 10_988),
+        ] {
+            assert_eq!(days_from_civil(y, m), d, "{y}-{m}");
+            assert_eq!(civil_from_days(d), (y, m, 1));
+        }
         assert_eq!(
             [
                 format_count(0),

@@ -3,16 +3,18 @@
 
 use crate::api::{
     portal_commissions, portal_customers, portal_home, portal_me, portal_statements,
-    ChangePassword, Logout, PortalProfile, SwitchOrg,
+    ChangePassword, Logout, PortalProfile,
 };
-use crate::components::{loading, money, time, ActionError, FieldError, LoadError};
+use crate::components::{
+    loading, money, nav_link, time, ActionError, FieldError, LoadError, MembershipSwitcher,
+};
 use crate::error::AppError;
 use crate::model::{format_date, format_totals, PartnerMe, PortalMonth};
 use crate::pages::customers::urlencode;
 use crate::pages::partner::BalanceTable;
 use leptos::prelude::*;
-use leptos_router::components::{Outlet, Redirect, A};
-use leptos_router::hooks::{use_location, use_query_map};
+use leptos_router::components::{Outlet, Redirect};
+use leptos_router::hooks::use_query_map;
 
 /// The portal's layout: loads the partner user, sends visitors to sign in and team members to
 /// their dashboard, and wraps the portal's pages in its shell.
@@ -39,24 +41,7 @@ pub fn PortalLayout() -> impl IntoView {
 #[component]
 fn PortalShell(me: PartnerMe) -> impl IntoView {
     let logout = ServerAction::<Logout>::new();
-    let switch = ServerAction::<SwitchOrg>::new();
-    let location = use_location();
-    let link = move |href: &'static str, label: &'static str| {
-        let current = move || {
-            let path = location.pathname.get();
-            if href == "/partner" {
-                path == "/partner"
-            } else {
-                path.starts_with(href)
-            }
-        };
-        view! {
-            <li>
-                <A href=href attr:class=move || if current() { "nav-link active" } else { "nav-link" }
-                    attr:aria-current=move || current().then_some("page")>{label}</A>
-            </li>
-        }
-    };
+    let link = |href, label| nav_link(href, label, "/partner");
     let partner_name = me
         .partner_name
         .clone()
@@ -68,19 +53,7 @@ fn PortalShell(me: PartnerMe) -> impl IntoView {
         <header class="topbar">
             <a class="brand" href="/partner">"Partner Ledger"<span class="visually-hidden">" partner portal"</span></a>
             <div class="topbar-right">
-                {(choices.len() > 1).then(|| view! {
-                    <ActionForm action=switch attr:class="org-switch">
-                        <label for="org-select" class="visually-hidden">"Organization"</label>
-                        <select id="org-select" name="org_id" aria-label="Organization">
-                            {choices.into_iter().map(|o| {
-                                let value = o.value();
-                                let selected = value == current;
-                                view! { <option value=value selected=selected>{o.label()}</option> }
-                            }).collect_view()}
-                        </select>
-                        <button type="submit" class="button small secondary">"Switch"</button>
-                    </ActionForm>
-                })}
+                {(choices.len() > 1).then(|| view! { <MembershipSwitcher choices current/> })}
                 <span class="who">{me.email.clone()} <span class="badge">"partner"</span></span>
                 <ActionForm action=logout attr:class="inline">
                     <button type="submit" class="button small secondary" id="logout">"Sign out"</button>

@@ -59,7 +59,7 @@ pub async fn overview(state: &AppState, org: &OrgId) -> Result<Overview> {
     }
     needs_action.extend(state.store.suspicious_unmatched(org, 5).await?);
     let (y, m, _) = shared::model::civil_from_days(now.div_euclid(DAY_MS));
-    let month_start = days_from_civil(y, m) * DAY_MS;
+    let month_start = shared::model::days_from_civil(y, m) * DAY_MS;
     let (not_attributed, waiting) = state
         .store
         .unattributed_payments_since(org, month_start)
@@ -86,33 +86,4 @@ pub async fn overview(state: &AppState, org: &OrgId) -> Result<Overview> {
         attribution_window_days: state.store.attribution_window_days(org).await?,
         health: crate::service::integration_health(state, org).await?,
     })
-}
-
-/// Days since 1970-01-01 of the first day of month `m` (1–12) of year `y`.
-fn days_from_civil(y: i64, m: u32) -> i64 {
-    let y = if m <= 2 { y - 1 } else { y };
-    let era = y.div_euclid(400);
-    let yoe = y - era * 400;
-    let m = i64::from(m);
-    let doy = (153 * (m + if m > 2 { -3 } else { 9 }) + 2) / 5;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    era * 146_097 + doe - 719_468
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn months_start_on_their_first_day() {
-        for (y, m, d) in [
-            (1970, 1, 0),
-            (2026, 12, 20_788),
-            (2024, 3, 19_783),
-            (2000, 2, 10_988),
-        ] {
-            assert_eq!(days_from_civil(y, m), d, "{y}-{m}");
-            assert_eq!(shared::model::civil_from_days(d), (y, m, 1));
-        }
-    }
 }

@@ -13,8 +13,8 @@ use crate::storage::NewInvite;
 use crate::AppState;
 use shared::error::AppError;
 use shared::model::{
-    civil_from_days, CommissionEntry, CurrencyTotal, Page, Partner, PartnerBalance, PartnerInvite,
-    PartnerUser, PortalCustomer, PortalMonth, PortalStatement, Role,
+    civil_from_days, days_from_civil, CommissionEntry, CurrencyTotal, Page, Partner,
+    PartnerBalance, PartnerInvite, PartnerUser, PortalCustomer, PortalMonth, PortalStatement, Role,
 };
 
 /// How many months the portal's chart shows (this one included).
@@ -177,15 +177,11 @@ pub async fn home(state: &AppState, p: &PartnerCtx) -> Result<Home> {
         .store
         .portal_next_payable(&p.org, &p.partner_id, now)
         .await?;
-    // From the first day of the month 11 months back.
-    let today = now.div_euclid(DAY_MS);
-    let (y, m, _) = civil_from_days(today);
-    let (mut sy, mut sm) = (y, i64::from(m) - (MONTHS - 1));
-    while sm < 1 {
-        sm += 12;
-        sy -= 1;
-    }
-    let first_month = (sy, sm);
+    // Months counted from year 0 (`12 * year + month - 1`): the window's first is 11 back.
+    let (y, m, _) = civil_from_days(now.div_euclid(DAY_MS));
+    let first = 12 * y + i64::from(m) - 1 - (MONTHS - 1);
+    let month_of = |i: i64| (i.div_euclid(12), i.rem_euclid(12) as u32 + 1);
+    let (sy, sm) = month_of(first);
     let since = days_from_civil(sy, sm) * DAY_MS;
     let daily = state
         .store
@@ -215,8 +211,8 @@ pub async fn home(state: &AppState, p: &PartnerCtx) -> Result<Home> {
     let mut currencies: Vec<String> = months.iter().map(|m| m.currency.clone()).collect();
     currencies.sort();
     currencies.dedup();
-    let (mut cy, mut cm) = first_month;
-    for _ in 0..MONTHS {
+    for i in first..first + MONTHS {
+        let (cy, cm) = month_of(i);
         let month = format!("{cy:04}-{cm:02}");
         for c in &currencies {
             if !months.iter().any(|x| x.month == month && &x.currency == c) {
@@ -228,11 +224,6 @@ pub async fn home(state: &AppState, p: &PartnerCtx) -> Result<Home> {
                 });
             }
         }
-        cm += 1;
-        if cm > 12 {
-            cm = 1;
-            cy += 1;
-        }
     }
     months.sort_by(|a, b| (&a.currency, &a.month).cmp(&(&b.currency, &b.month)));
     Ok(Home {
@@ -242,16 +233,6 @@ pub async fn home(state: &AppState, p: &PartnerCtx) -> Result<Home> {
         next_payable_at,
         months,
     })
-}
-
-/// Days since 1970-01-01 of the first day of month `m` (1–12) of year `y`.
-fn days_from_civil(y: i64, m: i64) -> i64 {
-    let y = if m <= 2 { y - 1 } else { y };
-    let era = y.div_euclid(400);
-    let yoe = y - era * 400;
-    let doy = (153 * (m + if m > 2 { -3 } else { 9 }) + 2) / 5;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    era * 146_097 + doe - 719_468
 }
 
 /// The partner's customers, 25 a page, searched by key or name.
